@@ -1,0 +1,214 @@
+"""The case: its states, deadlines, decisions and the snapshot the portal reads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.application import TrainingApplication
+from models.identity import Actor
+
+
+class CaseState(StrEnum):
+    UNDER_REVIEW = "under_review"  # waiting for a reviewer of the competent body
+    REFUSED = "refused"  # refused; the 30-day appeal window is open
+    IN_APPEAL = "in_appeal"  # an appeal against the refusal is at the BEC
+    REGISTERED = "registered"
+    REMOVAL_SCHEDULED = "removal_scheduled"  # registered, negative screening: leaves on 31/12
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    WITHDRAWN = "withdrawn"  # by the provider, before a decision
+    FINALLY_REFUSED = "finally_refused"  # appeal window lapsed unused
+    APPEAL_REJECTED = "appeal_rejected"  # the BEC upheld the refusal
+    STOPPED = "stopped"  # by the provider
+    REVOKED = "revoked"  # by the department
+    REMOVED = "removed"  # after a negative screening
+
+
+class DeadlineKind(StrEnum):
+    APPEAL_WINDOW = "appeal_window"  # 30 days to appeal a refusal or a negative screening
+    BEC_DECISION = "bec_decision"  # 60 days for the BEC to decide an appeal
+    REMOVAL = "removal"  # 31 December of the year after a negative screening
+
+
+class Deadline(BaseModel):
+    """A deadline, kept with how it was computed so it can be explained and corrected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: DeadlineKind
+    # The day the period starts from (receipt of the decision, of the appeal, of the notice).
+    starts_on: date
+    # The last day on which the act is still in time (after shifts).
+    last_day: date
+    # The instant the deadline passes: end of last_day, Europe/Brussels, as UTC.
+    due_at: datetime
+    rule: str
+    # Each shift applied, in words, e.g. "2027-03-13 is a Saturday: moved to 2027-03-15".
+    shifts: tuple[str, ...] = ()
+
+
+class AppealSubject(StrEnum):
+    REFUSAL = "refusal"
+    SCREENING = "screening"
+
+
+class HearingSide(StrEnum):
+    PROVIDER = "provider"
+    DEPARTMENT = "department"
+
+
+class Hearing(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    side: HearingSide
+    waived: bool = False
+    held_on: date
+    note: str = ""
+    recorded_by: str
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # review, appeal, revocation
+    outcome: str  # approved, refused, granted, rejected, revoked
+    reason: str = ""
+    decided_at: datetime
+    decided_by: str
+    body: str | None = None
+
+
+class Appeal(BaseModel):
+    number: int  # 1, 2, ... within the dossier
+    subject: AppealSubject
+    filed_at: datetime
+    filed_by: str
+    motivation: str
+    deadline: Deadline  # the BEC's 60-day decision deadline
+    hearings: list[Hearing] = Field(default_factory=list)
+    overdue: bool = False
+    decision: Decision | None = None
+
+    def heard(self, side: HearingSide) -> bool:
+        return any(h.side == side for h in self.hearings)
+
+
+class ScreeningOutcome(BaseModel):
+    """Sent by the yearly screening to a case (signal)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    year: int
+    passed: bool
+    score: float | None = None
+    rubric_version: str
+    # Why, for an incomplete or negative result (criteria that failed, missing data).
+    remarks: str = ""
+    # The day the provider was notified (e-mail sent): the appeal window starts from it.
+    notified_on: date
+    result_id: str = ""
+
+
+class StepLog(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    step: str
+    at: datetime
+    by: str
+    event: str
+
+
+class CaseStatus(BaseModel):
+    """The whole case as the portal and ops see it; also what continue-as-new carries."""
+
+    dossier: str
+    title: str
+    provider: str
+    competent_body: str
+    state: CaseState
+    end_reason: EndReason | None = None
+    submitted_at: datetime
+    late_submission_warning: bool = False
+    registered_from: date | None = None
+    # Last registered day, once known (end, or planned removal).
+    registered_until: date | None = None
+    decisions: list[Decision] = Field(default_factory=list)
+    appeals: list[Appeal] = Field(default_factory=list)
+    appeal_window: Deadline | None = None
+    appeal_window_subject: AppealSubject | None = None
+    removal: Deadline | None = None
+    screenings: list[ScreeningOutcome] = Field(default_factory=list)
+    # Most recent steps (the full trail is in the registry's audit table).
+    history: list[StepLog] = Field(default_factory=list)
+    next_step: str = ""
+    waiting_for: str = ""  # reviewer, provider, bec, department, nobody
+    runs: int = 1  # how many workflow runs (continue-as-new) this case has had
+
+    @property
+    def open_appeal(self) -> Appeal | None:
+        return next((a for a in self.appeals if a.decision is None), None)
+
+
+class CaseInput(BaseModel):
+    """Input of the application workflow. `carried` is set when the case continues as new."""
+
+    dossier: str
+    application: TrainingApplication
+    submitted_at: datetime
+    carried: CaseStatus | None = None
+
+
+# ---- human decisions (updates); each carries the acting user as verified by the caller ----
+
+
+class _ActorInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    actor: Actor
+
+
+class ReviewDecisionInput(_ActorInput):
+    approve: bool
+    reason: str = Field("", max_length=5000)
+
+
+class AppealInput(_ActorInput):
+    motivation: str = Field(max_length=20000)
+    # The portal's reference to the motivated document, if uploaded separately.
+    document_reference: str | None = Field(None, max_length=500)
+
+
+class HearingInput(_ActorInput):
+    side: HearingSide
+    waived: bool = False
+    held_on: date | None = None  # default: today
+    note: str = Field("", max_length=5000)
+
+
+class BecDecisionInput(_ActorInput):
+    granted: bool
+    reason: str = Field("", max_length=5000)
+
+
+class StopInput(_ActorInput):
+    reason: str = Field("", max_length=5000)
+
+
+class RevokeInput(_ActorInput):
+    reason: str = Field(max_length=5000)
+
+
+class WithdrawInput(_ActorInput):
+    reason: str = Field("", max_length=5000)
+
+
+class CorrectReceiptInput(_ActorInput):
+    """Department staff corrects the day a decision (or an appeal) was received."""
+
+    deadline: DeadlineKind
+    received_on: date
+    reason: str = Field(max_length=5000)
