@@ -1,0 +1,1 @@
+"""Activities: every step that touches the outside world (registry, e-mail). Idempotent."""

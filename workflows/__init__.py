@@ -1,0 +1,1 @@
+"""Workflow definitions. Deterministic: no I/O, clocks or randomness outside temporalio."""
