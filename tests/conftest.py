@@ -1,0 +1,6 @@
+"""Session fixtures live in tests/fixtures/ (one module per real server)."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.temporal",
+]
