@@ -141,6 +141,8 @@ class CaseStatus(BaseModel):
     appeals: list[Appeal] = Field(default_factory=list)
     appeal_window: Deadline | None = None
     appeal_window_subject: AppealSubject | None = None
+    # The last appeal window that lapsed unused (kept to explain a late appeal).
+    lapsed_window: Deadline | None = None
     removal: Deadline | None = None
     screenings: list[ScreeningOutcome] = Field(default_factory=list)
     # Most recent steps (the full trail is in the registry's audit table).

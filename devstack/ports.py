@@ -1,0 +1,99 @@
+"""Port checks before start-up and readiness probes after it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from devstack.errors import StackError
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """A port the stack will listen on, and the setting a person changes to move it."""
+
+    host: str
+    port: int
+    key: str  # dotted settings key, e.g. "temporal.ui_port"
+
+    @property
+    def env_name(self) -> str:
+        return "ODB_" + self.key.upper().replace(".", "__")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: a port in TIME_WAIT from our own last run is free to use again.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise StackError(
+                    f"cannot listen on {host}: not an address of this machine"
+                ) from exc
+            raise
+    return False
+
+
+def check_free(claims: Iterable[PortClaim]) -> None:
+    """Refuse to start anything when one of the ports is taken; name every taken port."""
+    claims = list(claims)
+    seen: dict[int, PortClaim] = {}
+    problems: list[str] = []
+    for claim in claims:
+        if claim.port in seen:
+            other = seen[claim.port]
+            problems.append(
+                f"port {claim.port} is configured twice: {other.key} and {claim.key}; "
+                f"give one of them another port"
+            )
+            continue
+        seen[claim.port] = claim
+        if port_in_use(claim.host, claim.port):
+            problems.append(
+                f"port {claim.port} ({claim.key}) is already in use by another program; "
+                f"stop that program, or set {claim.key} in temporal-dev.yaml "
+                f"(or {claim.env_name}) to a free port"
+            )
+    if problems:
+        raise StackError("cannot start the dev stack:\n  " + "\n  ".join(problems))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (tests use this for a private stack)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def tcp_answers(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of GET url, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            status: int = resp.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return None

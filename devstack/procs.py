@@ -1,0 +1,199 @@
+"""Child processes of the dev stack: each in its own process group, with a pid file and a log.
+
+A pid file records the pid and the process's start time, so a pid reused by an unrelated
+program after a crash is never mistaken for ours (and never signalled).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.settings import PROJECT_ROOT
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), or None when it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None if not _exists(pid) else 0
+    # Field 2 (the command) may hold spaces and parentheses: split after its last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has finished; only its exit status is left
+        return None
+    return int(fields[19])
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Tracked:
+    """A process we started (or adopted from a pid file) and must stop."""
+
+    name: str
+    pid: int
+    ticks: int | None
+    pid_file: Path
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float = 10.0
+    group: bool = True  # signal the whole process group (the pid leads it)
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        # Polling reaps our own child, so it does not linger as a zombie.
+        if self.popen is not None and self.popen.poll() is not None:
+            return False
+        now = start_ticks(self.pid)
+        return now is not None and (self.ticks is None or now == self.ticks)
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll() if self.popen is not None else None
+
+    def signal(self, sig: int) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.group:
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
+
+    def write_pid_file(self) -> None:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "name": self.name,
+            "pid": self.pid,
+            "ticks": self.ticks,
+            "stop_signal": int(self.stop_signal),
+            "stop_timeout": self.stop_timeout,
+            "group": self.group,
+        }
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.pid_file)
+
+    def forget(self) -> None:
+        self.pid_file.unlink(missing_ok=True)
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    run_dir: Path,
+    log_dir: Path,
+    env: Mapping[str, str],
+    stop_signal: int = signal.SIGTERM,
+    stop_timeout: float = 10.0,
+) -> Tracked:
+    """Start argv in a new session (so a terminal's Ctrl-C reaches only the supervisor, which
+    then stops children in order), output appended to log_dir/<name>.log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log.flush()
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env=dict(env),
+            start_new_session=True,
+        )
+    child = Tracked(
+        name=name,
+        pid=popen.pid,
+        ticks=start_ticks(popen.pid),
+        pid_file=run_dir / f"{name}.pid",
+        stop_signal=stop_signal,
+        stop_timeout=stop_timeout,
+        popen=popen,
+    )
+    child.write_pid_file()
+    return child
+
+
+def adopt(pid_file: Path) -> Tracked | None:
+    """The process a pid file names, if that very process still runs; else None."""
+    try:
+        record = json.loads(pid_file.read_text())
+        tracked = Tracked(
+            name=str(record["name"]),
+            pid=int(record["pid"]),
+            ticks=record.get("ticks"),
+            pid_file=pid_file,
+            stop_signal=int(record.get("stop_signal", signal.SIGTERM)),
+            stop_timeout=float(record.get("stop_timeout", 10.0)),
+            group=bool(record.get("group", True)),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tracked if tracked.alive() else None
+
+
+def stop_all(children: Iterable[Tracked]) -> list[str]:
+    """Signal every child at once, wait for each up to its own timeout, then kill the rest.
+
+    Returns the names that needed SIGKILL. Pid files are removed either way.
+    """
+    children = list(children)
+    for child in children:
+        child.signal(child.stop_signal)
+    started = time.monotonic()
+    killed: list[str] = []
+    pending = [c for c in children if c.alive()]
+    while pending:
+        elapsed = time.monotonic() - started
+        for child in [c for c in pending if elapsed > c.stop_timeout]:
+            child.signal(signal.SIGKILL)
+            killed.append(child.name)
+        pending = [c for c in pending if c.alive() and c.name not in killed]
+        if pending:
+            time.sleep(0.05)
+    for child in children:
+        if child.name in killed:
+            _wait_gone(child, 5.0)
+        if child.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.popen.wait(timeout=1.0)
+        if child.group:
+            _wait_group_gone(child.pid, 2.0)
+        child.forget()
+    return killed
+
+
+def _wait_gone(child: Tracked, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while child.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    # Grandchildren share the group; give them a moment after SIGTERM/SIGKILL to leave it.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

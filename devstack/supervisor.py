@@ -1,0 +1,488 @@
+"""`python -m devstack up`: start everything in order, watch it, stop it all on Ctrl-C.
+
+Every child runs in its own process group and has a pid file under <state>/run, so
+`devstack stop` from another terminal, and the next `up` after a killed run, can find and
+stop whatever is left. A failure at any step (or Ctrl-C) stops what was already started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+)
+from temporalio.client import Client
+
+from devstack import procs
+from devstack.errors import StackError
+from devstack.plan import Plan
+from devstack.ports import check_free, http_status, tcp_answers
+from devstack.postgres import EmbeddedPostgres
+from registry.db import connect as pg_connect
+from registry.migrate import MigrationError, migrate
+from runtime.settings import PROJECT_ROOT
+from runtime.temporal import connect
+
+READY_TIMEOUT = 90.0
+WORKER_RESTARTS = 5  # within RESTART_WINDOW seconds, then the stack gives up
+RESTART_WINDOW = 60.0
+SUPERVISOR = "devstack"
+READY_LINE = "dev stack ready"  # tests wait for this line on stdout
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def rel(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(PROJECT_ROOT))
+    return str(path)
+
+
+class Stack:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.children: dict[str, procs.Tracked] = {}
+        self.pg: EmbeddedPostgres | None = None
+        self._pg_start: concurrent.futures.Future[None] | None = None
+        self._lock: IO[str] | None = None
+        self.client: Client | None = None
+        self.ready = False
+        self._worker_starts: list[float] = []
+
+    # ---- ownership of the state folder ----
+
+    def lock(self) -> None:
+        """One supervisor per state folder. flock dies with its process, so a killed run
+        never leaves a lock that blocks the next start."""
+        run = self.plan.run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        handle = (run / "devstack.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            other = procs.adopt(run / f"{SUPERVISOR}.pid")
+            pid = f" (pid {other.pid})" if other else ""
+            raise StackError(
+                f"the dev stack already runs{pid} on {rel(self.plan.state)}: "
+                f"`make status` shows it, `make stop` stops it"
+            ) from None
+        self._lock = handle
+        sweep_leftovers(self.plan)
+        me = procs.Tracked(
+            SUPERVISOR,
+            os.getpid(),
+            procs.start_ticks(os.getpid()),
+            run / f"{SUPERVISOR}.pid",
+            stop_timeout=60.0,
+            group=False,
+        )
+        me.write_pid_file()
+
+    def unlock(self) -> None:
+        (self.plan.run_dir / f"{SUPERVISOR}.pid").unlink(missing_ok=True)
+        (self.plan.state / "stack.json").unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    # ---- start-up ----
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        # Children must reach the very database this supervisor migrated.
+        env["DATABASE_URL"] = self.plan.database_url
+        return env
+
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, **kw: Any
+    ) -> procs.Tracked:
+        child = procs.spawn(
+            name,
+            argv,
+            run_dir=self.plan.run_dir,
+            log_dir=self.plan.log_dir,
+            env=env or self.child_env(),
+            **kw,
+        )
+        self.children[name] = child
+        return child
+
+    async def start(self) -> None:
+        plan, s = self.plan, self.plan.settings
+        check_free(plan.claims)
+        for folder in (plan.state, plan.log_dir, plan.mail_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+
+        # Slow parts first and side by side: Temporal and PostgreSQL start concurrently.
+        if plan.temporal_local:
+            say(f"starting Temporal dev server on {s.temporal.address} ...")
+            self.spawn("temporal", self.temporal_argv(), env=self.temporal_env())
+        if plan.postgres_embedded:
+            say(f"starting PostgreSQL on 127.0.0.1:{s.postgres.embedded_port} ...")
+            self.pg = EmbeddedPostgres(plan.pg_dir, s.postgres.embedded_port, s.postgres.database)
+            self._pg_start = concurrent.futures.ThreadPoolExecutor(1).submit(self.pg.start)
+        if plan.smtp_local:
+            say(f"starting SMTP sink on {s.smtp.host}:{s.smtp.port} ...")
+            self.spawn(
+                "smtp",
+                [
+                    plan.python,
+                    "-m",
+                    "devstack.smtp_sink",
+                    "--dir",
+                    str(plan.mail_dir),
+                    "--host",
+                    s.smtp.host,
+                    "--port",
+                    str(s.smtp.port),
+                ],
+            )
+
+        await asyncio.gather(self.temporal_ready(), self.postgres_ready(), self.smtp_ready())
+        say(f"Temporal, PostgreSQL and SMTP ready after {time.monotonic() - t0:.1f} s")
+
+        self.start_worker()
+        # TODO(api, issue: HTTP API) start `starter.api` here once it exists (see README).
+        await self.worker_ready()
+        await self.ensure_schedule()
+        self.write_stack_file()
+        self.ready = True
+        self.banner(time.monotonic() - t0)
+
+    def temporal_argv(self) -> list[str]:
+        t = self.plan.settings.temporal
+        argv = [
+            str(self.plan.temporal_bin),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.plan.temporal_db),
+            "--namespace",
+            t.namespace,
+            "--ip",
+            t.host,
+            "--port",
+            str(t.port),
+            "--ui-port",
+            str(t.ui_port),
+            "--metrics-port",
+            str(t.server_metrics_port),
+            "--ui-disable-news-fetch",
+            "--log-format",
+            "json",
+        ]
+        for pragma, value in t.sqlite_pragmas.items():
+            argv += ["--sqlite-pragma", f"{pragma}={value}"]
+        for name, kind in t.search_attributes.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        return argv
+
+    def temporal_env(self) -> dict[str, str]:
+        # The CLI reads TEMPORAL_* itself; they describe where clients connect, not this server.
+        return {k: v for k, v in self.child_env().items() if not k.startswith("TEMPORAL_")}
+
+    async def temporal_ready(self) -> None:
+        s = self.plan.settings
+        deadline = time.monotonic() + READY_TIMEOUT
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            self.check_alive("temporal")
+            try:
+                if self.client is None:
+                    self.client = await connect(s)
+                await self.client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=s.temporal.namespace)
+                )
+                break
+            except Exception as exc:  # not up yet, or the namespace is still being created
+                last = exc
+                await asyncio.sleep(0.2)
+        else:
+            raise StackError(
+                f"Temporal at {s.temporal.address} did not answer within "
+                f"{READY_TIMEOUT:.0f} s: {last}"
+            )
+        if self.plan.temporal_local:
+            while http_status(self.plan.ui_url) != 200:
+                self.check_alive("temporal")
+                if time.monotonic() > deadline:
+                    raise StackError(f"the Temporal Web UI did not answer on {self.plan.ui_url}")
+                await asyncio.sleep(0.1)
+
+    async def postgres_ready(self) -> None:
+        if self._pg_start is not None:
+            try:
+                await asyncio.wrap_future(self._pg_start)
+            except Exception as exc:
+                raise StackError(f"PostgreSQL did not start: {exc}") from exc
+            assert self.pg is not None and self.pg.pid is not None
+            # Tracked for `devstack stop` after a killed supervisor; stopped with SIGINT (fast
+            # shutdown), which is what pg_ctl -m fast does.
+            pg = procs.Tracked(
+                "postgres",
+                self.pg.pid,
+                procs.start_ticks(self.pg.pid),
+                self.plan.run_dir / "postgres.pid",
+                stop_signal=signal.SIGINT,
+                stop_timeout=30.0,
+            )
+            pg.write_pid_file()
+            self.children["postgres"] = pg
+        try:
+            conn = await pg_connect(self.plan.settings, self.plan.database_url)
+            try:
+                applied = await migrate(conn)
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError, MigrationError) as exc:
+            raise StackError(f"PostgreSQL at {self.plan.database_url}: {exc}") from exc
+        if applied:
+            say(f"migrations applied: {', '.join(applied)}")
+
+    async def smtp_ready(self) -> None:
+        if not self.plan.smtp_local:
+            return
+        s = self.plan.settings.smtp
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not await tcp_answers(s.host, s.port):
+            self.check_alive("smtp")
+            if time.monotonic() > deadline:
+                raise StackError(f"the SMTP sink did not answer on {s.host}:{s.port}")
+            await asyncio.sleep(0.1)
+
+    def start_worker(self) -> None:
+        self._worker_starts.append(time.monotonic())
+        self.spawn(
+            "worker",
+            [self.plan.python, str(PROJECT_ROOT / "worker.py")],
+            stop_timeout=self.plan.settings.worker.graceful_shutdown_seconds + 5,
+        )
+
+    async def worker_ready(self) -> None:
+        """Ready when the server sees a poller from this very worker process."""
+        assert self.client is not None
+        s = self.plan.settings
+        request = DescribeTaskQueueRequest(
+            namespace=s.temporal.namespace,
+            task_queue=TaskQueue(name=s.temporal.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            worker = self.check_alive("worker")
+            resp = await self.client.workflow_service.describe_task_queue(request)
+            if any(p.identity.startswith(f"{worker.pid}@") for p in resp.pollers):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the worker did not start polling; see {rel(self.plan.log_dir / 'worker.log')}"
+                )
+            await asyncio.sleep(0.2)
+
+    async def ensure_schedule(self) -> None:
+        # TODO(screening, issue: yearly screening) call starter.schedule.ensure_schedule here.
+        return
+
+    def check_alive(self, name: str) -> procs.Tracked:
+        child = self.children.get(name)
+        if child is None:
+            raise StackError(f"{name} is not running")
+        if not child.alive():
+            log = self.plan.log_dir / f"{name}.log"
+            raise StackError(
+                f"{name} exited (code {child.exit_code()}) while starting; last lines "
+                f"of {rel(log)}:\n{tail(log)}"
+            )
+        return child
+
+    # ---- running ----
+
+    async def supervise(self) -> int:
+        """Until a signal cancels us: restart a crashed worker, give up if anything else dies."""
+        while True:
+            await asyncio.sleep(0.5)
+            for name, child in list(self.children.items()):
+                if child.alive():
+                    continue
+                log = self.plan.log_dir / f"{name}.log"
+                if name == "worker" and self._may_restart_worker():
+                    say(f"worker exited (code {child.exit_code()}); restarting it")
+                    child.forget()
+                    self.start_worker()
+                    continue
+                say(
+                    f"{name} exited (code {child.exit_code()}); stopping the dev stack. Last "
+                    f"lines of {rel(log)}:\n{tail(log)}"
+                )
+                return 1
+
+    def _may_restart_worker(self) -> bool:
+        now = time.monotonic()
+        self._worker_starts = [t for t in self._worker_starts if now - t < RESTART_WINDOW]
+        return len(self._worker_starts) < WORKER_RESTARTS
+
+    # ---- stopping ----
+
+    def stop(self) -> None:
+        """Dependents first (API, worker drain their work), then the servers."""
+        if self._pg_start is not None and not self._pg_start.done():
+            say("waiting for PostgreSQL to finish starting, to stop it cleanly ...")
+            with contextlib.suppress(Exception):
+                self._pg_start.result(timeout=120)
+        first = [c for n, c in self.children.items() if n in ("api", "worker")]
+        rest = [c for n, c in self.children.items() if n not in ("api", "worker")]
+        if self.pg is not None and "postgres" not in self.children and self.pg.pid is not None:
+            # Started but not yet tracked (interrupted between the two): stop it all the same.
+            rest.append(
+                procs.Tracked(
+                    "postgres",
+                    self.pg.pid,
+                    None,
+                    self.plan.run_dir / "postgres.pid",
+                    stop_signal=signal.SIGINT,
+                    stop_timeout=30.0,
+                )
+            )
+        for phase in (first, rest):
+            if phase:
+                say("stopping " + ", ".join(c.name for c in phase) + " ...")
+                killed = procs.stop_all(phase)
+                if killed:
+                    say(f"had to kill {', '.join(killed)} (did not stop in time)")
+        if self.pg is not None:
+            self.pg.stop()
+        self.children.clear()
+
+    # ---- reporting ----
+
+    def write_stack_file(self) -> None:
+        s = self.plan.settings
+        info = {
+            "ui": self.plan.workflows_url,
+            "temporal_address": s.temporal.address,
+            "namespace": s.temporal.namespace,
+            "task_queue": s.temporal.task_queue,
+            "database_url": self.plan.database_url,
+            "smtp": f"{s.smtp.host}:{s.smtp.port}",
+            "mail_dir": str(self.plan.mail_dir) if self.plan.smtp_local else None,
+            "worker_metrics": (
+                f"http://127.0.0.1:{s.worker.metrics_port}/metrics"
+                if s.worker.metrics_port
+                else None
+            ),
+            "pids": {n: c.pid for n, c in self.children.items()},
+        }
+        (self.plan.state / "stack.json").write_text(json.dumps(info, indent=2))
+
+    def banner(self, seconds: float) -> None:
+        plan, s = self.plan, self.plan.settings
+        pg = (
+            f"{plan.database_url}  (embedded, data in {rel(plan.pg_dir)})"
+            if plan.postgres_embedded
+            else "DATABASE_URL (external)"
+        )
+        smtp = (
+            f"{s.smtp.host}:{s.smtp.port}  (sink: every message is a file in {rel(plan.mail_dir)}/)"
+            if plan.smtp_local
+            else f"{s.smtp.host}:{s.smtp.port} (external)"
+        )
+        lines = [
+            "",
+            f"{READY_LINE} in {seconds:.1f} s  (state folder: {rel(plan.state)})",
+            f"  Temporal Web UI  {plan.workflows_url}",
+            f"  Temporal gRPC    {s.temporal.address}  namespace {s.temporal.namespace}, "
+            f"task queue {s.temporal.task_queue}",
+            f"  PostgreSQL       {pg}",
+            f"  SMTP             {smtp}",
+            f"  Worker metrics   http://127.0.0.1:{s.worker.metrics_port}/metrics",
+            f"  Logs             {rel(plan.log_dir)}/",
+            "Ctrl-C stops everything. From another terminal: make status, make stop.",
+            "",
+        ]
+        say("\n".join(lines))
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def sweep_leftovers(plan: Plan, report: Callable[[str], None] = say) -> None:
+    """Stop what a killed run left running (by its pid files) and remove stale pid files."""
+    leftovers = []
+    for pid_file in sorted(plan.run_dir.glob("*.pid")):
+        if pid_file.stem == SUPERVISOR:
+            pid_file.unlink(missing_ok=True)
+            continue
+        child = procs.adopt(pid_file)
+        if child is None:
+            pid_file.unlink(missing_ok=True)
+        else:
+            leftovers.append(child)
+    if leftovers:
+        report(
+            "stopping what an earlier run left behind: "
+            + ", ".join(f"{c.name} (pid {c.pid})" for c in leftovers)
+        )
+        procs.stop_all(leftovers)
+
+
+async def run_up(plan: Plan) -> int:
+    stack = Stack(plan)
+    stack.lock()
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    interrupted: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        if not interrupted:
+            interrupted.append(sig)
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    code = 0
+    try:
+        await stack.start()
+        say(f"pid {os.getpid()}")  # for a person who wants to kill it by hand
+        code = await stack.supervise()
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        say("\ninterrupted: stopping the dev stack ...")
+        code = 0 if stack.ready else 130
+    except StackError:
+        say("start-up failed: stopping what was started ...")
+        raise
+    finally:
+        try:
+            stack.stop()
+        finally:
+            stack.unlock()
+        say("dev stack stopped")
+        sys.stdout.flush()
+    return code

@@ -1,0 +1,1 @@
+"""The registry: all SQL of the opleidingsdatabank, one module per concern."""

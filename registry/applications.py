@@ -1,0 +1,138 @@
+"""Applications: dossier numbers and the submission's idempotency key.
+
+Called by the API before it starts the case workflow (not an activity): the dossier number
+is the workflow id, so it must exist first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from models.application import TrainingApplication
+from registry.errors import Conflict, InvalidInput, NotFound
+
+CONTACT = "opleidingsdatabank@vlaanderen.be"
+
+
+def parse(payload: Mapping[str, Any]) -> TrainingApplication:
+    """Validates a submitted payload; InvalidInput names each field and the rule it breaks."""
+    try:
+        return TrainingApplication.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [
+                (".".join(str(p) for p in err["loc"]) or "application", err["msg"])
+                for err in exc.errors()
+            ]
+        ) from exc
+
+
+def _canonical(application: TrainingApplication) -> tuple[dict[str, Any], str]:
+    data = application.model_dump(mode="json")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return data, hashlib.sha256(text.encode()).hexdigest()
+
+
+async def allocate(
+    conn: asyncpg.Connection[Any],
+    idempotency_key: str,
+    application: TrainingApplication | Mapping[str, Any],
+    submitted_at: datetime,
+) -> tuple[str, bool]:
+    """Returns (dossier number, created). The same key with the same application returns
+    the same dossier (created=False); the same key with another application raises
+    Conflict; nothing is written unless a new dossier is created."""
+    if not isinstance(application, TrainingApplication):
+        application = parse(application)
+    key = idempotency_key.strip()
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput([("idempotency_key", "required, 1 to 200 characters")])
+    if submitted_at.tzinfo is None:
+        raise InvalidInput([("submitted_at", "must carry a time zone")])
+    payload, digest = _canonical(application)
+    async with conn.transaction():
+        # Concurrent submissions under one key wait here for each other, not on the counter.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+        existing = await conn.fetchrow(
+            "SELECT dossier, payload_sha256 FROM applications WHERE idempotency_key = $1", key
+        )
+        if existing is not None:
+            if existing["payload_sha256"] != digest:
+                raise Conflict(
+                    f"idempotency key {key!r} was already used for dossier "
+                    f"{existing['dossier']} with a different application; "
+                    f"use a new key for a new submission"
+                )
+            return str(existing["dossier"]), False
+        provider = await conn.fetchval(
+            "SELECT name FROM providers WHERE enterprise_number = $1", application.provider
+        )
+        if provider is None:
+            raise NotFound(
+                f"provider: enterprise number {application.provider} is not a known training "
+                f"provider of the opleidingsdatabank; ask {CONTACT} to register the "
+                f"organisation first"
+            )
+        if application.predecessor_dossier is not None:
+            found = await conn.fetchval(
+                "SELECT 1 FROM applications WHERE dossier = $1", application.predecessor_dossier
+            )
+            if found is None:
+                raise NotFound(
+                    f"predecessor_dossier: dossier {application.predecessor_dossier} does not "
+                    f"exist; give the number of the earlier dossier exactly"
+                )
+        year = submitted_at.year
+        # The row lock on the year's counter serialises allocation; a rollback returns the
+        # number unused, so committed numbers have no gaps and are never handed out twice.
+        seq = await conn.fetchval(
+            """INSERT INTO dossier_counters (year, last_value) VALUES ($1, 1)
+               ON CONFLICT (year) DO UPDATE SET last_value = dossier_counters.last_value + 1
+               RETURNING last_value""",
+            year,
+        )
+        dossier = f"ODB-{year}-{seq:06d}"
+        await conn.execute(
+            """INSERT INTO applications (dossier, provider, idempotency_key, payload_sha256,
+                   payload, title, provider_name, contact_email, start_date, end_date,
+                   volume_unit, volume, competent_body, predecessor_dossier, submitted_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+            dossier,
+            application.provider,
+            key,
+            digest,
+            payload,
+            application.title,
+            application.provider_name,
+            application.contact_email,
+            application.start_date,
+            application.end_date,
+            application.volume_unit.value,
+            application.volume,
+            application.competent_body,
+            application.predecessor_dossier,
+            submitted_at,
+        )
+        return dossier, True
+
+
+async def contact_email(conn: asyncpg.Connection[Any], dossier: str) -> str | None:
+    value = await conn.fetchval("SELECT contact_email FROM applications WHERE dossier = $1", dossier)
+    return None if value is None else str(value)
+
+
+async def mail_facts(conn: asyncpg.Connection[Any], dossier: str) -> dict[str, Any] | None:
+    """What every e-mail about the dossier may quote, read from the application."""
+    row = await conn.fetchrow(
+        """SELECT dossier, title, provider_name, contact_email, start_date, competent_body
+           FROM applications WHERE dossier = $1""",
+        dossier,
+    )
+    return None if row is None else dict(row)

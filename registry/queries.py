@@ -1,0 +1,130 @@
+"""What the registry answers: was a training registered on a day, the open data, a
+dossier's full record, an organisation's dossiers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from models.registry import (
+    AppealRecord,
+    DeadlineRecord,
+    DecisionRecord,
+    DossierRecord,
+    DossierSummary,
+    HearingRecord,
+    RegisteredTraining,
+    RegistrationPeriod,
+    ScreeningRecord,
+)
+from registry import audit, notifications
+from registry.errors import NotFound
+
+Db = asyncpg.Connection[Any] | asyncpg.Pool[Any]
+
+# Registered on $day: inside a period (both ends inclusive) and not past a planned removal
+# (the removal day itself is the last registered day).
+_REGISTERED_ON = """
+    p.starts_on <= $1 AND (p.ends_on IS NULL OR p.ends_on >= $1)
+    AND (a.removal_on IS NULL OR a.removal_on >= $1)
+"""
+
+
+async def is_registered(db: Db, dossier: str, day: date) -> bool:
+    found = await db.fetchval(
+        f"""SELECT EXISTS (
+                SELECT 1 FROM registration_periods p JOIN applications a USING (dossier)
+                WHERE p.dossier = $2 AND {_REGISTERED_ON})""",
+        day,
+        dossier,
+    )
+    return bool(found)
+
+
+async def registered_on(db: Db, day: date) -> list[RegisteredTraining]:
+    rows = await db.fetch(
+        f"""SELECT a.dossier, a.provider, a.provider_name, a.title, a.competent_body,
+                   p.starts_on AS registered_from,
+                   LEAST(p.ends_on, a.removal_on) AS registered_until
+            FROM registration_periods p JOIN applications a USING (dossier)
+            WHERE {_REGISTERED_ON}
+            ORDER BY a.dossier""",
+        day,
+    )
+    return [RegisteredTraining.model_validate(dict(r)) for r in rows]
+
+
+CSV_COLUMNS = list(RegisteredTraining.model_fields)
+
+
+async def registered_on_csv(db: Db, day: date) -> str:
+    """The open data: one line per training registered on `day`, UTF-8, comma separated."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for training in await registered_on(db, day):
+        writer.writerow({k: "" if v is None else v for k, v in training.model_dump().items()})
+    return out.getvalue()
+
+
+async def dossiers_of(db: Db, provider: str) -> list[DossierSummary]:
+    rows = await db.fetch(
+        """SELECT dossier, provider, title, competent_body, state, submitted_at,
+                  predecessor_dossier
+           FROM applications WHERE provider = $1 ORDER BY submitted_at, dossier""",
+        provider,
+    )
+    return [DossierSummary.model_validate(dict(r)) for r in rows]
+
+
+async def dossier_record(db: Db, dossier: str) -> DossierRecord:
+    app = await db.fetchrow("SELECT * FROM applications WHERE dossier = $1", dossier)
+    if app is None:
+        raise NotFound(f"dossier {dossier} does not exist")
+    periods = await db.fetch(
+        """SELECT starts_on, ends_on, end_reason FROM registration_periods
+           WHERE dossier = $1 ORDER BY starts_on, id""",
+        dossier,
+    )
+    decisions = await db.fetch(
+        "SELECT * FROM decisions WHERE dossier = $1 ORDER BY decided_at, id", dossier
+    )
+    appeals = await db.fetch("SELECT * FROM appeals WHERE dossier = $1 ORDER BY number", dossier)
+    hearings = await db.fetch(
+        "SELECT * FROM hearings WHERE dossier = $1 ORDER BY appeal_number, held_on", dossier
+    )
+    screenings = await db.fetch(
+        "SELECT * FROM screening_results WHERE dossier = $1 ORDER BY year, id", dossier
+    )
+    deadlines = await db.fetch(
+        "SELECT * FROM deadlines WHERE dossier = $1 ORDER BY due_at", dossier
+    )
+    return DossierRecord(
+        summary=DossierSummary.model_validate(dict(app)),
+        application=app["payload"],
+        late_submission_warning=app["late_submission_warning"],
+        removal_on=app["removal_on"],
+        registrations=[RegistrationPeriod.model_validate(dict(r)) for r in periods],
+        decisions=[DecisionRecord.model_validate(dict(r)) for r in decisions],
+        appeals=[
+            AppealRecord.model_validate(
+                {
+                    **dict(a),
+                    "hearings": [
+                        HearingRecord.model_validate(dict(h))
+                        for h in hearings
+                        if h["appeal_number"] == a["number"]
+                    ],
+                }
+            )
+            for a in appeals
+        ],
+        screenings=[ScreeningRecord.model_validate(dict(r)) for r in screenings],
+        deadlines=[DeadlineRecord.model_validate(dict(r)) for r in deadlines],
+        notifications=await notifications.for_dossier(db, dossier),
+        audit=await audit.trail(db, dossier),
+    )

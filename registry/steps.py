@@ -1,0 +1,167 @@
+"""What one workflow step changes in the registry: decisions, appeals and hearings,
+screening results, registration periods, planned removal, deadlines, the case's state.
+
+`record` runs inside the caller's transaction together with the audit row and the outbox
+rows, so a step is written completely or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from models.case import Appeal, Hearing
+from models.steps import StepInput
+from registry import audit
+from registry.errors import InvalidInput
+
+
+async def record(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
+    """Writes the step; False (and nothing written) when (dossier, step) exists already."""
+    if not await audit.append(conn, step):
+        return False
+    decision_id = None
+    if step.decision is not None:
+        decision_id = await _decision(conn, step)
+    if step.appeal is not None:
+        linked = decision_id if step.decision and step.decision.kind == "appeal" else None
+        await _appeal(conn, step.dossier, step.appeal, linked)
+    if step.hearing is not None:
+        number = step.appeal_number or (step.appeal.number if step.appeal else None)
+        if number is None:
+            raise InvalidInput([("appeal_number", "a hearing belongs to an appeal: give its number")])
+        await _hearing(conn, step.dossier, number, step.hearing)
+    if step.screening is not None:
+        await _screening(conn, step)
+    if step.close_registration is not None:
+        await conn.execute(
+            """UPDATE registration_periods
+               SET ends_on = $2, end_reason = $3, closed_step = $4
+               WHERE dossier = $1 AND ends_on IS NULL""",
+            step.dossier,
+            step.close_registration.last_day,
+            step.close_registration.reason.value,
+            step.step,
+        )
+    if step.open_registration is not None:
+        await conn.execute(
+            """INSERT INTO registration_periods (dossier, starts_on, opened_step)
+               VALUES ($1, $2, $3)""",
+            step.dossier,
+            step.open_registration,
+            step.step,
+        )
+    for deadline in step.deadlines:
+        await conn.execute(
+            """INSERT INTO deadlines (dossier, kind, starts_on, last_day, due_at, rule, shifts, step)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (dossier, kind) DO UPDATE SET starts_on = EXCLUDED.starts_on,
+                   last_day = EXCLUDED.last_day, due_at = EXCLUDED.due_at,
+                   rule = EXCLUDED.rule, shifts = EXCLUDED.shifts, step = EXCLUDED.step""",
+            step.dossier,
+            deadline.kind.value,
+            deadline.starts_on,
+            deadline.last_day,
+            deadline.due_at,
+            deadline.rule,
+            list(deadline.shifts),
+            step.step,
+        )
+    await conn.execute(
+        """UPDATE applications
+           SET state = $2,
+               competent_body = COALESCE($3, competent_body),
+               late_submission_warning = COALESCE($4, late_submission_warning),
+               removal_on = CASE WHEN $5 THEN NULL ELSE COALESCE($6, removal_on) END,
+               updated_at = now()
+           WHERE dossier = $1""",
+        step.dossier,
+        step.state_after,
+        step.competent_body,
+        step.late_submission_warning,
+        step.cancel_removal,
+        step.removal_on,
+    )
+    return True
+
+
+async def _decision(conn: asyncpg.Connection[Any], step: StepInput) -> int:
+    d = step.decision
+    assert d is not None
+    value = await conn.fetchval(
+        """INSERT INTO decisions (dossier, step, kind, outcome, reason, decided_at, decided_by, body)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+        step.dossier,
+        step.step,
+        d.kind,
+        d.outcome,
+        d.reason,
+        d.decided_at,
+        d.decided_by,
+        d.body,
+    )
+    return int(value)
+
+
+async def _appeal(
+    conn: asyncpg.Connection[Any], dossier: str, appeal: Appeal, decision_id: int | None
+) -> None:
+    await conn.execute(
+        """INSERT INTO appeals (dossier, number, subject, filed_at, filed_by, motivation,
+               decision_last_day, decision_due_at, overdue, decision_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (dossier, number) DO UPDATE SET
+               decision_last_day = EXCLUDED.decision_last_day,
+               decision_due_at = EXCLUDED.decision_due_at,
+               overdue = EXCLUDED.overdue,
+               decision_id = COALESCE(EXCLUDED.decision_id, appeals.decision_id)""",
+        dossier,
+        appeal.number,
+        appeal.subject.value,
+        appeal.filed_at,
+        appeal.filed_by,
+        appeal.motivation,
+        appeal.deadline.last_day,
+        appeal.deadline.due_at,
+        appeal.overdue,
+        decision_id,
+    )
+    for hearing in appeal.hearings:
+        await _hearing(conn, dossier, appeal.number, hearing)
+
+
+async def _hearing(
+    conn: asyncpg.Connection[Any], dossier: str, appeal_number: int, hearing: Hearing
+) -> None:
+    await conn.execute(
+        """INSERT INTO hearings (dossier, appeal_number, side, waived, held_on, note, recorded_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (dossier, appeal_number, side) DO NOTHING""",
+        dossier,
+        appeal_number,
+        hearing.side.value,
+        hearing.waived,
+        hearing.held_on,
+        hearing.note,
+        hearing.recorded_by,
+    )
+
+
+async def _screening(conn: asyncpg.Connection[Any], step: StepInput) -> None:
+    s = step.screening
+    assert s is not None
+    await conn.execute(
+        """INSERT INTO screening_results (dossier, step, year, passed, score, rubric_version,
+               remarks, notified_on, result_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        step.dossier,
+        step.step,
+        s.year,
+        s.passed,
+        s.score,
+        s.rubric_version,
+        s.remarks,
+        s.notified_on,
+        s.result_id,
+    )

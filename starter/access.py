@@ -1,0 +1,92 @@
+"""Who may do what, checked in the API before anything is sent to a case (the workflow's
+update validators check the same again). Each rule refuses with a sentence the user can act on.
+"""
+
+from __future__ import annotations
+
+from models.identity import Actor, RoleKind
+from models.registry import DossierSummary
+from starter.problems import Problem
+
+PROVIDER_GUIDANCE = (
+    "you do not have the right to submit for an organisation in the opleidingsdatabank. "
+    "Ask your organisation's local administrator (lokale beheerder) to grant you the role "
+    '"DWSE organisatieverantwoordelijke, context opleidingsdatabank" in the user management '
+    "(gebruikersbeheer); if you see only your personal name and no organisation after signing "
+    "in, you do not have that right yet."
+)
+
+
+def forbidden(detail: str, field: str | None = None, slug: str = "forbidden") -> Problem:
+    return Problem(403, slug, "Not allowed", detail, field=field)
+
+
+def may_submit(actor: Actor, provider: str) -> None:
+    if not actor.has(RoleKind.PROVIDER) or actor.organisation is None:
+        raise forbidden(PROVIDER_GUIDANCE, slug="missing-provider-role")
+    if actor.organisation != provider:
+        raise forbidden(
+            f"you act for organisation {actor.organisation}; you cannot submit for {provider}",
+            field="provider",
+        )
+
+
+def own_dossier(actor: Actor, dossier: DossierSummary) -> None:
+    """The provider user of the organisation the dossier belongs to."""
+    if not actor.has(RoleKind.PROVIDER):
+        raise forbidden(
+            f"only a provider user of the organisation that owns {dossier.dossier} may do this"
+        )
+    if actor.organisation != dossier.provider:
+        raise forbidden(
+            f"dossier {dossier.dossier} belongs to organisation {dossier.provider}; "
+            f"you act for {actor.organisation}"
+        )
+
+
+def reviewer_of(actor: Actor, dossier: DossierSummary) -> None:
+    if not actor.reviews_for(dossier.competent_body):
+        raise forbidden(
+            f"dossier {dossier.dossier} is judged by {dossier.competent_body}; only a "
+            f"reviewer of {dossier.competent_body} may decide it"
+        )
+
+
+def has_role(actor: Actor, kind: RoleKind, what: str) -> None:
+    if not actor.has(kind):
+        raise forbidden(f"only {what} may do this")
+
+
+def may_read(actor: Actor, dossier: DossierSummary) -> None:
+    """Owner, reviewers of its competent body, the BEC and the department read a dossier."""
+    if (
+        actor.is_provider_of(dossier.provider)
+        or actor.reviews_for(dossier.competent_body)
+        or actor.has(RoleKind.BEC)
+        or actor.has(RoleKind.DEPARTMENT)
+    ):
+        return
+    raise forbidden(f"you may not read dossier {dossier.dossier}")
+
+
+def may_list(actor: Actor, provider: str | None) -> str:
+    """Returns the organisation whose dossiers are listed."""
+    if actor.has(RoleKind.DEPARTMENT) and provider is not None:
+        return provider
+    if actor.has(RoleKind.PROVIDER) and actor.organisation is not None:
+        if provider is not None and provider != actor.organisation:
+            raise forbidden(
+                f"you act for organisation {actor.organisation}; you cannot list the "
+                f"dossiers of {provider}",
+                field="provider",
+            )
+        return actor.organisation
+    if actor.has(RoleKind.DEPARTMENT):
+        raise Problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            "provider: required for department staff (the enterprise number to list)",
+            field="provider",
+        )
+    raise forbidden("only provider users (their own organisation) and the department list dossiers")

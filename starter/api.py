@@ -1,0 +1,305 @@
+"""The portal's HTTP API (WSE-loket -> this system). `python -m starter.api` serves it.
+
+Every request carries the portal's signed token; roles are checked here and again in the
+case workflow's validators. Errors are `application/problem+json` (starter/problems.py).
+No `from __future__ import annotations` here: FastAPI reads the derived body models from
+the live annotations of the route functions built in `_decision_route`.
+"""
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+
+from models.application import DOSSIER_PATTERN, TrainingApplication
+from models.case import (
+    AppealInput,
+    BecDecisionInput,
+    CaseStatus,
+    CorrectReceiptInput,
+    HearingInput,
+    ReviewDecisionInput,
+    RevokeInput,
+    StopInput,
+    WithdrawInput,
+    _ActorInput,
+)
+from models.enterprise import EnterpriseNumber
+from models.identity import Actor, RoleKind
+from models.registry import DossierSummary
+from registry.errors import RegistryError
+from runtime.settings import PROJECT_ROOT, Settings, load_settings
+from starter import access, problems
+from starter.auth import AuthError, TokenVerifier
+from starter.client import CaseService, Refused, Unavailable
+from starter.limits import BodyLimit
+from starter.problems import PROBLEM_RESPONSES, Problem
+from starter.schemas import RegisteredAnswer, SubmitResponse, body_model
+
+_bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
+
+DossierPath = Annotated[
+    str, Path(pattern=DOSSIER_PATTERN, description="dossier number, e.g. ODB-2027-000001")
+]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        description="unique per user action; a retry with the same key has one effect",
+    ),
+]
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        description="recommended: a retry with the same key has one effect",
+    ),
+]
+
+
+def _service(request: Request) -> CaseService:
+    service: CaseService = request.app.state.service
+    return service
+
+
+async def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("no bearer token: send 'Authorization: Bearer <token>'")
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(credentials.credentials)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+ServiceDep = Annotated[CaseService, Depends(_service)]
+
+
+def _with_actor(model: type[_ActorInput], body: BaseModel, actor: Actor) -> _ActorInput:
+    """The workflow input: the body's fields plus the verified actor. The model's own
+    validators run here, so a cross-field rule is refused before anything is sent."""
+    try:
+        return model.model_validate({**body.model_dump(), "actor": actor})
+    except ValidationError as exc:
+        raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
+
+
+# ---- who may send which decision (the workflow checks again) ----
+
+Rule = Callable[[Actor, DossierSummary], None]
+
+
+def _bec(actor: Actor, _: DossierSummary) -> None:
+    access.has_role(actor, RoleKind.BEC, "members of the appeals board (BEC)")
+
+
+def _department(actor: Actor, _: DossierSummary) -> None:
+    access.has_role(actor, RoleKind.DEPARTMENT, "department WSE staff")
+
+
+DECISIONS: tuple[tuple[str, type[_ActorInput], Rule, str], ...] = (
+    ("review-decision", ReviewDecisionInput, access.reviewer_of,
+     "A reviewer of the competent body approves or refuses (a refusal needs a reason)."),
+    ("appeal", AppealInput, access.own_dossier,
+     "The provider appeals a refusal or a negative screening within 30 days."),
+    ("hearing", HearingInput, _bec,
+     "The BEC records the hearing (or waiver) of the provider or the department."),
+    ("bec-decision", BecDecisionInput, _bec,
+     "The BEC grants or rejects the appeal, after both sides were heard."),
+    ("stop", StopInput, access.own_dossier, "The provider stops a registration."),
+    ("revoke", RevokeInput, _department,
+     "The department revokes a registration that no longer meets the criteria."),
+    ("withdraw", WithdrawInput, access.own_dossier,
+     "The provider withdraws an application before it is decided."),
+    ("receipt-date", CorrectReceiptInput, _department,
+     "The department corrects the day a decision or appeal was received."),
+)  # fmt: skip
+
+
+def _decision_route(
+    router: APIRouter, path: str, model: type[_ActorInput], rule: Rule, doc: str
+) -> None:
+    body_type = body_model(model)
+    update_name = path.replace("-", "_")
+
+    async def endpoint(
+        dossier: DossierPath,
+        body: body_type,  # type: ignore[valid-type]
+        actor: ActorDep,
+        service: ServiceDep,
+        idempotency_key: OptionalIdempotencyKey = None,
+    ) -> CaseStatus:
+        owner = await service.owner(dossier)
+        rule(actor, owner)
+        inp = _with_actor(model, body, actor)
+        update_id = f"{update_name}:{idempotency_key}" if idempotency_key else None
+        return await service.update(dossier, inp, update_id)
+
+    endpoint.__name__ = update_name
+    router.add_api_route(
+        f"/dossiers/{{dossier}}/{path}",
+        endpoint,
+        methods=["POST"],
+        response_model=CaseStatus,
+        summary=doc,
+        responses=PROBLEM_RESPONSES,
+        tags=["decisions"],
+    )
+
+
+def _routes() -> APIRouter:
+    router = APIRouter(responses=PROBLEM_RESPONSES)
+
+    @router.post(
+        "/applications",
+        status_code=201,
+        response_model=SubmitResponse,
+        tags=["applications"],
+        summary="Submit an application; the same Idempotency-Key always gives the same dossier",
+    )
+    async def submit(
+        application: TrainingApplication,
+        idempotency_key: IdempotencyKey,
+        actor: ActorDep,
+        service: ServiceDep,
+        request: Request,
+        response: Response,
+    ) -> SubmitResponse:
+        access.may_submit(actor, application.provider)
+        # Keys are scoped per organisation: two organisations can never collide.
+        result = await service.submit(application, f"{actor.organisation}:{idempotency_key}")
+        url = str(request.url_for("read_dossier", dossier=result.dossier))
+        response.headers["Location"] = url
+        if not result.created:
+            response.status_code = 200
+        return SubmitResponse(dossier=result.dossier, created=result.created, status_url=url)
+
+    @router.get(
+        "/dossiers/{dossier}",
+        response_model=CaseStatus,
+        tags=["dossiers"],
+        summary="The case as it stands (from its workflow; from the registry once ended)",
+    )
+    async def read_dossier(
+        dossier: DossierPath, actor: ActorDep, service: ServiceDep
+    ) -> CaseStatus:
+        access.may_read(actor, await service.owner(dossier))
+        return await service.status(dossier)
+
+    @router.get(
+        "/dossiers",
+        response_model=list[DossierSummary],
+        tags=["dossiers"],
+        summary="The dossiers of an organisation (a provider user: its own)",
+    )
+    async def list_dossiers(
+        actor: ActorDep,
+        service: ServiceDep,
+        provider: Annotated[EnterpriseNumber | None, Query()] = None,
+    ) -> list[DossierSummary]:
+        return await service.list_dossiers(access.may_list(actor, provider))
+
+    @router.get(
+        "/dossiers/{dossier}/registered",
+        response_model=RegisteredAnswer,
+        tags=["registry"],
+        summary="Was this training registered on the given day?",
+    )
+    async def registered_on(
+        dossier: DossierPath,
+        on: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+        _: ActorDep,
+        service: ServiceDep,
+    ) -> RegisteredAnswer:
+        return RegisteredAnswer(
+            dossier=dossier, on=on, registered=await service.registered_on(dossier, on)
+        )
+
+    @router.get(
+        "/open-data/registered.csv",
+        tags=["registry"],
+        summary="Open data: every training registered on the given day, as CSV",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    async def export(
+        on: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+        _: ActorDep,
+        service: ServiceDep,
+    ) -> Response:
+        text = await service.export_csv(on)
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="registered-{on}.csv"'},
+        )
+
+    @router.get("/health", tags=["ops"], summary="The API process is up (no dependencies)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for path, model, rule, doc in DECISIONS:
+        _decision_route(router, path, model, rule, doc)
+    return router
+
+
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    pool: asyncpg.Pool[Any] | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    service = CaseService(settings, client, pool)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.close()
+
+    app = FastAPI(
+        title="Opleidingsdatabank case engine — portal API",
+        version="1",
+        summary="The WSE-loket's way in: applications, decisions, appeals and registry reads",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.verifier = verifier or TokenVerifier(settings.auth, PROJECT_ROOT)
+    app.include_router(_routes())
+    for exc_type in (
+        Problem,
+        RequestValidationError,
+        AuthError,
+        Refused,
+        Unavailable,
+        RegistryError,
+        StarletteHTTPException,
+        Exception,
+    ):
+        app.add_exception_handler(exc_type, problems.handle)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    print(f"portal API on http://{settings.api.host}:{settings.api.port}  (docs: /docs)")  # noqa: T201
+    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    serve(load_settings())

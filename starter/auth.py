@@ -1,0 +1,218 @@
+"""Verifies the portal's signed token and turns its claims into an `Actor`.
+
+Token format (JWT, compact form):
+    header  {"alg": "RS256" | "ES256" | "EdDSA" ... (JWKS keys), or "HS256" (dev secret only),
+             "kid": "<key id in the JWKS>"}
+    claims  iss  = settings.auth.issuer       aud = settings.auth.audience
+            sub  = the user (opaque id)        exp = expiry (required), nbf/iat optional
+            org  = enterprise number of the organisation the user acts for (10 digits,
+                   dots and BE allowed); required with the role "provider"
+            roles = list of strings: "provider", "reviewer:VOC", "reviewer:PC 200", "bec",
+                    "department"; roles of other applications are ignored.
+
+Algorithms are chosen by the key, never by the token: a JWKS key allows only the algorithms of
+its key type, and HS256 is accepted only when a dev secret is configured (so an RSA public key
+can never be used as an HMAC secret, and `alg: none` is never accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKClient, PyJWKSet
+from pydantic import ValidationError
+
+from models.enterprise import normalise_enterprise_number
+from models.identity import Actor, Role, RoleKind
+from runtime.settings import AuthSettings, Settings
+
+LEEWAY_SECONDS = 30
+HMAC_ALGORITHMS = ("HS256",)
+_ALGORITHMS_BY_KEY_TYPE: dict[str, tuple[str, ...]] = {
+    "RSA": ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+    "EC": ("ES256", "ES384", "ES512"),
+    "OKP": ("EdDSA",),
+}
+_REQUIRED = ("exp", "iss", "aud", "sub")
+
+
+class AuthError(Exception):
+    """The token cannot be trusted; `reason` says why in plain words (401)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Keys:
+    jwks: PyJWKSet | None
+    jwks_client: PyJWKClient | None
+    secret: str | None
+
+
+class TokenVerifier:
+    def __init__(self, settings: AuthSettings, project_root: Path | None = None) -> None:
+        self._settings = settings
+        jwks: PyJWKSet | None = None
+        client: PyJWKClient | None = None
+        if settings.jwks:
+            if settings.jwks.startswith(("https://", "http://")):
+                client = PyJWKClient(settings.jwks, cache_keys=True, lifespan=300, timeout=3)
+            else:
+                path = Path(settings.jwks)
+                if not path.is_absolute() and project_root is not None:
+                    path = project_root / path
+                jwks = PyJWKSet.from_json(path.read_text(encoding="utf-8"))
+        self._keys = _Keys(jwks, client, settings.dev_secret or None)
+        if not (jwks or client or self._keys.secret):
+            raise ValueError("auth: configure auth.jwks (or auth.dev_secret in the dev stack)")
+
+    async def verify(self, token: str) -> Actor:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise AuthError(f"the token is not a well-formed JWT: {exc}") from exc
+        alg = header.get("alg")
+        key, allowed = await self._key_for(alg, header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(allowed),
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": list(_REQUIRED)},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("the token has expired; sign in again") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("the token is not yet valid (nbf/iat in the future)") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError(
+                f"the token is not meant for this service (aud must be {self._settings.audience!r})"
+            ) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError(f"the token was not issued by {self._settings.issuer!r}") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"the token lacks the required claim {exc.claim!r}") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise AuthError("the token's signature does not verify") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"the token is invalid: {exc}") from exc
+        return actor_from_claims(claims)
+
+    async def _key_for(self, alg: object, kid: object) -> tuple[Any, tuple[str, ...]]:
+        if not isinstance(alg, str) or alg.lower() == "none":
+            raise AuthError("unsigned tokens (alg 'none') are not accepted")
+        if alg in HMAC_ALGORITHMS:
+            if self._keys.secret is None:
+                raise AuthError(f"algorithm {alg} is not accepted here")
+            return self._keys.secret, HMAC_ALGORITHMS
+        jwk = await self._jwk(kid if isinstance(kid, str) else None)
+        allowed = _ALGORITHMS_BY_KEY_TYPE.get(jwk.key_type or "", ())
+        if alg not in allowed:
+            raise AuthError(f"algorithm {alg} does not match the signing key ({jwk.key_type})")
+        return jwk, (alg,)
+
+    async def _jwk(self, kid: str | None) -> PyJWK:
+        if self._keys.jwks_client is not None:
+            client = self._keys.jwks_client
+            try:
+                if kid is None:
+                    keys = await asyncio.to_thread(client.get_signing_keys)
+                    if len(keys) != 1:
+                        raise AuthError("the token has no 'kid' header and several keys exist")
+                    return keys[0]
+                return await asyncio.to_thread(client.get_signing_key, kid)
+            except jwt.PyJWKClientError as exc:
+                raise AuthError(f"no signing key for this token: {exc}") from exc
+        if self._keys.jwks is None:
+            raise AuthError("only HS256 tokens signed with the dev secret are accepted here")
+        candidates = [k for k in self._keys.jwks if kid is None or k.key_id == kid]
+        if len(candidates) != 1:
+            raise AuthError(f"no unique signing key for kid {kid!r}")
+        return candidates[0]
+
+
+def actor_from_claims(claims: dict[str, Any]) -> Actor:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        raise AuthError("the token's 'sub' claim must be a non-empty string")
+    raw_roles = claims.get("roles", [])
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise AuthError("the token's 'roles' claim must be a list of strings")
+    roles = tuple(role for r in raw_roles if (role := parse_role(r)) is not None)
+    org = claims.get("org")
+    organisation: str | None = None
+    if org is not None:
+        if not isinstance(org, str):
+            raise AuthError("the token's 'org' claim must be a string (enterprise number)")
+        try:
+            organisation = normalise_enterprise_number(org)
+        except ValueError as exc:
+            raise AuthError(f"the token's 'org' claim: {exc}") from exc
+    if organisation is None and any(r.kind == RoleKind.PROVIDER for r in roles):
+        raise AuthError("the token lacks the claim 'org', required with the role 'provider'")
+    try:
+        return Actor(subject=sub.strip(), organisation=organisation, roles=roles)
+    except ValidationError as exc:
+        raise AuthError(f"the token's claims are not usable: {exc.errors()[0]['msg']}") from exc
+
+
+def parse_role(text: str) -> Role | None:
+    """`reviewer:PC 200` -> Role(reviewer, "PC 200"); roles of other applications -> None."""
+    kind_text, _, body = text.partition(":")
+    try:
+        kind = RoleKind(kind_text.strip().lower())
+    except ValueError:
+        return None
+    if kind == RoleKind.REVIEWER:
+        if not body.strip():
+            raise AuthError(f"role {text!r}: a reviewer role names its body, e.g. 'reviewer:VOC'")
+        try:
+            return Role(kind=kind, body=body)
+        except ValidationError as exc:
+            raise AuthError(f"role {text!r}: {exc.errors()[0]['msg']}") from exc
+    if body:
+        raise AuthError(f"role {text!r}: only the reviewer role takes a body")
+    return Role(kind=kind)
+
+
+def role_text(role: Role) -> str:
+    return f"{role.kind.value}:{role.body}" if role.body else role.kind.value
+
+
+def mint_dev_token(
+    settings: Settings,
+    subject: str,
+    *,
+    org: str | None = None,
+    roles: tuple[str, ...] = (),
+    ttl_seconds: int = 3600,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """An HS256 token signed with the dev secret: for tests, the demo and local curl calls."""
+    secret = settings.auth.dev_secret
+    if not secret:
+        raise ValueError("auth.dev_secret is not set: dev tokens cannot be minted")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.auth.issuer,
+        "aud": settings.auth.audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "roles": list(roles),
+    }
+    if org is not None:
+        claims["org"] = org
+    claims.update(extra or {})
+    return jwt.encode(claims, secret, algorithm="HS256")

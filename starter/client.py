@@ -1,0 +1,283 @@
+"""The one wrapper over Temporal and the registry used by the HTTP API, the CLI and the demo.
+
+Every call has a short deadline: when Temporal or PostgreSQL cannot be reached the caller gets
+`Unavailable` within seconds (the API answers 503 with Retry-After) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import asyncpg
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.application import TrainingApplication
+from models.case import (
+    AppealInput,
+    BecDecisionInput,
+    CaseInput,
+    CaseStatus,
+    CorrectReceiptInput,
+    HearingInput,
+    ReviewDecisionInput,
+    RevokeInput,
+    StopInput,
+    WithdrawInput,
+)
+from models.errors import Refusal
+from models.registry import DossierSummary
+from runtime.settings import Settings
+from runtime.temporal import connect
+from starter import registry_reads
+from workflows.application import ApplicationWorkflow
+
+RPC_TIMEOUT = timedelta(seconds=5)
+# An update waits for the registry step (and its e-mail outbox write) inside the workflow.
+UPDATE_TIMEOUT = timedelta(seconds=20)
+CONNECT_TIMEOUT_SECONDS = 3.0
+RETRY_AFTER_SECONDS = 5
+
+T = TypeVar("T")
+I = TypeVar("I", bound=BaseModel)  # noqa: E741
+
+
+class Unavailable(Exception):
+    """A backing service (Temporal or PostgreSQL) cannot be reached right now."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} is unavailable: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class Refused(Exception):
+    """The case (or the registry) refuses the request; `refusal` says how (HTTP status)."""
+
+    def __init__(self, refusal: Refusal, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Submission:
+    dossier: str
+    created: bool  # False: the idempotency key was seen before, same dossier returned
+
+
+# The workflow's updates, by the name the API and CLI use for them.
+UPDATES: dict[type[BaseModel], Any] = {
+    ReviewDecisionInput: ApplicationWorkflow.review_decision,
+    AppealInput: ApplicationWorkflow.file_appeal,
+    HearingInput: ApplicationWorkflow.record_hearing,
+    BecDecisionInput: ApplicationWorkflow.bec_decision,
+    StopInput: ApplicationWorkflow.stop,
+    RevokeInput: ApplicationWorkflow.revoke,
+    WithdrawInput: ApplicationWorkflow.withdraw,
+    CorrectReceiptInput: ApplicationWorkflow.correct_receipt_date,
+}
+
+
+def summary(dossier: str, title: str) -> str:
+    """What ops see first in the Web UI's list of cases."""
+    return f"{dossier} — {title}"[:200]
+
+
+class CaseService:
+    """Submits cases, sends the portal's decisions as updates, reads cases and the registry."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        pool: asyncpg.Pool[Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._pool = pool
+        self._owns_pool = pool is None
+        self._lock = asyncio.Lock()
+
+    # ---- connections (lazy, bounded) ----
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(
+                        connect(self.settings), CONNECT_TIMEOUT_SECONDS
+                    )
+                except (TimeoutError, RuntimeError, OSError, RPCError) as exc:
+                    raise Unavailable("Temporal", _brief(exc)) from exc
+            return self._client
+
+    async def pool(self) -> asyncpg.Pool[Any]:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await registry_reads.create_pool(self.settings)
+            return self._pool
+
+    async def close(self) -> None:
+        if self._owns_pool and self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _db(self, fn: Callable[[asyncpg.Connection[Any]], Awaitable[T]]) -> T:
+        pool = await self.pool()
+        try:
+            async with pool.acquire(timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+                # A pool's connection proxy behaves as the connection the registry expects.
+                return await fn(cast("asyncpg.Connection[Any]", conn))
+        except registry_reads.UNAVAILABLE as exc:
+            raise Unavailable("PostgreSQL", _brief(exc)) from exc
+
+    # ---- writes ----
+
+    async def submit(self, application: TrainingApplication, idempotency_key: str) -> Submission:
+        """Allocates the dossier number (once per idempotency key), then starts its case.
+
+        A retry with the same key finds the same dossier; starting its workflow again is a
+        no-op (USE_EXISTING while it runs; an ended case is not restarted)."""
+        now = datetime.now(UTC)
+
+        async def allocate(conn: asyncpg.Connection[Any]) -> tuple[str, bool, datetime]:
+            return await registry_reads.allocate(conn, idempotency_key, application, now)
+
+        dossier, created, submitted_at = await self._db(allocate)
+        client = await self.client()
+        # WorkflowAlreadyStarted: the case ran and ended already; this was a late retry.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await _temporal(
+                client.start_workflow(
+                    ApplicationWorkflow.run,
+                    CaseInput(dossier=dossier, application=application, submitted_at=submitted_at),
+                    id=dossier,
+                    task_queue=self.settings.temporal.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=summary(dossier, application.title),
+                    rpc_timeout=RPC_TIMEOUT,
+                )
+            )
+        return Submission(dossier=dossier, created=created)
+
+    async def update(
+        self, dossier: str, inp: BaseModel, update_id: str | None = None
+    ) -> CaseStatus:
+        """Sends one human decision. The same `update_id` (the portal's Idempotency-Key)
+        has one effect however often it is retried."""
+        method = UPDATES[type(inp)]
+        client = await self.client()
+        handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+        try:
+            result = await _temporal(
+                handle.execute_update(
+                    method,
+                    inp,
+                    id=update_id or str(uuid.uuid4()),
+                    rpc_timeout=UPDATE_TIMEOUT,
+                )
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _refusal(exc.cause) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise Refused(
+                    Refusal.INVALID_STATE,
+                    f"dossier {dossier} has ended (or is unknown): nothing can change it now",
+                ) from exc
+            raise
+        return CaseStatus.model_validate(result)
+
+    # ---- reads ----
+
+    async def status(self, dossier: str) -> CaseStatus:
+        """The live case from its workflow; the registry's record when Temporal no longer
+        knows it (ended and past retention, or never started)."""
+        client = await self.client()
+        handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+        try:
+            result = await _temporal(
+                handle.query(ApplicationWorkflow.status, rpc_timeout=RPC_TIMEOUT)
+            )
+            return CaseStatus.model_validate(result)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        except WorkflowQueryFailedError:
+            pass
+        record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
+        if record is None:
+            raise Refused(Refusal.NOT_FOUND, f"there is no dossier {dossier}")
+        return record
+
+    async def owner(self, dossier: str) -> DossierSummary:
+        """Who the dossier belongs to (provider, competent body): for the API's role checks."""
+        found = await self._db(lambda conn: registry_reads.owner(conn, dossier))
+        if found is None:
+            raise Refused(Refusal.NOT_FOUND, f"there is no dossier {dossier}")
+        return found
+
+    async def list_dossiers(self, provider: str) -> list[DossierSummary]:
+        return await self._db(lambda conn: registry_reads.list_dossiers(conn, provider))
+
+    async def registered_on(self, dossier: str, day: date) -> bool:
+        await self.owner(dossier)
+        return await self._db(lambda conn: registry_reads.registered_on(conn, dossier, day))
+
+    async def export_csv(self, day: date) -> str:
+        return await self._db(lambda conn: registry_reads.export_csv(conn, day))
+
+
+async def _temporal(call: Awaitable[T]) -> T:
+    """Runs one Temporal call, turning 'cannot reach the server' into `Unavailable`."""
+    try:
+        return await call
+    except RPCTimeoutOrCancelledError as exc:
+        raise Unavailable("Temporal", "no answer within the deadline") from exc
+    except RPCError as exc:
+        if exc.status in (
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+        ):
+            raise Unavailable("Temporal", exc.message) from exc
+        raise
+
+
+def _refusal(cause: BaseException | None) -> Refused:
+    if isinstance(cause, ApplicationError):
+        try:
+            refusal = Refusal(cause.type or "")
+        except ValueError:
+            refusal = Refusal.INVALID_INPUT
+        field = None
+        if cause.details and isinstance(cause.details[0], dict):
+            field = cause.details[0].get("field")
+        return Refused(refusal, cause.message, field)
+    return Refused(Refusal.INVALID_STATE, str(cause) if cause else "the case refused this")
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

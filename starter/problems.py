@@ -1,0 +1,213 @@
+"""Errors as RFC 9457 `application/problem+json`: a stable `type`, a human `detail`, and the
+offending `field` named as the portal sent it (e.g. `start_date`, `occupation_codes[0]`,
+`Idempotency-Key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import Refusal
+from registry.errors import InvalidInput as RegistryInvalidInput
+from registry.errors import RegistryError
+from starter.auth import AuthError
+from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:odb:problem:"
+
+
+class FieldError(BaseModel):
+    field: str | None
+    detail: str
+    rule: str
+
+
+class ProblemBody(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] = []
+    instance: str | None = None
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+
+REFUSAL_STATUS: dict[Refusal, tuple[int, str, str]] = {
+    Refusal.FORBIDDEN: (403, "forbidden", "Not allowed"),
+    Refusal.INVALID_STATE: (409, "invalid-state", "Not possible in the case's current state"),
+    Refusal.WINDOW_CLOSED: (409, "window-closed", "The time limit has passed"),
+    Refusal.CONFLICT: (409, "conflict", "Conflicts with an earlier request"),
+    Refusal.INVALID_INPUT: (422, "invalid-input", "Invalid input"),
+    Refusal.NOT_FOUND: (404, "not-found", "Not found"),
+}
+
+# Problem responses the OpenAPI document lists for every endpoint.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemBody, "content": {MEDIA_TYPE: {}}, "description": text}
+    for status, text in (
+        (401, "missing or invalid token"),
+        (403, "the user's roles do not allow this"),
+        (404, "unknown dossier"),
+        (409, "not possible in the case's state, or a time limit passed"),
+        (413, "request body too large"),
+        (422, "invalid input; `field` names the offending field"),
+        (503, "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds"),
+    )
+}
+
+
+def render(problem: Problem, instance: str | None = None) -> JSONResponse:
+    body = ProblemBody(
+        type=TYPE_PREFIX + problem.slug,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
+        field=problem.field,
+        errors=problem.errors,
+        instance=instance,
+    )
+    return JSONResponse(
+        body.model_dump(),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def field_name(loc: Sequence[int | str], *, skip_source: bool = True) -> str | None:
+    """('body', 'occupation_codes', 0) -> 'occupation_codes[0]'; ('header', 'x') -> 'x'."""
+    parts = list(loc)
+    if skip_source and parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-after[", "function-before[", "function-wrap[")):
+            continue  # pydantic's validator wrappers are no field of the portal's
+        else:
+            out += f".{part}" if out else part
+    return out or None
+
+
+def field_errors(errors: Sequence[Any], *, skip_source: bool = True) -> list[FieldError]:
+    found: list[FieldError] = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        rule = str(err.get("type", "invalid"))
+        if rule == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "not valid JSON")
+            pos = loc[1] if len(loc) > 1 else "?"
+            found.append(
+                FieldError(field=None, detail=f"malformed JSON at {pos}: {reason}", rule=rule)
+            )
+            continue
+        name = field_name(loc, skip_source=skip_source)
+        msg = str(err.get("msg", "invalid"))
+        if rule == "extra_forbidden":
+            msg = "unknown field; remove it or check its spelling"
+        elif rule == "missing":
+            msg = "required"
+        msg = msg.removeprefix("Value error, ")
+        found.append(FieldError(field=name, detail=f"{name}: {msg}" if name else msg, rule=rule))
+    return found
+
+
+def invalid(errors: list[FieldError]) -> Problem:
+    first = errors[0] if errors else FieldError(field=None, detail="invalid input", rule="")
+    return Problem(
+        422,
+        "invalid-input",
+        "Invalid input",
+        "; ".join(e.detail for e in errors) or first.detail,
+        field=first.field,
+        errors=errors,
+    )
+
+
+def from_exception(exc: Exception) -> Problem:
+    """Every error this service knows, as a problem; anything else is a 500."""
+    match exc:
+        case Problem():
+            return exc
+        case RequestValidationError():
+            errors = field_errors(exc.errors())
+            if any(e.rule == "json_invalid" for e in errors):
+                return Problem(
+                    400, "malformed-json", "Malformed JSON", errors[0].detail, errors=errors
+                )
+            return invalid(errors)
+        case ValidationError():
+            return invalid(field_errors(exc.errors(), skip_source=False))
+        case AuthError():
+            return Problem(
+                401,
+                "invalid-token",
+                "Invalid token",
+                exc.reason,
+                headers={
+                    "WWW-Authenticate": 'Bearer error="invalid_token", '
+                    f'error_description="{exc.reason.replace(chr(34), chr(39))}"'
+                },
+            )
+        case Refused():
+            status, slug, title = REFUSAL_STATUS[exc.refusal]
+            return Problem(status, slug, title, exc.message, field=exc.field)
+        case RegistryInvalidInput():
+            return invalid(
+                [FieldError(field=f, detail=f"{f}: {r}", rule="registry") for f, r in exc.problems]
+            )
+        case RegistryError():
+            status, slug, title = REFUSAL_STATUS[exc.refusal]
+            return Problem(status, slug, title, exc.message)
+        case Unavailable():
+            return Problem(
+                503,
+                "unavailable",
+                "Service unavailable",
+                f"{exc.service} cannot be reached ({exc.detail}); retry in "
+                f"{RETRY_AFTER_SECONDS} seconds with the same Idempotency-Key: "
+                f"the request will have one effect",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        case StarletteHTTPException():
+            slug = {404: "no-such-endpoint", 405: "method-not-allowed", 413: "body-too-large"}.get(
+                exc.status_code, "http-error"
+            )
+            return Problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+    return Problem(500, "internal", "Internal error", "an unexpected error; it was logged")
+
+
+async def handle(request: Request, exc: Exception) -> JSONResponse:
+    return render(from_exception(exc), instance=request.url.path)

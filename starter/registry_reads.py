@@ -1,0 +1,123 @@
+"""The registry calls the API and CLI make, in one place: pool with short connect deadlines,
+allocation of dossier numbers, and the reads. SQL stays in `registry/`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from models.application import TrainingApplication
+from models.case import CaseState, CaseStatus, Decision, EndReason, StepLog
+from models.registry import DossierRecord, DossierSummary
+from registry import applications, queries
+from registry.db import create_pool as _create_pool
+from registry.errors import NotFound
+from runtime.settings import Settings
+
+Conn: TypeAlias = "asyncpg.Connection[Any]"
+
+# What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset, timed out,
+# shutting down, too many clients.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool[Any]:
+    """No connection is opened up front (min_size=0): the API starts, and answers 503,
+    while PostgreSQL is down; each connection attempt gives up after a few seconds."""
+    return await _create_pool(settings, min_size=0, timeout=CONNECT_TIMEOUT_SECONDS)
+
+
+async def allocate(
+    conn: Conn, key: str, application: TrainingApplication, now: datetime
+) -> tuple[str, bool, datetime]:
+    """(dossier, created, submitted_at): a replayed key keeps its first submission time."""
+    dossier, created = await applications.allocate(conn, key, application, now)
+    if created:
+        return dossier, True, now
+    found = await owner(conn, dossier)
+    return dossier, False, found.submitted_at if found else now
+
+
+async def owner(conn: Conn, dossier: str) -> DossierSummary | None:
+    try:
+        return (await queries.dossier_record(conn, dossier)).summary
+    except NotFound:
+        return None
+
+
+async def list_dossiers(conn: Conn, provider: str) -> list[DossierSummary]:
+    return await queries.dossiers_of(conn, provider)
+
+
+async def registered_on(conn: Conn, dossier: str, day: date) -> bool:
+    return await queries.is_registered(conn, dossier, day)
+
+
+async def export_csv(conn: Conn, day: date) -> str:
+    return await queries.registered_on_csv(conn, day)
+
+
+async def case_status(conn: Conn, dossier: str) -> CaseStatus | None:
+    try:
+        record = await queries.dossier_record(conn, dossier)
+    except NotFound:
+        return None
+    return status_from_record(record)
+
+
+def status_from_record(record: DossierRecord) -> CaseStatus:
+    """The case as the registry kept it, for a case Temporal no longer holds."""
+    s = record.summary
+    try:
+        state = CaseState(s.state)
+    except ValueError:
+        state = CaseState.ENDED
+    last = record.registrations[-1] if record.registrations else None
+    end_reason: EndReason | None = None
+    if last is not None and last.end_reason:
+        try:
+            end_reason = EndReason(last.end_reason)
+        except ValueError:
+            end_reason = None
+    return CaseStatus(
+        dossier=s.dossier,
+        title=s.title,
+        provider=s.provider,
+        competent_body=s.competent_body,
+        state=state,
+        end_reason=end_reason,
+        submitted_at=s.submitted_at,
+        late_submission_warning=record.late_submission_warning,
+        registered_from=record.registrations[0].starts_on if record.registrations else None,
+        registered_until=(last.ends_on if last else None) or record.removal_on,
+        decisions=[
+            Decision(
+                kind=d.kind,
+                outcome=d.outcome,
+                reason=d.reason,
+                decided_at=d.decided_at,
+                decided_by=d.decided_by,
+                body=d.body,
+            )
+            for d in record.decisions
+        ],
+        history=[
+            StepLog(step=a.step, at=a.at, by=a.actor, event=a.event) for a in record.audit[-20:]
+        ],
+        next_step="",
+        waiting_for="nobody" if state == CaseState.ENDED else "",
+    )

@@ -1,0 +1,108 @@
+"""What the case tests share: actors, an application, and a running case worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.registry import RegistryActivities
+from models.application import TrainingApplication, VolumeUnit
+from models.case import CaseStatus
+from models.identity import Actor, Role, RoleKind
+from registry import providers
+from runtime.settings import Settings
+from starter.client import CaseService
+from workflows.application import ApplicationWorkflow
+from workflows.deadlines import BRUSSELS
+
+ORG = "0123456749"  # a valid enterprise number (mod-97)
+OTHER_ORG = "0203201340"
+
+PROVIDER = Actor(subject="an.peeters", organisation=ORG, roles=(Role(kind=RoleKind.PROVIDER),))
+OTHER_PROVIDER = Actor(
+    subject="jan.janssens", organisation=OTHER_ORG, roles=(Role(kind=RoleKind.PROVIDER),)
+)
+NO_ROLE = Actor(subject="els.maes", organisation=None, roles=())
+VOC_REVIEWER = Actor(subject="voc.lid", roles=(Role(kind=RoleKind.REVIEWER, body="VOC"),))
+PC200_REVIEWER = Actor(subject="pc200.lid", roles=(Role(kind=RoleKind.REVIEWER, body="PC 200"),))
+BEC = Actor(subject="bec.lid", roles=(Role(kind=RoleKind.BEC),))
+DEPARTMENT = Actor(subject="wse.medewerker", roles=(Role(kind=RoleKind.DEPARTMENT),))
+
+
+def application(start_date: date, **changes: Any) -> TrainingApplication:
+    data: dict[str, Any] = {
+        "provider": ORG,
+        "provider_name": "Opleidingscentrum Vooruit vzw",
+        "contact_email": "dossiers@vooruit.example.be",
+        "title": f"Lassen voor gevorderden {uuid.uuid4().hex[:6]}",
+        "start_date": start_date,
+        "volume": Decimal(40),
+        "volume_unit": VolumeUnit.CONTACT_HOURS,
+    }
+    data.update(changes)
+    return TrainingApplication(**data)
+
+
+async def now(env: WorkflowEnvironment) -> datetime:
+    return await env.get_current_time()
+
+
+async def advance_to(env: WorkflowEnvironment, instant: datetime) -> None:
+    """Skips time to `instant` (time only moves forward on the test server)."""
+    delta = instant - await env.get_current_time()
+    if delta > timedelta(0):
+        await env.sleep(delta)
+
+
+def at_brussels(day: date, hour: int = 10, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=BRUSSELS)
+
+
+@dataclass
+class Cases:
+    env: WorkflowEnvironment
+    service: CaseService
+    pool: asyncpg.Pool[Any]
+    settings: Settings
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def submit(self, app: TrainingApplication) -> WorkflowHandle[Any, CaseStatus]:
+        submission = await self.service.submit(app, idempotency_key=str(uuid.uuid4()))
+        handle = self.client.get_workflow_handle_for(ApplicationWorkflow.run, submission.dossier)
+        return handle
+
+    async def status(self, handle: WorkflowHandle[Any, Any]) -> CaseStatus:
+        return await handle.query(ApplicationWorkflow.status)
+
+
+@asynccontextmanager
+async def running_cases(
+    env: WorkflowEnvironment, pool: asyncpg.Pool[Any], settings: Settings
+) -> AsyncIterator[Cases]:
+    task_queue = f"cases-{uuid.uuid4()}"
+    settings = settings.model_copy(
+        update={"temporal": settings.temporal.model_copy(update={"task_queue": task_queue})}
+    )
+    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
+    await providers.upsert(pool, OTHER_ORG, "Andere Opleider nv")
+    activities = RegistryActivities(pool, settings)
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[ApplicationWorkflow],
+        activities=[activities.record_step],
+    ):
+        yield Cases(env, CaseService(settings, client=env.client, pool=pool), pool, settings)

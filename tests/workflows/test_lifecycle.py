@@ -1,0 +1,368 @@
+"""Every path of domain.md end to end, on the time-skipping server with the real registry
+and SMTP sink: submission, review, the appeal window, the BEC, screening, removal, ends."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from models.case import (
+    AppealInput,
+    BecDecisionInput,
+    CaseState,
+    CorrectReceiptInput,
+    DeadlineKind,
+    EndReason,
+    HearingInput,
+    HearingSide,
+    ReviewDecisionInput,
+    RevokeInput,
+    ScreeningOutcome,
+    StopInput,
+    WithdrawInput,
+)
+from models.errors import Refusal
+from registry import queries
+from starter.client import Refused
+from tests.workflows.harness import (
+    BEC,
+    DEPARTMENT,
+    PC200_REVIEWER,
+    PROVIDER,
+    VOC_REVIEWER,
+    Cases,
+    advance_to,
+    application,
+    at_brussels,
+    now,
+)
+from workflows.application import ApplicationWorkflow
+from workflows.deadlines import brussels_day, why_not_working_day
+
+REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
+
+
+def mails_for(sink: Any, dossier: str) -> list[str]:
+    """The kinds of e-mail the sink received for a dossier (from their Message-IDs)."""
+    kinds = []
+    for message in sink.messages():
+        message_id = message["Message-ID"] or ""
+        if dossier in message_id:
+            kinds.append(message_id.strip("<>").split("@")[0].split(".")[1])
+    return kinds
+
+
+async def refused_case(cases: Cases, day: date) -> Any:
+    """A VOC case refused at 10:00 Brussels on `day`."""
+    await advance_to(cases.env, at_brussels(day))
+    handle = await cases.submit(application(day + timedelta(days=120)))
+    await cases.service.update(
+        handle.id, ReviewDecisionInput(actor=VOC_REVIEWER, approve=False, reason=REASON)
+    )
+    return handle
+
+
+async def a_day_from_now(cases: Cases, days: int = 2) -> date:
+    return brussels_day(await now(cases.env)) + timedelta(days=days)
+
+
+async def test_submit_approve_registered(cases: Cases, smtp_sink: Any) -> None:
+    today = await a_day_from_now(cases, 1)
+    await advance_to(cases.env, at_brussels(today))
+    handle = await cases.submit(application(today + timedelta(days=200), joint_committee="PC 200"))
+    status = await cases.status(handle)
+    assert status.state == CaseState.UNDER_REVIEW
+    assert status.competent_body == "PC 200"
+    assert status.waiting_for == "reviewer"
+
+    # A VOC reviewer cannot decide on a PC 200 application.
+    with pytest.raises(Refused) as refused:
+        await cases.service.update(handle.id, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True))
+    assert refused.value.refusal == Refusal.FORBIDDEN
+    assert "PC 200" in refused.value.message
+
+    status = await cases.service.update(
+        handle.id, ReviewDecisionInput(actor=PC200_REVIEWER, approve=True)
+    )
+    assert status.state == CaseState.REGISTERED
+    assert status.registered_from == today
+    async with cases.pool.acquire() as conn:
+        assert await queries.is_registered_on(conn, handle.id, today)
+        assert not await queries.is_registered_on(conn, handle.id, today - timedelta(days=1))
+    assert mails_for(smtp_sink, handle.id) == ["acknowledgment", "approval"]
+
+
+async def test_late_submission_warns_in_acknowledgment(cases: Cases, smtp_sink: Any) -> None:
+    from datetime import UTC, datetime
+
+    soon = datetime.now(UTC).date() + timedelta(days=20)
+    handle = await cases.submit(application(soon))
+    status = await cases.status(handle)
+    assert status.late_submission_warning
+    ack = next(m for m in smtp_sink.messages() if handle.id in (m["Message-ID"] or ""))
+    body = ack.get_payload(decode=True).decode() if not ack.is_multipart() else str(ack)
+    assert "drie maanden" in body
+
+
+async def test_appeal_in_last_minute_accepted_a_minute_later_refused(cases: Cases) -> None:
+    day = await a_day_from_now(cases)
+    in_time = await refused_case(cases, day)
+    too_late = await refused_case(cases, day)
+    window = (await cases.status(in_time)).appeal_window
+    assert window is not None and window.kind == DeadlineKind.APPEAL_WINDOW
+
+    await advance_to(cases.env, window.due_at - timedelta(minutes=1))
+    status = await cases.service.update(
+        in_time.id, AppealInput(actor=PROVIDER, motivation=f"Beroep tegen {in_time.id}: ...")
+    )
+    assert status.state == CaseState.IN_APPEAL
+
+    await advance_to(cases.env, window.due_at + timedelta(minutes=1))
+    with pytest.raises(Refused) as refused:
+        await cases.service.update(
+            too_late.id, AppealInput(actor=PROVIDER, motivation=f"Beroep tegen {too_late.id}")
+        )
+    assert "closed" in refused.value.message or "ended" in refused.value.message
+    final = await too_late.result()
+    assert final.end_reason == EndReason.FINALLY_REFUSED
+
+
+async def test_day_30_on_saturday_moves_to_monday(cases: Cases) -> None:
+    day = await a_day_from_now(cases)
+    while not (
+        (day + timedelta(days=30)).weekday() == 5
+        and why_not_working_day(day + timedelta(days=32)) is None
+    ):
+        day += timedelta(days=1)
+    handle = await refused_case(cases, day)
+    window = (await cases.status(handle)).appeal_window
+    assert window is not None
+    assert window.last_day == day + timedelta(days=32)
+    assert "zaterdag" in window.shifts[0] and "zondag" in window.shifts[1]
+
+    # On the Monday, two days after the nominal day 30, the appeal is still in time.
+    await advance_to(cases.env, at_brussels(window.last_day, 16))
+    status = await cases.service.update(
+        handle.id, AppealInput(actor=PROVIDER, motivation="Beroep: de opleiding is relevant.")
+    )
+    assert status.state == CaseState.IN_APPEAL
+
+
+async def test_day_30_on_armistice_day_moves_to_next_working_day(cases: Cases) -> None:
+    today = await a_day_from_now(cases)
+    year = today.year if today <= date(today.year, 10, 12) else today.year + 1
+    while date(year, 11, 11).weekday() >= 4:  # a Mon-Thu 11 November: only the holiday shifts
+        year += 1
+    handle = await refused_case(cases, date(year, 10, 12))
+    window = (await cases.status(handle)).appeal_window
+    assert window is not None
+    assert window.last_day == date(year, 11, 12)
+    assert "feestdag" in window.shifts[0]
+
+
+async def test_window_lapses_unused_refusal_final(cases: Cases, smtp_sink: Any) -> None:
+    handle = await refused_case(cases, await a_day_from_now(cases))
+    final = await handle.result()  # the test server skips the 30 days
+    assert final.state == CaseState.ENDED
+    assert final.end_reason == EndReason.FINALLY_REFUSED
+    assert mails_for(smtp_sink, handle.id) == ["acknowledgment", "refusal", "final_refusal"]
+
+
+async def test_appeal_hearings_then_granted_registers(cases: Cases, smtp_sink: Any) -> None:
+    handle = await refused_case(cases, await a_day_from_now(cases))
+    await cases.service.update(
+        handle.id, AppealInput(actor=PROVIDER, motivation=f"Beroep {handle.id}: gemotiveerd.")
+    )
+    decide = BecDecisionInput(actor=BEC, granted=True, reason="Arbeidsmarktgericht na hoorzitting.")
+    with pytest.raises(Refused) as refused:
+        await cases.service.update(handle.id, decide)
+    assert refused.value.refusal == Refusal.INVALID_STATE
+    assert "provider and the department" in refused.value.message
+
+    await cases.service.update(handle.id, HearingInput(actor=BEC, side=HearingSide.PROVIDER))
+    with pytest.raises(Refused) as refused:
+        await cases.service.update(handle.id, decide)
+    assert "department" in refused.value.message and "provider" not in refused.value.message
+    await cases.service.update(
+        handle.id, HearingInput(actor=BEC, side=HearingSide.DEPARTMENT, waived=True)
+    )
+    status = await cases.service.update(handle.id, decide)
+    assert status.state == CaseState.REGISTERED
+    assert status.registered_from == brussels_day(await now(cases.env))
+    assert mails_for(smtp_sink, handle.id) == [
+        "acknowledgment",
+        "refusal",
+        "appeal_received",
+        "bec_decision",
+    ]
+
+
+async def test_appeal_rejected_is_final(cases: Cases) -> None:
+    handle = await refused_case(cases, await a_day_from_now(cases))
+    await cases.service.update(handle.id, AppealInput(actor=PROVIDER, motivation="Beroep, want."))
+    for side in HearingSide:
+        await cases.service.update(handle.id, HearingInput(actor=BEC, side=side))
+    await cases.service.update(
+        handle.id, BecDecisionInput(actor=BEC, granted=False, reason="De weigering blijft staan.")
+    )
+    final = await handle.result()
+    assert final.end_reason == EndReason.APPEAL_REJECTED
+
+
+async def test_bec_overdue_at_day_60_alerts_then_decision_still_accepted(
+    cases: Cases, smtp_sink: Any
+) -> None:
+    handle = await refused_case(cases, await a_day_from_now(cases))
+    status = await cases.service.update(
+        handle.id, AppealInput(actor=PROVIDER, motivation="Beroep met motivering.")
+    )
+    appeal = status.appeals[0]
+    assert appeal.deadline.kind == DeadlineKind.BEC_DECISION
+    assert appeal.deadline.last_day >= brussels_day(appeal.filed_at) + timedelta(days=60)
+
+    await advance_to(cases.env, appeal.deadline.due_at - timedelta(hours=1))
+    assert not (await cases.status(handle)).appeals[0].overdue
+    await advance_to(cases.env, appeal.deadline.due_at + timedelta(minutes=5))
+    status = await cases.status(handle)
+    assert status.appeals[0].overdue
+    assert status.state == CaseState.IN_APPEAL  # still waiting for the decision
+    alerts = [
+        m for m in smtp_sink.messages() if f"{handle.id}.bec_overdue" in (m["Message-ID"] or "")
+    ]
+    assert sorted(m["To"] for m in alerts) == sorted(
+        [cases.settings.notifications.bec_address, cases.settings.notifications.department_address]
+    )
+
+    for side in HearingSide:
+        await cases.service.update(handle.id, HearingInput(actor=BEC, side=side))
+    status = await cases.service.update(
+        handle.id, BecDecisionInput(actor=BEC, granted=True, reason="Laattijdig maar gegrond.")
+    )
+    assert status.state == CaseState.REGISTERED
+
+
+async def registered_case(cases: Cases, day: date) -> Any:
+    await advance_to(cases.env, at_brussels(day))
+    handle = await cases.submit(application(day + timedelta(days=120)))
+    await cases.service.update(handle.id, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True))
+    return handle
+
+
+def outcome(year: int, passed: bool, notified_on: date) -> ScreeningOutcome:
+    return ScreeningOutcome(
+        year=year,
+        passed=passed,
+        score=0.8 if passed else 0.3,
+        rubric_version="test-1",
+        notified_on=notified_on,
+    )
+
+
+async def test_negative_screening_in_december_removes_on_31_december_next_year(
+    cases: Cases, smtp_sink: Any
+) -> None:
+    today = await a_day_from_now(cases)
+    handle = await registered_case(cases, today)
+    notice = date(today.year, 12, 20) if today <= date(today.year, 12, 20) else None
+    notice = notice or date(today.year + 1, 12, 20)
+    await advance_to(cases.env, at_brussels(notice))
+    await handle.signal(ApplicationWorkflow.screening_outcome, outcome(notice.year, False, notice))
+    status = await cases.status(handle)
+    assert status.state == CaseState.REMOVAL_SCHEDULED
+    assert status.removal is not None
+    assert status.removal.last_day == date(notice.year + 1, 12, 31)
+
+    # Still registered on its last day, gone the day after.
+    final = await handle.result()
+    assert final.end_reason == EndReason.REMOVED
+    async with cases.pool.acquire() as conn:
+        assert await queries.is_registered_on(conn, handle.id, date(notice.year + 1, 12, 31))
+        assert not await queries.is_registered_on(conn, handle.id, date(notice.year + 2, 1, 1))
+    assert mails_for(smtp_sink, handle.id)[-1] == "removal"
+
+
+async def test_granted_appeal_against_negative_screening_cancels_removal(cases: Cases) -> None:
+    today = await a_day_from_now(cases)
+    handle = await registered_case(cases, today)
+    await handle.signal(ApplicationWorkflow.screening_outcome, outcome(today.year, False, today))
+    status = await cases.service.update(
+        handle.id, AppealInput(actor=PROVIDER, motivation="Beroep tegen de screening.")
+    )
+    assert status.state == CaseState.REMOVAL_SCHEDULED and status.open_appeal is not None
+    for side in HearingSide:
+        await cases.service.update(handle.id, HearingInput(actor=BEC, side=side))
+    status = await cases.service.update(
+        handle.id, BecDecisionInput(actor=BEC, granted=True, reason="De score was onterecht.")
+    )
+    assert status.state == CaseState.REGISTERED
+    assert status.removal is None
+    await advance_to(cases.env, at_brussels(date(today.year + 2, 1, 2)))
+    assert (await cases.status(handle)).state == CaseState.REGISTERED
+    async with cases.pool.acquire() as conn:
+        assert await queries.is_registered_on(conn, handle.id, date(today.year + 2, 1, 2))
+
+
+async def test_ten_yearly_screenings_keep_history_bounded(cases: Cases) -> None:
+    today = await a_day_from_now(cases)
+    handle = await registered_case(cases, today)
+    for n in range(10):
+        year = today.year + n
+        await handle.signal(ApplicationWorkflow.screening_outcome, outcome(year, True, today))
+        # the same outcome again (a retried screening run) has no second effect
+        await handle.signal(ApplicationWorkflow.screening_outcome, outcome(year, True, today))
+    status = await cases.status(handle)
+    assert status.state == CaseState.REGISTERED
+    assert [s.year for s in status.screenings] == [today.year + n for n in range(5, 10)]
+    assert status.runs >= 10  # a fresh run (continue-as-new) per screening cycle
+    events = [e async for e in handle.fetch_history_events()]
+    assert len(events) < 60
+
+
+async def test_stop_and_revoke_end_registration(cases: Cases, smtp_sink: Any) -> None:
+    today = await a_day_from_now(cases)
+    stopped = await registered_case(cases, today)
+    revoked = await registered_case(cases, today)
+    status = await cases.service.update(stopped.id, StopInput(actor=PROVIDER))
+    assert status.end_reason == EndReason.STOPPED and status.registered_until == today
+    with pytest.raises(Refused) as refused:
+        await cases.service.update(revoked.id, RevokeInput(actor=DEPARTMENT, reason="kort"))
+    assert refused.value.refusal == Refusal.INVALID_INPUT
+    status = await cases.service.update(
+        revoked.id, RevokeInput(actor=DEPARTMENT, reason="Voldoet niet langer aan de criteria.")
+    )
+    assert status.end_reason == EndReason.REVOKED
+    assert mails_for(smtp_sink, stopped.id)[-1] == "stop_confirmation"
+    assert mails_for(smtp_sink, revoked.id)[-1] == "revocation"
+
+
+async def test_withdraw_before_decision(cases: Cases) -> None:
+    handle = await cases.submit(application(await a_day_from_now(cases, 200)))
+    status = await cases.service.update(handle.id, WithdrawInput(actor=PROVIDER))
+    assert status.end_reason == EndReason.WITHDRAWN
+
+
+async def test_corrected_receipt_date_reschedules_the_window(cases: Cases) -> None:
+    day = await a_day_from_now(cases)
+    handle = await refused_case(cases, day)
+    original = (await cases.status(handle)).appeal_window
+    assert original is not None
+    later = day + timedelta(days=5)
+    await advance_to(cases.env, at_brussels(later))
+    status = await cases.service.update(
+        handle.id,
+        CorrectReceiptInput(
+            actor=DEPARTMENT,
+            deadline=DeadlineKind.APPEAL_WINDOW,
+            received_on=later,
+            reason="De aangetekende zending kwam pas later aan.",
+        ),
+    )
+    assert status.appeal_window is not None
+    assert status.appeal_window.last_day > original.last_day
+    # Past the original window, the case still waits: the timer was rescheduled.
+    await advance_to(cases.env, original.due_at + timedelta(hours=1))
+    assert (await cases.status(handle)).state == CaseState.REFUSED
+    final = await handle.result()
+    assert final.end_reason == EndReason.FINALLY_REFUSED

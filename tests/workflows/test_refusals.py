@@ -1,0 +1,171 @@
+"""Every update refused in each wrong state and for each wrong role, with the refusal type
+the portal maps to an HTTP status; a refused update writes nothing to the case's history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from models.case import (
+    AppealInput,
+    BecDecisionInput,
+    CaseState,
+    CorrectReceiptInput,
+    DeadlineKind,
+    HearingInput,
+    HearingSide,
+    ReviewDecisionInput,
+    RevokeInput,
+    StopInput,
+    WithdrawInput,
+)
+from models.errors import Refusal
+from models.identity import Actor
+from starter.client import Refused
+from tests.workflows.harness import (
+    BEC,
+    DEPARTMENT,
+    NO_ROLE,
+    OTHER_PROVIDER,
+    PC200_REVIEWER,
+    PROVIDER,
+    VOC_REVIEWER,
+    Cases,
+    application,
+    now,
+)
+from tests.workflows.test_lifecycle import outcome
+from workflows.application import ApplicationWorkflow
+from workflows.deadlines import brussels_day
+
+ACTORS = {
+    "provider": PROVIDER,
+    "other_provider": OTHER_PROVIDER,
+    "no_role": NO_ROLE,
+    "voc_reviewer": VOC_REVIEWER,
+    "pc200_reviewer": PC200_REVIEWER,
+    "bec": BEC,
+    "department": DEPARTMENT,
+}
+MOTIVATION = "Beroep met een degelijke motivering."
+REASON = "Een voldoende lange, geschreven reden."
+
+
+def requests(actor: Actor, today: date) -> dict[str, BaseModel]:
+    return {
+        "review_decision": ReviewDecisionInput(actor=actor, approve=True),
+        "withdraw": WithdrawInput(actor=actor),
+        "file_appeal": AppealInput(actor=actor, motivation=MOTIVATION),
+        "record_hearing": HearingInput(actor=actor, side=HearingSide.PROVIDER),
+        "bec_decision": BecDecisionInput(actor=actor, granted=True, reason=REASON),
+        "stop": StopInput(actor=actor),
+        "revoke": RevokeInput(actor=actor, reason=REASON),
+        "correct_receipt_date": CorrectReceiptInput(
+            actor=actor, deadline=DeadlineKind.APPEAL_WINDOW, received_on=today, reason=REASON
+        ),
+    }
+
+# Who may send each update at all (every other actor gets Forbidden).
+ALLOWED_ACTOR = {
+    "review_decision": "voc_reviewer",
+    "withdraw": "provider",
+    "file_appeal": "provider",
+    "record_hearing": "bec",
+    "bec_decision": "bec",
+    "stop": "provider",
+    "revoke": "department",
+    "correct_receipt_date": "department",
+}
+# In which of the matrix's states the allowed actor's update would be accepted.
+ACCEPTED_IN = {
+    "review_decision": {CaseState.UNDER_REVIEW},
+    "withdraw": {CaseState.UNDER_REVIEW},
+    "file_appeal": {CaseState.REFUSED, CaseState.REMOVAL_SCHEDULED},
+    "record_hearing": {CaseState.IN_APPEAL},
+    "bec_decision": set(),  # nobody was heard yet in the matrix's cases
+    "stop": {CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED},
+    "revoke": {CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED},
+    "correct_receipt_date": {CaseState.REFUSED, CaseState.REMOVAL_SCHEDULED},
+}
+
+
+async def case_in(cases: Cases, state: CaseState) -> str:
+    today = brussels_day(await now(cases.env))
+    handle = await cases.submit(application(today + timedelta(days=200)))
+    if state == CaseState.UNDER_REVIEW:
+        return handle.id
+    approve = state in (CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED)
+    await cases.service.update(
+        handle.id,
+        ReviewDecisionInput(
+            actor=VOC_REVIEWER, approve=approve, reason="" if approve else REASON
+        ),
+    )
+    if state == CaseState.IN_APPEAL:
+        await cases.service.update(handle.id, AppealInput(actor=PROVIDER, motivation=MOTIVATION))
+    if state == CaseState.REMOVAL_SCHEDULED:
+        await handle.signal(
+            ApplicationWorkflow.screening_outcome, outcome(today.year, False, today)
+        )
+    return handle.id
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        CaseState.UNDER_REVIEW,
+        CaseState.REFUSED,
+        CaseState.IN_APPEAL,
+        CaseState.REGISTERED,
+        CaseState.REMOVAL_SCHEDULED,
+    ],
+)
+async def test_refusal_matrix(cases: Cases, state: CaseState) -> None:
+    today = brussels_day(await now(cases.env))
+    dossier = await case_in(cases, state)
+    handle = cases.client.get_workflow_handle(dossier)
+    events_before = len([e async for e in handle.fetch_history_events()])
+    checked = 0
+    for actor_name, actor in ACTORS.items():
+        for update, request in requests(actor, today).items():
+            allowed_actor = ALLOWED_ACTOR[update] == actor_name
+            if allowed_actor and state in ACCEPTED_IN[update]:
+                continue  # accepted: covered by the lifecycle tests
+            with pytest.raises(Refused) as refused:
+                await cases.service.update(dossier, request)
+            expected = Refusal.INVALID_STATE if allowed_actor else Refusal.FORBIDDEN
+            assert refused.value.refusal == expected, (update, actor_name, refused.value.message)
+            assert dossier in refused.value.message or "BEC" in refused.value.message or (
+                "department" in refused.value.message
+            ), refused.value.message
+            checked += 1
+    assert checked >= 45
+    assert (await cases.status(handle)).state == state
+    events_after = len([e async for e in handle.fetch_history_events()])
+    assert events_after == events_before  # validators refuse before anything is written
+
+
+async def test_refusal_without_reason_is_invalid_input(cases: Cases) -> None:
+    dossier = await case_in(cases, CaseState.UNDER_REVIEW)
+    for reason in ("", "   ", "te kort"):
+        with pytest.raises(Refused) as refused:
+            await cases.service.update(
+                dossier, ReviewDecisionInput(actor=VOC_REVIEWER, approve=False, reason=reason)
+            )
+        assert refused.value.refusal == Refusal.INVALID_INPUT
+        assert "reason" in refused.value.message
+
+
+async def test_same_update_retried_has_one_effect(cases: Cases, smtp_sink: Any) -> None:
+    dossier = await case_in(cases, CaseState.REFUSED)
+    appeal = AppealInput(actor=PROVIDER, motivation=MOTIVATION)
+    first = await cases.service.update(dossier, appeal, update_id="portal-request-1")
+    second = await cases.service.update(dossier, appeal, update_id="portal-request-1")
+    assert first.appeals == second.appeals and len(second.appeals) == 1
+    received = [
+        m for m in smtp_sink.messages() if f"{dossier}.appeal_received" in (m["Message-ID"] or "")
+    ]
+    assert len(received) == 1

@@ -1,0 +1,148 @@
+"""The worker: builds the activities with their dependencies and runs every workflow.
+
+`python worker.py` connects with the settings of `temporal-dev.yaml` (or the environment),
+serves the SDK's Prometheus metrics on `worker.metrics_port` and drains gracefully on
+SIGTERM/SIGINT: no new tasks are taken, running activities get
+`worker.graceful_shutdown_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+from temporalio.worker import Worker
+
+from activities.registry import RegistryActivities
+from registry.db import create_pool
+from runtime.logging import configure_logging, get_logger
+from runtime.settings import Settings, load_settings
+from runtime.temporal import connect
+from workflows.application import ApplicationWorkflow
+
+log = get_logger("worker")
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    *,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """The one list of what this system runs. Add new workflows and activity classes here.
+
+    `extra_*` lets tests run a probe workflow through the very same worker code.
+    """
+    registry = RegistryActivities(pool, settings)
+    workflows: list[type] = [ApplicationWorkflow, *extra_workflows]
+    activities = [*bound_activities(registry), *extra_activities]
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=workflows,
+        activities=activities,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
+    )
+
+
+def bound_activities(*instances: object) -> list[Callable[..., Any]]:
+    """Every `@activity.defn` method of the given objects, bound to them.
+
+    Collected rather than listed so that a method added to an activity class cannot be
+    forgotten here (that mistake only shows when a workflow first calls it).
+    """
+    found: list[Callable[..., Any]] = []
+    for obj in instances:
+        for name in sorted(dir(type(obj))):
+            if hasattr(getattr(type(obj), name, None), "__temporal_activity_definition"):
+                found.append(getattr(obj, name))
+    return found
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    """SDK metrics on /metrics, and Core's own log lines through our JSON logging.
+
+    Domain metrics (cases per state, overdue appeals...) belong on the same endpoint: record
+    them with `workflow.metric_meter()` / `activity.metric_meter()`, which this runtime serves.
+    """
+    metrics = (
+        PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker.metrics_port}")
+        if settings.worker.metrics_port
+        else None
+    )
+    core_logs = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    return Runtime(telemetry=TelemetryConfig(logging=core_logs, metrics=metrics))
+
+
+async def main(
+    client: Client | None = None,
+    settings: Settings | None = None,
+    *,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> None:
+    configure_logging()
+    settings = settings or load_settings()
+    if client is None:
+        client = await connect(settings, runtime=make_runtime(settings))
+    pool = await create_pool(settings)
+    try:
+        worker = build_worker(
+            client,
+            settings,
+            pool,
+            extra_workflows=extra_workflows,
+            extra_activities=extra_activities,
+        )
+        await _run_until_signalled(worker, settings)
+    finally:
+        await pool.close()
+
+
+async def _run_until_signalled(worker: Worker, settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(worker.run())
+    stopping = asyncio.create_task(stop.wait())
+    log.info(
+        "worker.started",
+        task_queue=settings.temporal.task_queue,
+        namespace=settings.temporal.namespace,
+        metrics_port=settings.worker.metrics_port or None,
+    )
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("worker.draining", grace_seconds=settings.worker.graceful_shutdown_seconds)
+            await worker.shutdown()
+        await running  # re-raises a fatal worker error
+        log.info("worker.stopped")
+    finally:
+        stopping.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
