@@ -28,11 +28,14 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 
 from activities.registry import RegistryActivities
+from activities.screening import ScreeningActivities
+from ops.metrics import start_domain_metrics
 from registry.db import create_pool
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from workflows.application import ApplicationWorkflow
+from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 log = get_logger("worker")
 
@@ -50,8 +53,14 @@ def build_worker(
     `extra_*` lets tests run a probe workflow through the very same worker code.
     """
     registry = RegistryActivities(pool, settings)
-    workflows: list[type] = [ApplicationWorkflow, *extra_workflows]
-    activities = [*bound_activities(registry), *extra_activities]
+    screening = ScreeningActivities(pool, settings, client)
+    workflows: list[type] = [
+        ApplicationWorkflow,
+        ScreeningWorkflow,
+        ScreeningScheduleWorkflow,
+        *extra_workflows,
+    ]
+    activities = [*bound_activities(registry, screening), *extra_activities]
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -105,6 +114,7 @@ async def main(
     if client is None:
         client = await connect(settings, runtime=make_runtime(settings))
     pool = await create_pool(settings)
+    metrics = start_domain_metrics(client) if settings.worker.metrics_port else None
     try:
         worker = build_worker(
             client,
@@ -115,6 +125,8 @@ async def main(
         )
         await _run_until_signalled(worker, settings)
     finally:
+        if metrics is not None:
+            metrics.cancel()
         await pool.close()
 
 

@@ -36,10 +36,11 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.errors import Refusal
+from models.dutch import dutch_date
 from models.steps import NotificationKind, NotificationRequest, Recipient, StepInput
 from registry import applications
 from registry import notifications as outbox
+from registry.db import Conn
 from registry.errors import InvalidInput, NotFound
 from runtime.settings import PROJECT_ROOT, Settings, SmtpSettings
 
@@ -56,7 +57,11 @@ REQUIRED_CONTEXT: dict[NotificationKind, tuple[str, ...]] = {
     K.APPEAL_RECEIVED: ("appeal_number", "decision_deadline"),
     K.BEC_DECISION: ("granted", "reason"),
     K.BEC_OVERDUE: ("appeal_number", "decision_deadline"),
-    K.SCREENING_RESULT: ("year", "passed", "remarks"),  # + removal_on, appeal_deadline if not passed
+    K.SCREENING_RESULT: (
+        "year",
+        "passed",
+        "remarks",
+    ),  # + removal_on, appeal_deadline if not passed
     K.REMOVAL: ("last_day",),
     K.STOP_CONFIRMATION: ("last_day",),
     K.REVOCATION: ("last_day", "reason"),
@@ -67,9 +72,6 @@ REQUIRED_CONTEXT: dict[NotificationKind, tuple[str, ...]] = {
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 MESSAGE_ID_DOMAIN = "opleidingsdatabank.vlaanderen.be"
 BRUSSELS = ZoneInfo("Europe/Brussels")
-_MONTHS = (
-    "januari februari maart april mei juni juli augustus september oktober november december"
-).split()
 _DEADLINE_NL = {
     "appeal_window": "de beroepstermijn",
     "bec_decision": "de beslissingstermijn van de BEC",
@@ -89,13 +91,14 @@ def belgian_date(value: date | datetime | str) -> str:
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
     if isinstance(value, datetime):
         value = (value.astimezone(BRUSSELS) if value.tzinfo else value).date()
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    return dutch_date(value)
 
 
 def _body_name(body: str) -> str:
+    """The competent body with its article, to open a sentence."""
     if body == "VOC":
-        return "Vlaamse opleidingscommissie (VOC)"
-    return f"paritair comité {body.removeprefix('PC ')}"
+        return "De Vlaamse opleidingscommissie (VOC)"
+    return f"Het paritair comité {body.removeprefix('PC ')}"
 
 
 _env = jinja2.Environment(
@@ -132,7 +135,7 @@ def render(kind: NotificationKind, context: dict[str, Any]) -> tuple[str, str]:
         if missing:
             raise jinja2.UndefinedError(f"{missing[0]!r} is undefined")
         module = _env.get_template(f"{kind.value}.txt.j2").make_module(context)
-        subject = " ".join(str(module.subject).split())
+        subject = " ".join(str(vars(module)["subject"]).split())
         body = re.sub(r"\n{3,}", "\n\n", str(module).strip()) + "\n"
     except jinja2.UndefinedError as exc:
         key = re.search(r"'(\w+)'", str(exc))
@@ -154,7 +157,7 @@ def message_id(dossier: str, kind: NotificationKind, step: str, to: Recipient) -
     return f"<{re.sub(r'[^A-Za-z0-9_.-]', '-', local)}@{MESSAGE_ID_DOMAIN}>"
 
 
-async def enqueue(conn: asyncpg.Connection[Any], settings: Settings, step: StepInput) -> None:
+async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
     """Renders the step's e-mails into the outbox (inside the step's transaction)."""
     facts = await applications.mail_facts(conn, step.dossier)
     if facts is None:
@@ -278,7 +281,9 @@ async def deliver(pool: asyncpg.Pool[Any], settings: Settings, dossier: str) -> 
             continue
         bound = log.bind(dossier=dossier, message_id=msg.message_id, kind=msg.kind)
         try:
-            await asyncio.to_thread(_smtp_send, settings.smtp, msg.to_address, _build(settings, msg))
+            await asyncio.to_thread(
+                _smtp_send, settings.smtp, msg.to_address, _build(settings, msg)
+            )
         except _NotAccepted as exc:
             await outbox.mark(pool, msg.id, "pending", str(exc))
             bound.warning("notification.deferred", error=str(exc))
@@ -321,8 +326,3 @@ class NotificationActivities:
         delivery = await deliver(self._pool, self._settings, inp.dossier)
         raise_if_deferred(delivery)
         return delivery.sent
-
-
-def as_application_error(exc: InvalidInput | NotFound) -> ApplicationError:
-    refusal = exc.refusal if isinstance(exc.refusal, Refusal) else Refusal.INVALID_INPUT
-    return ApplicationError(exc.message, type=refusal.value, non_retryable=True)

@@ -8,9 +8,9 @@ import signal
 import time
 
 from devstack import procs
+from devstack.cleanup import SUPERVISOR, say, sweep_leftovers
 from devstack.plan import Plan
 from devstack.ports import http_status
-from devstack.supervisor import SUPERVISOR, say, sweep_leftovers
 
 
 def stop(plan: Plan, timeout: float = 90.0) -> int:

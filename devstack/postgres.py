@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import IO
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 SYSTEM_USER = "embedded_postgres"
 DB_USER = "postgres"
@@ -82,8 +82,9 @@ class EmbeddedPostgres:
             )
         return str(path)
 
-    def _user_kwargs(self) -> dict[str, str]:
-        return {"user": SYSTEM_USER, "group": SYSTEM_USER} if self._as_root else {}
+    @property
+    def _user(self) -> str | None:
+        return SYSTEM_USER if self._as_root else None
 
     def _prepare_user(self) -> None:
         if not self._as_root:
@@ -102,13 +103,19 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str]) -> str:
         result = subprocess.run(
-            args, capture_output=True, text=True, timeout=120, check=False, **self._user_kwargs()
+            args,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            user=self._user,
+            group=self._user,
         )
         if result.returncode != 0:
             raise EmbeddedPostgresError(
                 f"{Path(args[0]).name} failed ({result.returncode}): {result.stderr.strip()}"
             )
-        return result.stdout
+        return str(result.stdout)
 
     # ---- lifecycle ----
 
@@ -198,7 +205,8 @@ class EmbeddedPostgres:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **self._user_kwargs(),
+            user=self._user,
+            group=self._user,
         )
         self._wait_ready(timeout)
         self._create_database()

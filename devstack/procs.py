@@ -186,14 +186,35 @@ def _wait_gone(child: Tracked, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    # Grandchildren share the group; give them a moment after SIGTERM/SIGKILL to leave it.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def group_running(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies, finished but not yet reaped
+    by their parent, do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    # Grandchildren share the group; give them a moment after SIGTERM/SIGKILL to leave it.
+    deadline = time.monotonic() + timeout
+    while group_running(pgid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
             return
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

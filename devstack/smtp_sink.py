@@ -8,12 +8,14 @@ port).start()` runs it in a thread of this process; as a program:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import itertools
 import signal
 import threading
 import time
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,21 @@ class SmtpSink:
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in self.files()
         ]
+
+    async def wait_for(
+        self, predicate: Callable[[Message], bool], count: int = 1, within: float = 10.0
+    ) -> list[Message]:
+        """The matching messages once `count` of them arrived (mail is sent by activities,
+        after the call that triggered it returned); raises TimeoutError naming what lacked."""
+        deadline = time.monotonic() + within
+        while True:
+            found = [m for m in self.messages() if predicate(m)]
+            if len(found) >= count or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)  # polls the folder; the worker shares this loop
+        if len(found) < count:
+            raise TimeoutError(f"{len(found)} of {count} expected e-mails arrived in {within} s")
+        return found
 
     def clear(self) -> None:
         for path in self.files():

@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +29,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from devstack import procs
+from devstack.cleanup import SUPERVISOR, say, sweep_leftovers
 from devstack.errors import StackError
 from devstack.plan import Plan
 from devstack.ports import check_free, http_status, tcp_answers
@@ -38,16 +38,13 @@ from registry.db import connect as pg_connect
 from registry.migrate import MigrationError, migrate
 from runtime.settings import PROJECT_ROOT
 from runtime.temporal import connect
+from starter.schedule import check_settings as check_schedule_settings
+from starter.schedule import ensure_schedule
 
 READY_TIMEOUT = 90.0
 WORKER_RESTARTS = 5  # within RESTART_WINDOW seconds, then the stack gives up
 RESTART_WINDOW = 60.0
-SUPERVISOR = "devstack"
 READY_LINE = "dev stack ready"  # tests wait for this line on stdout
-
-
-def say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def rel(path: Path) -> str:
@@ -129,6 +126,7 @@ class Stack:
 
     async def start(self) -> None:
         plan, s = self.plan, self.plan.settings
+        check_schedule_settings(s)  # a bad screening date fails here, before anything runs
         check_free(plan.claims)
         for folder in (plan.state, plan.log_dir, plan.mail_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -163,8 +161,8 @@ class Stack:
         say(f"Temporal, PostgreSQL and SMTP ready after {time.monotonic() - t0:.1f} s")
 
         self.start_worker()
-        # TODO(api, issue: HTTP API) start `starter.api` here once it exists (see README).
-        await self.worker_ready()
+        self.spawn("api", [plan.python, "-m", "starter.api"])
+        await asyncio.gather(self.worker_ready(), self.api_ready())
         await self.ensure_schedule()
         self.write_stack_file()
         self.ready = True
@@ -189,6 +187,9 @@ class Stack:
             "--metrics-port",
             str(t.server_metrics_port),
             "--ui-disable-news-fetch",
+            # The case workflow takes every decision as an Update.
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
             "--log-format",
             "json",
         ]
@@ -300,9 +301,21 @@ class Stack:
                 )
             await asyncio.sleep(0.2)
 
+    async def api_ready(self) -> None:
+        url = f"{self.plan.api_url}/health"
+        deadline = time.monotonic() + READY_TIMEOUT
+        while http_status(url, timeout=1.0) != 200:
+            self.check_alive("api")
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the HTTP API did not answer on {url}; see "
+                    f"{rel(self.plan.log_dir / 'api.log')}"
+                )
+            await asyncio.sleep(0.1)
+
     async def ensure_schedule(self) -> None:
-        # TODO(screening, issue: yearly screening) call starter.schedule.ensure_schedule here.
-        return
+        assert self.client is not None
+        await ensure_schedule(self.client, self.plan.settings)
 
     def check_alive(self, name: str) -> procs.Tracked:
         child = self.children.get(name)
@@ -328,8 +341,7 @@ class Stack:
                 log = self.plan.log_dir / f"{name}.log"
                 if name == "worker" and self._may_restart_worker():
                     say(f"worker exited (code {child.exit_code()}); restarting it")
-                    child.forget()
-                    self.start_worker()
+                    self.start_worker()  # replaces the pid file in one step
                     continue
                 say(
                     f"{name} exited (code {child.exit_code()}); stopping the dev stack. Last "
@@ -386,6 +398,7 @@ class Stack:
             "database_url": self.plan.database_url,
             "smtp": f"{s.smtp.host}:{s.smtp.port}",
             "mail_dir": str(self.plan.mail_dir) if self.plan.smtp_local else None,
+            "api": self.plan.api_url,
             "worker_metrics": (
                 f"http://127.0.0.1:{s.worker.metrics_port}/metrics"
                 if s.worker.metrics_port
@@ -415,7 +428,11 @@ class Stack:
             f"task queue {s.temporal.task_queue}",
             f"  PostgreSQL       {pg}",
             f"  SMTP             {smtp}",
+            f"  HTTP API         {plan.api_url}  (OpenAPI docs: {plan.api_url}/docs)",
             f"  Worker metrics   http://127.0.0.1:{s.worker.metrics_port}/metrics",
+            f"  Screening        schedule {s.screening.schedule_id}: every year on "
+            f"{s.screening.day}/{s.screening.month} {s.screening.hour:02d}:"
+            f"{s.screening.minute:02d} {s.screening.timezone}",
             f"  Logs             {rel(plan.log_dir)}/",
             "Ctrl-C stops everything. From another terminal: make status, make stop.",
             "",
@@ -428,26 +445,6 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def sweep_leftovers(plan: Plan, report: Callable[[str], None] = say) -> None:
-    """Stop what a killed run left running (by its pid files) and remove stale pid files."""
-    leftovers = []
-    for pid_file in sorted(plan.run_dir.glob("*.pid")):
-        if pid_file.stem == SUPERVISOR:
-            pid_file.unlink(missing_ok=True)
-            continue
-        child = procs.adopt(pid_file)
-        if child is None:
-            pid_file.unlink(missing_ok=True)
-        else:
-            leftovers.append(child)
-    if leftovers:
-        report(
-            "stopping what an earlier run left behind: "
-            + ", ".join(f"{c.name} (pid {c.pid})" for c in leftovers)
-        )
-        procs.stop_all(leftovers)
 
 
 async def run_up(plan: Plan) -> int:
@@ -468,12 +465,12 @@ async def run_up(plan: Plan) -> int:
     code = 0
     try:
         await stack.start()
-        say(f"pid {os.getpid()}")  # for a person who wants to kill it by hand
         code = await stack.supervise()
     except asyncio.CancelledError:
         if not interrupted:
             raise
-        say("\ninterrupted: stopping the dev stack ...")
+        why = "Ctrl-C" if interrupted[0] == signal.SIGINT else "stop requested"
+        say(f"\n{why}: stopping the dev stack ...")
         code = 0 if stack.ready else 130
     except StackError:
         say("start-up failed: stopping what was started ...")

@@ -41,10 +41,9 @@ class Phase(StrEnum):
 
 
 class ScreeningTrigger(BaseModel):
-    """Input of the scheduled workflow. Empty: the year is that of the scheduled time."""
+    """Input of the scheduled workflow; the year is that of the scheduled time."""
 
     model_config = ConfigDict(frozen=True)
-    year: int | None = None
     page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=5000)
 
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from pydantic import ValidationError
 
 from models.application import TrainingApplication
+from registry.db import Conn
 from registry.errors import Conflict, InvalidInput, NotFound
 
 CONTACT = "opleidingsdatabank@vlaanderen.be"
@@ -26,12 +26,19 @@ def parse(payload: Mapping[str, Any]) -> TrainingApplication:
     try:
         return TrainingApplication.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidInput(
-            [
-                (".".join(str(p) for p in err["loc"]) or "application", err["msg"])
-                for err in exc.errors()
-            ]
-        ) from exc
+        raise InvalidInput([_problem(err["loc"], err["msg"]) for err in exc.errors()]) from exc
+
+
+def _problem(loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
+    msg = msg.removeprefix("Value error, ")
+    field = ".".join(str(p) for p in loc)
+    if not field:
+        # A rule across fields names its field first: "end_date: the training cannot ..."
+        field, _, rest = msg.partition(": ")
+        if rest and field.isidentifier():
+            return field, rest
+        return "application", msg
+    return field, msg
 
 
 def _canonical(application: TrainingApplication) -> tuple[dict[str, Any], str]:
@@ -41,7 +48,7 @@ def _canonical(application: TrainingApplication) -> tuple[dict[str, Any], str]:
 
 
 async def allocate(
-    conn: asyncpg.Connection[Any],
+    conn: Conn,
     idempotency_key: str,
     application: TrainingApplication | Mapping[str, Any],
     submitted_at: datetime,
@@ -123,12 +130,14 @@ async def allocate(
         return dossier, True
 
 
-async def contact_email(conn: asyncpg.Connection[Any], dossier: str) -> str | None:
-    value = await conn.fetchval("SELECT contact_email FROM applications WHERE dossier = $1", dossier)
+async def contact_email(conn: Conn, dossier: str) -> str | None:
+    value = await conn.fetchval(
+        "SELECT contact_email FROM applications WHERE dossier = $1", dossier
+    )
     return None if value is None else str(value)
 
 
-async def mail_facts(conn: asyncpg.Connection[Any], dossier: str) -> dict[str, Any] | None:
+async def mail_facts(conn: Conn, dossier: str) -> dict[str, Any] | None:
     """What every e-mail about the dossier may quote, read from the application."""
     row = await conn.fetchrow(
         """SELECT dossier, title, provider_name, contact_email, start_date, competent_body

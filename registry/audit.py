@@ -9,12 +9,13 @@ import asyncpg
 
 from models.registry import AuditEntry
 from models.steps import StepInput
+from registry.db import Conn
 
 # Recorded in their own tables or columns; everything else of the step goes in `details`.
 _OWN_COLUMNS = {"dossier", "step", "at", "actor", "event", "state_before", "state_after"}
 
 
-async def append(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
+async def append(conn: Conn, step: StepInput) -> bool:
     """True when the step is new; False when it was recorded before (nothing written)."""
     details = step.model_dump(mode="json", exclude=_OWN_COLUMNS, exclude_defaults=True)
     row_id = await conn.fetchval(
@@ -36,7 +37,7 @@ async def append(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
     return row_id is not None
 
 
-async def trail(conn: asyncpg.Connection[Any] | asyncpg.Pool[Any], dossier: str) -> list[AuditEntry]:
+async def trail(conn: Conn | asyncpg.Pool[Any], dossier: str) -> list[AuditEntry]:
     rows = await conn.fetch(
         """SELECT step, at, actor, event, state_before, state_after, details
            FROM audit WHERE dossier = $1 ORDER BY at, id""",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from runtime.settings import Settings
+
+# A connection, whether opened alone or taken from a pool; repositories accept either.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 def dsn_from_settings(settings: Settings) -> str:

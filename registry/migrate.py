@@ -36,9 +36,7 @@ def migration_files(folder: Path = MIGRATIONS_DIR) -> list[Path]:
     files = sorted(p for p in folder.glob("*.sql"))
     for path in files:
         if not _NAME.match(path.name):
-            raise MigrationError(
-                f"{path.name}: migration files are named NNNN_lowercase_words.sql"
-            )
+            raise MigrationError(f"{path.name}: migration files are named NNNN_lowercase_words.sql")
     return files
 
 

@@ -7,13 +7,14 @@ so a message is never handed to SMTP twice; see activities/notifications.py for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from models.registry import NotificationRecord
+from registry.db import Conn
 
-Db = asyncpg.Connection[Any] | asyncpg.Pool[Any]
+Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class OutboxMessage:
 
 
 async def add(
-    conn: asyncpg.Connection[Any],
+    conn: Conn,
     *,
     dossier: str,
     step: str,

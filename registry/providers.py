@@ -7,11 +7,12 @@ from typing import Any
 import asyncpg
 
 from models.enterprise import normalise_enterprise_number
+from registry.db import Conn
 from registry.errors import InvalidInput
 
 
 async def upsert(
-    conn: asyncpg.Connection[Any] | asyncpg.Pool[Any],
+    conn: Conn | asyncpg.Pool[Any],
     enterprise_number: str,
     name: str,
     contact_email: str | None = None,
@@ -38,7 +39,7 @@ async def upsert(
     return number
 
 
-async def exists(conn: asyncpg.Connection[Any] | asyncpg.Pool[Any], enterprise_number: str) -> bool:
+async def exists(conn: Conn | asyncpg.Pool[Any], enterprise_number: str) -> bool:
     row = await conn.fetchval(
         "SELECT 1 FROM providers WHERE enterprise_number = $1", enterprise_number
     )

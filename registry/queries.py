@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -22,9 +22,10 @@ from models.registry import (
     ScreeningRecord,
 )
 from registry import audit, notifications
+from registry.db import Conn
 from registry.errors import NotFound
 
-Db = asyncpg.Connection[Any] | asyncpg.Pool[Any]
+Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
 
 # Registered on $day: inside a period (both ends inclusive) and not past a planned removal
 # (the removal day itself is the last registered day).

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from models.rubric import Rubric
 from models.screening import NegativeEntry, Outcome, screening_step
 
-Db = asyncpg.Connection[Any] | asyncpg.Pool[Any]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+Db: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any] | asyncpg.Pool[Any]"
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Run:
 
 
 async def start_run(
-    conn: asyncpg.Connection[Any],
+    conn: Conn,
     *,
     year: int,
     screening_date: date,
@@ -167,7 +171,8 @@ scored AS (
            string_agg(label, '; ' ORDER BY ord)
                FILTER (WHERE knockout AND points = 0) AS knocked_out,
            string_agg(label || ' (' || round(points::numeric, 1) || '/' || weight || ')',
-                      '; ' ORDER BY ord) FILTER (WHERE points < weight) AS short
+                      '; ' ORDER BY ord)
+               FILTER (WHERE points < weight AND NOT (knockout AND points = 0)) AS short
     FROM points
     GROUP BY dossier
 ),
@@ -252,7 +257,7 @@ async def pending_deliveries(db: Db, year: int, after: str, upto: str) -> list[D
 
 
 async def set_notified_on(
-    conn: asyncpg.Connection[Any], year: int, dossiers: list[str], day: date
+    conn: Conn, year: int, dossiers: list[str], day: date
 ) -> None:
     """The notice day is fixed by the first attempt that sends: a retry keeps it."""
     await conn.execute(

@@ -7,17 +7,14 @@ rows, so a step is written completely or not at all.
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
-
 from models.case import Appeal, Hearing
 from models.steps import StepInput
 from registry import audit
+from registry.db import Conn
 from registry.errors import InvalidInput
 
 
-async def record(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
+async def record(conn: Conn, step: StepInput) -> bool:
     """Writes the step; False (and nothing written) when (dossier, step) exists already."""
     if not await audit.append(conn, step):
         return False
@@ -30,7 +27,9 @@ async def record(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
     if step.hearing is not None:
         number = step.appeal_number or (step.appeal.number if step.appeal else None)
         if number is None:
-            raise InvalidInput([("appeal_number", "a hearing belongs to an appeal: give its number")])
+            raise InvalidInput(
+                [("appeal_number", "a hearing belongs to an appeal: give its number")]
+            )
         await _hearing(conn, step.dossier, number, step.hearing)
     if step.screening is not None:
         await _screening(conn, step)
@@ -54,7 +53,8 @@ async def record(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
         )
     for deadline in step.deadlines:
         await conn.execute(
-            """INSERT INTO deadlines (dossier, kind, starts_on, last_day, due_at, rule, shifts, step)
+            """INSERT INTO deadlines
+                   (dossier, kind, starts_on, last_day, due_at, rule, shifts, step)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                ON CONFLICT (dossier, kind) DO UPDATE SET starts_on = EXCLUDED.starts_on,
                    last_day = EXCLUDED.last_day, due_at = EXCLUDED.due_at,
@@ -86,11 +86,12 @@ async def record(conn: asyncpg.Connection[Any], step: StepInput) -> bool:
     return True
 
 
-async def _decision(conn: asyncpg.Connection[Any], step: StepInput) -> int:
+async def _decision(conn: Conn, step: StepInput) -> int:
     d = step.decision
     assert d is not None
     value = await conn.fetchval(
-        """INSERT INTO decisions (dossier, step, kind, outcome, reason, decided_at, decided_by, body)
+        """INSERT INTO decisions
+               (dossier, step, kind, outcome, reason, decided_at, decided_by, body)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
         step.dossier,
         step.step,
@@ -104,9 +105,7 @@ async def _decision(conn: asyncpg.Connection[Any], step: StepInput) -> int:
     return int(value)
 
 
-async def _appeal(
-    conn: asyncpg.Connection[Any], dossier: str, appeal: Appeal, decision_id: int | None
-) -> None:
+async def _appeal(conn: Conn, dossier: str, appeal: Appeal, decision_id: int | None) -> None:
     await conn.execute(
         """INSERT INTO appeals (dossier, number, subject, filed_at, filed_by, motivation,
                decision_last_day, decision_due_at, overdue, decision_id)
@@ -131,9 +130,7 @@ async def _appeal(
         await _hearing(conn, dossier, appeal.number, hearing)
 
 
-async def _hearing(
-    conn: asyncpg.Connection[Any], dossier: str, appeal_number: int, hearing: Hearing
-) -> None:
+async def _hearing(conn: Conn, dossier: str, appeal_number: int, hearing: Hearing) -> None:
     await conn.execute(
         """INSERT INTO hearings (dossier, appeal_number, side, waived, held_on, note, recorded_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -148,7 +145,7 @@ async def _hearing(
     )
 
 
-async def _screening(conn: asyncpg.Connection[Any], step: StepInput) -> None:
+async def _screening(conn: Conn, step: StepInput) -> None:
     s = step.screening
     assert s is not None
     await conn.execute(

@@ -260,7 +260,7 @@ def _routes() -> APIRouter:
 def create_app(
     settings: Settings,
     client: Client | None = None,
-    pool: asyncpg.Pool[Any] | None = None,
+    pool: "asyncpg.Pool[Any] | None" = None,
     *,
     verifier: TokenVerifier | None = None,
 ) -> FastAPI:

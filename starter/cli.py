@@ -18,6 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from registry.errors import RegistryError
 from runtime.settings import ConfigError, load_settings
 from starter.auth import mint_dev_token
 from starter.client import Refused, Unavailable
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
-        code = asyncio.run(result) if inspect.isawaitable(result) else result
+        code = asyncio.run(result) if inspect.iscoroutine(result) else result
         return int(code or 0)
     except Refused as exc:
         print(f"refused ({exc.refusal.value}): {exc.message}", file=sys.stderr)
@@ -89,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Unavailable as exc:
         print(f"unavailable: {exc}; try again shortly", file=sys.stderr)
         return 4
+    except RegistryError as exc:
+        print(f"refused ({exc.refusal.value}): {exc.message}", file=sys.stderr)
+        return 3
+    except ValidationError as exc:
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -101,3 +110,8 @@ def dump(value: Any) -> None:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def out(text: str, end: str = "\n") -> None:
+    """The command's answer on stdout (command modules print through here)."""
+    print(text, end=end)

@@ -60,7 +60,7 @@ class Unavailable(Exception):
     """A backing service (Temporal or PostgreSQL) cannot be reached right now."""
 
     def __init__(self, service: str, detail: str) -> None:
-        super().__init__(f"{service} is unavailable: {detail}")
+        super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
 
@@ -126,7 +126,7 @@ class CaseService:
                         connect(self.settings), CONNECT_TIMEOUT_SECONDS
                     )
                 except (TimeoutError, RuntimeError, OSError, RPCError) as exc:
-                    raise Unavailable("Temporal", _brief(exc)) from exc
+                    raise Unavailable("Temporal", f"cannot be reached: {_brief(exc)}") from exc
             return self._client
 
     async def pool(self) -> asyncpg.Pool[Any]:
@@ -143,13 +143,13 @@ class CaseService:
             self._pool = None
 
     async def _db(self, fn: Callable[[asyncpg.Connection[Any]], Awaitable[T]]) -> T:
-        pool = await self.pool()
         try:
+            pool = await self.pool()
             async with pool.acquire(timeout=CONNECT_TIMEOUT_SECONDS) as conn:
                 # A pool's connection proxy behaves as the connection the registry expects.
                 return await fn(cast("asyncpg.Connection[Any]", conn))
         except registry_reads.UNAVAILABLE as exc:
-            raise Unavailable("PostgreSQL", _brief(exc)) from exc
+            raise Unavailable("PostgreSQL", f"cannot be reached: {_brief(exc)}") from exc
 
     # ---- writes ----
 
@@ -190,14 +190,23 @@ class CaseService:
         client = await self.client()
         handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
         try:
-            result = await _temporal(
-                handle.execute_update(
-                    method,
-                    inp,
-                    id=update_id or str(uuid.uuid4()),
-                    rpc_timeout=UPDATE_TIMEOUT,
-                )
+            # The SDK keeps polling an update the worker has not accepted yet (worker down,
+            # workflow task failing); the overall bound turns that into a retryable answer.
+            result = await asyncio.wait_for(
+                _temporal(
+                    handle.execute_update(
+                        method,
+                        inp,
+                        id=update_id or str(uuid.uuid4()),
+                        rpc_timeout=UPDATE_TIMEOUT,
+                    )
+                ),
+                UPDATE_TIMEOUT.total_seconds(),
             )
+        except TimeoutError as exc:
+            raise Unavailable(
+                "Temporal", f"dossier {dossier} did not process the request in time"
+            ) from exc
         except WorkflowUpdateFailedError as exc:
             raise _refusal(exc.cause) from exc
         except RPCError as exc:
@@ -254,14 +263,16 @@ async def _temporal(call: Awaitable[T]) -> T:
     try:
         return await call
     except RPCTimeoutOrCancelledError as exc:
-        raise Unavailable("Temporal", "no answer within the deadline") from exc
+        raise Unavailable(
+            "Temporal", "no answer in time (server down, or no worker running the case)"
+        ) from exc
     except RPCError as exc:
         if exc.status in (
             RPCStatusCode.UNAVAILABLE,
             RPCStatusCode.DEADLINE_EXCEEDED,
             RPCStatusCode.CANCELLED,
         ):
-            raise Unavailable("Temporal", exc.message) from exc
+            raise Unavailable("Temporal", f"cannot be reached: {exc.message}") from exc
         raise
 
 

@@ -4,6 +4,7 @@ offending `field` named as the portal sent it (e.g. `start_date`, `occupation_co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:odb:problem:"
+_LEADING_FIELD = re.compile(r"^([a-z_]+): ")
 
 
 class FieldError(BaseModel):
@@ -183,20 +185,26 @@ def from_exception(exc: Exception) -> Problem:
             )
         case Refused():
             status, slug, title = REFUSAL_STATUS[exc.refusal]
-            return Problem(status, slug, title, exc.message, field=exc.field)
+            named = _LEADING_FIELD.match(exc.message)
+            field = exc.field or (named.group(1) if named else None)
+            return Problem(status, slug, title, exc.message, field=field)
         case RegistryInvalidInput():
             return invalid(
                 [FieldError(field=f, detail=f"{f}: {r}", rule="registry") for f, r in exc.problems]
             )
         case RegistryError():
             status, slug, title = REFUSAL_STATUS[exc.refusal]
-            return Problem(status, slug, title, exc.message)
+            # The registry starts a message about one field with "<field>: ".
+            named = _LEADING_FIELD.match(exc.message)
+            return Problem(
+                status, slug, title, exc.message, field=named.group(1) if named else None
+            )
         case Unavailable():
             return Problem(
                 503,
                 "unavailable",
                 "Service unavailable",
-                f"{exc.service} cannot be reached ({exc.detail}); retry in "
+                f"{exc.service}: {exc.detail}; retry in "
                 f"{RETRY_AFTER_SECONDS} seconds with the same Idempotency-Key: "
                 f"the request will have one effect",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

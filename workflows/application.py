@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         RegistrationEnd,
         StepInput,
     )
-    from workflows import deadlines
+    import workflows.deadlines as deadlines
 
 # A database outage is retried until it is over; a refused input is not retried.
 RECORD_RETRY = RetryPolicy(
@@ -100,14 +100,17 @@ class ApplicationWorkflow:
                 state=CaseState.UNDER_REVIEW,
                 submitted_at=inp.submitted_at,
             )
+        # Queries may arrive before the first step is recorded: they see who must act.
+        self._s.waiting_for, self._s.next_step = self._who_and_what()
 
     # ------------------------------------------------------------------ main loop
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseStatus:
-        if inp.carried is None:
-            await self._submit(inp)
         self._publish()
+        if inp.carried is None:
+            async with self._lock:
+                await self._submit(inp)
         while self._s.state != CaseState.ENDED:
             timer = self._next_timer()
             seen = self._version
@@ -347,8 +350,9 @@ class ApplicationWorkflow:
                 notifications=[
                     self._mail(
                         NotificationKind.APPEAL_RECEIVED,
+                        appeal_number=number,
                         filed_on=today.isoformat(),
-                        bec_deadline=appeal.deadline.last_day.isoformat(),
+                        decision_deadline=appeal.deadline.last_day.isoformat(),
                         subject=subject.value,
                     )
                 ],
@@ -637,6 +641,7 @@ class ApplicationWorkflow:
                         deadline_kind=inp.deadline.value,
                         received_on=inp.received_on.isoformat(),
                         last_day=window.last_day.isoformat(),
+                        reason=inp.reason.strip(),
                     )
                 ],
             )
@@ -756,7 +761,7 @@ class ApplicationWorkflow:
             context = {
                 "appeal_number": appeal.number,
                 "filed_on": deadlines.brussels_day(appeal.filed_at).isoformat(),
-                "bec_deadline": deadline.last_day.isoformat(),
+                "decision_deadline": deadline.last_day.isoformat(),
             }
             await self._record(
                 f"appeal-{appeal.number}-overdue",

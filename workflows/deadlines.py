@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
+from holidays.countries.belgium import Belgium
 
 from models.case import Deadline, DeadlineKind
 
@@ -21,9 +20,16 @@ BEC_DAYS = 60
 _WEEKDAY_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 
 
-@lru_cache(maxsize=64)
+# Computed once at import, outside the workflow sandbox: the package reads its translations
+# through gettext/locale, which a workflow may not call. Lookups are then plain dict reads.
+_HOLIDAY_YEARS = range(2015, 2076)
+_BELGIAN_HOLIDAYS: dict[date, str] = dict(Belgium(years=_HOLIDAY_YEARS, language="nl"))
+
+
 def _belgian_holidays(year: int) -> dict[date, str]:
-    return dict(holidays.country_holidays("BE", years=year, language="nl"))
+    if year not in _HOLIDAY_YEARS:
+        raise ValueError(f"no Belgian holiday calendar loaded for {year}")
+    return _BELGIAN_HOLIDAYS
 
 
 def why_not_working_day(day: date) -> str | None:

@@ -11,7 +11,7 @@ from runtime.settings import Settings
 from tests.workflows.harness import Cases, running_cases
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cases(
     ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool[Any], test_settings: Settings
 ) -> AsyncIterator[Cases]:

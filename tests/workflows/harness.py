@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -106,3 +110,40 @@ async def running_cases(
         activities=[activities.record_step],
     ):
         yield Cases(env, CaseService(settings, client=env.client, pool=pool), pool, settings)
+
+
+HISTORY_DIR = Path(__file__).parent.parent / "histories"
+
+
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With ODB_RECORD_HISTORIES=1, stores this case's history for the replay tests."""
+    if not os.environ.get("ODB_RECORD_HISTORIES"):
+        return
+    history = await handle.fetch_history()
+    HISTORY_DIR.mkdir(exist_ok=True)
+    (HISTORY_DIR / f"{name}.json").write_text(
+        json.dumps({"workflow_id": handle.id, "history": json.loads(history.to_json())}, indent=1)
+    )
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any], check: Any, within: float = 10.0
+) -> CaseStatus:
+    """The case's status once `check(status)` holds (a signal is handled after `signal()`
+    returns); fails naming the last status seen."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            status: CaseStatus = await handle.query(
+                ApplicationWorkflow.status, rpc_timeout=timedelta(seconds=2)
+            )
+        except RPCError:
+            # A query that races a continue-as-new can be lost with the closing run: ask again.
+            continue
+        if check(status):
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"case never reached the expected status: {status!r}")
+        await asyncio.sleep(0.05)  # polling a query, not standing in for a timer

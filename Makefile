@@ -1,0 +1,32 @@
+# The two commands: `make run` brings the whole system up, `make test` runs every test.
+# Both work on a fresh machine with only python3.11 and make: uv and the locked
+# dependencies are installed on first use.
+
+UV := ./devstack/uv.sh
+PY := .venv/bin/python
+
+.PHONY: run stop status test lint sync clean
+
+sync:
+	@$(UV) sync --frozen --quiet
+
+run: sync
+	@$(PY) -m devstack up
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack stop; else echo "the dev stack is not running"; fi
+
+status:
+	@if [ -x $(PY) ]; then $(PY) -m devstack status || true; else echo "the dev stack is not running"; fi
+
+# ARGS passes options to pytest, e.g. make test ARGS="-m 'not stack' -x"
+test: sync
+	$(PY) -m pytest $(ARGS)
+
+lint: sync
+	.venv/bin/ruff check .
+	.venv/bin/mypy .
+
+# Stops the stack and deletes its state (every case, e-mail and log of the dev stack).
+clean: stop
+	rm -rf .dev

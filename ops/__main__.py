@@ -1,0 +1,73 @@
+"""`python -m ops`: the saved searches from the command line.
+
+    python -m ops list                                  # the saved searches
+    python -m ops query waiting-for-reviewer --body "PC 200"   # the filter, for the Web UI
+    python -m ops find appeals-overdue                  # run it: one dossier a line
+    temporal workflow list --namespace odb --query "$(python -m ops query appeals-overdue)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from models import search
+from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
+from runtime.settings import ConfigError, load_settings
+from runtime.temporal import connect
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the saved searches and the questions they answer")
+    for name, text in (("query", "print a search's filter"), ("find", "run a search")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("search", choices=sorted(BY_NAME))
+        p.add_argument("--body", help="competent body: VOC or 'PC 200'")
+        p.add_argument("--provider", help="enterprise number, e.g. 0123.456.749")
+        p.add_argument(
+            "--now",
+            type=datetime.fromisoformat,
+            help="the instant 'this week/year' refers to (ISO 8601 with offset; default now)",
+        )
+    return parser
+
+
+def _query(search: SavedSearch, args: argparse.Namespace) -> str:
+    now = args.now or datetime.now(UTC)
+    return search.query(now=now, body=args.body, provider=args.provider)
+
+
+async def _find(query: str) -> int:
+    settings = load_settings()
+    client = await connect(settings)
+    async for wf in client.list_workflows(query):
+        state = wf.typed_search_attributes.get(search.STATE) or ""
+        sys.stdout.write(f"{wf.id}\t{wf.status.name if wf.status else ''}\t{state}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        for s in SAVED_SEARCHES:
+            needs = " ".join(f"--{n}" for n in s.needs if n != "now")
+            sys.stdout.write(f"{s.name:<26} {needs:<12} {s.question}\n")
+        return 0
+    try:
+        query = _query(BY_NAME[args.search], args)
+        if args.command == "query":
+            sys.stdout.write(query + "\n")
+            return 0
+        return asyncio.run(_find(query))
+    except (ValueError, ConfigError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

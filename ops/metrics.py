@@ -1,0 +1,159 @@
+"""Domain metrics for ops, served on the worker's Prometheus endpoint beside the SDK metrics.
+
+A case's state lives in its workflow and is published as search attributes, so the numbers
+come from visibility counts (`count_workflows`) with the very queries of the saved searches;
+a running screening is asked for its progress. The gauges live on the Temporal runtime's
+metric meter, so the one endpoint (`worker.metrics_port`) serves both. A refresh that fails
+(server briefly away) is logged and the previous values stay until the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError
+
+from models.case import CaseState
+from ops import searches
+from runtime.logging import get_logger
+from workflows.screening import ScreeningWorkflow
+
+log = get_logger("ops.metrics")
+
+WAITING_FOR = ("reviewer", "provider", "bec", "department", "nobody")
+SCREENING = "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
+DEFAULT_INTERVAL = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    labels: tuple[str, ...]
+    description: str
+
+
+# The README's metrics table is this list.
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("odb_cases", ("state",), "cases per state (ended: closed cases that ended)"),
+    MetricInfo("odb_cases_waiting", ("waiting_for",), "running cases per who must act next"),
+    MetricInfo("odb_appeals_overdue", (), "appeals past their 60-day BEC decision deadline"),
+    MetricInfo(
+        "odb_appeal_windows_closing_this_week", (), "appeal windows whose last day is this week"
+    ),
+    MetricInfo("odb_removals_due_this_year", (), "trainings removed on 31 December this year"),
+    MetricInfo("odb_cases_failed_or_stuck", (), "cases the failed-or-stuck search lists"),
+    MetricInfo("odb_screenings_running", (), "yearly screening runs in progress"),
+    MetricInfo(
+        "odb_screening_trainings",
+        ("year", "stage"),
+        "a running screening's trainings: stage total, scored, delivered (cases told)",
+    ),
+    MetricInfo(
+        "odb_ops_metrics_refreshed_at", (), "unix time of the last successful refresh"
+    ),
+)
+
+
+class DomainMetrics:
+    """Gauges on `meter`, refreshed from `client` every `interval` by `run()`."""
+
+    def __init__(
+        self,
+        client: Client,
+        meter: MetricMeter,
+        *,
+        interval: timedelta = DEFAULT_INTERVAL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._interval = interval
+        self._clock = clock
+        info = {m.name: m.description for m in METRICS}
+        self._gauges = {name: meter.create_gauge(name, text, "1") for name, text in info.items()}
+        self.last: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+
+    async def _count(self, query: str) -> int:
+        return (await self._client.count_workflows(query)).count
+
+    async def _values(self, now: datetime) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
+        cases: dict[tuple[tuple[str, str], ...], int] = {}
+        for state in CaseState:
+            cases[(("state", state.value),)] = await self._count(searches.cases_in_state(state))
+        waiting = {
+            (("waiting_for", who),): await self._count(searches.cases_waiting_for(who))
+            for who in WAITING_FOR
+        }
+        values = {
+            "odb_cases": cases,
+            "odb_cases_waiting": waiting,
+            "odb_appeals_overdue": {(): await self._count(searches.appeals_overdue())},
+            "odb_appeal_windows_closing_this_week": {
+                (): await self._count(searches.appeal_windows_closing_this_week(now))
+            },
+            "odb_removals_due_this_year": {
+                (): await self._count(searches.removals_due_this_year(now))
+            },
+            "odb_cases_failed_or_stuck": {(): await self._count(searches.failed_or_stuck(now))},
+        }
+        values.update(await self._screenings())
+        values["odb_ops_metrics_refreshed_at"] = {(): int(time.time())}
+        return values
+
+    async def _screenings(self) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
+        running: dict[tuple[tuple[str, str], ...], int] = {}
+        count = 0
+        async for wf in self._client.list_workflows(SCREENING):
+            count += 1
+            handle = self._client.get_workflow_handle_for(ScreeningWorkflow.run, wf.id)
+            try:
+                progress = await handle.query(ScreeningWorkflow.progress)
+            except WorkflowQueryFailedError as exc:
+                log.warning("ops.metrics.screening_unreadable", workflow_id=wf.id, error=str(exc))
+                continue
+            if progress is None:  # still freezing its population
+                continue
+            year = str(progress.year)
+            for stage, n in (
+                ("total", progress.total),
+                ("scored", progress.scored),
+                ("delivered", progress.delivered),
+            ):
+                running[(("year", year), ("stage", stage))] = n
+        return {"odb_screenings_running": {(): count}, "odb_screening_trainings": running}
+
+    async def refresh(self) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
+        """One pass: counts everything, then sets every gauge (returns what it set)."""
+        values = await self._values(self._clock())
+        for name, series in values.items():
+            gauge = self._gauges[name]
+            for labels, value in series.items():
+                gauge.set(value, dict(labels) or None)
+        # A screening that finished leaves the list: its last numbers drop to zero rather
+        # than staying frozen at their last value.
+        for labels in self.last.get("odb_screening_trainings", {}):
+            if labels not in values["odb_screening_trainings"]:
+                self._gauges["odb_screening_trainings"].set(0, dict(labels))
+        self.last = values
+        return values
+
+    async def run(self) -> None:
+        """Refreshes until cancelled; a failed pass is logged, not fatal to the worker."""
+        while True:
+            try:
+                await self.refresh()
+            except (RPCError, RuntimeError) as exc:
+                log.warning("ops.metrics.refresh_failed", error=str(exc))
+            await asyncio.sleep(self._interval.total_seconds())
+
+
+def start_domain_metrics(client: Client) -> asyncio.Task[None]:
+    """The worker's refresh task, on the meter of the runtime that serves /metrics."""
+    runtime = client.service_client.config.runtime or Runtime.default()
+    return asyncio.create_task(DomainMetrics(client, runtime.metric_meter).run())

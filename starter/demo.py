@@ -1,0 +1,229 @@
+"""`python -m starter demo`: plays a realistic mix of cases through the running portal API,
+so a newcomer finds cases in every state in the Temporal Web UI within a minute.
+
+Providers are seeded in the registry first; tokens are minted with the dev secret. The one
+step that is no user action (a negative yearly screening) is sent as the screening would
+send it: a signal to the case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from models.case import ScreeningOutcome
+from registry import providers
+from runtime.settings import Settings, load_settings
+from starter.auth import mint_dev_token
+from starter.cli import out
+from starter.client import CaseService
+from starter.registry_reads import create_pool
+from workflows.application import ApplicationWorkflow
+
+PROVIDERS = {
+    "0123456749": ("Opleidingscentrum Vooruit vzw", "dossiers@vooruit.example.be"),
+    "0203201340": ("Syntra Demo vzw", "opleidingen@syntra-demo.example.be"),
+}
+
+Step = tuple[str, str, dict[str, Any]]  # (endpoint, persona, body)
+
+REFUSE: Step = (
+    "review-decision",
+    "reviewer",
+    {"approve": False, "reason": "De arbeidsmarktgerichtheid is onvoldoende aangetoond."},
+)
+APPEAL: Step = (
+    "appeal",
+    "provider",
+    {"motivation": "De opleiding leidt tot een knelpuntberoep; zie bijgevoegde cijfers."},
+)
+HEARINGS: list[Step] = [
+    ("hearing", "bec", {"side": "provider", "note": "Opleider gehoord."}),
+    ("hearing", "bec", {"side": "department", "note": "Departement gehoord."}),
+]
+APPROVE: Step = ("review-decision", "reviewer", {"approve": True})
+
+# (title, provider, joint committee, days until start, steps, screening negative)
+CASES: list[tuple[str, str, str | None, int, list[Step], bool]] = [
+    ("Heftruckchauffeur basisopleiding", "0123456749", None, 150, [], False),
+    ("Zorgkundige in de thuiszorg", "0203201340", "PC 330", 40, [], False),
+    ("Lassen TIG en MIG", "0123456749", None, 120, [APPROVE], False),
+    ("Boekhouden voor kmo's", "0203201340", "PC 200", 100, [REFUSE], False),
+    ("Digitale marketing", "0123456749", None, 130, [REFUSE, APPEAL], False),
+    (
+        "Elektrotechniek BA4/BA5",
+        "0123456749",
+        "PC 124",
+        140,
+        [
+            REFUSE,
+            APPEAL,
+            *HEARINGS,
+            ("bec-decision", "bec", {"granted": True, "reason": "Beroep gegrond: knelpuntberoep."}),
+        ],
+        False,
+    ),
+    (
+        "Projectmanagement in de bouw",
+        "0203201340",
+        None,
+        160,
+        [
+            REFUSE,
+            APPEAL,
+            *HEARINGS,
+            ("bec-decision", "bec", {"granted": False, "reason": "Beroep ongegrond."}),
+        ],
+        False,
+    ),
+    ("Barista-opleiding", "0123456749", None, 95, [("withdraw", "provider", {})], False),
+    (
+        "Python voor data-analyse",
+        "0203201340",
+        "PC 200",
+        110,
+        [APPROVE, ("stop", "provider", {"reason": "Niet langer aangeboden."})],
+        False,
+    ),
+    (
+        "Vastgoedmakelaar",
+        "0123456749",
+        None,
+        120,
+        [APPROVE, ("revoke", "department", {"reason": "Voldoet niet langer aan de criteria."})],
+        False,
+    ),
+    ("Kraanmachinist", "0203201340", "PC 124", 125, [APPROVE], True),
+]
+
+
+def register(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="play a mix of cases through the running API")
+    demo.add_argument("--api", help="base URL (default: http://api.host:api.port)")
+    demo.set_defaults(run=run)
+
+
+def _headers(settings: Settings, persona: str, org: str, body: str | None) -> dict[str, str]:
+    roles = {
+        "provider": ("provider",),
+        "reviewer": (f"reviewer:{body or 'VOC'}",),
+        "bec": ("bec",),
+        "department": ("department",),
+    }[persona]
+    token = mint_dev_token(
+        settings,
+        f"demo-{persona}",
+        org=org if persona == "provider" else None,
+        roles=roles,
+        ttl_seconds=600,
+    )
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    base = args.api or f"http://{settings.api.host}:{settings.api.port}"
+    pool = await create_pool(settings)
+    try:
+        for number, (name, email) in PROVIDERS.items():
+            await providers.upsert(pool, number, name, email)
+    finally:
+        await pool.close()
+    failures = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        for title, org, body, days, steps, negative in CASES:
+            failures += await _play(http, settings, title, org, body, days, steps)
+            if negative:
+                failures += await _negative_screening(settings, http, title, org)
+    out(
+        f"\nOpen the Temporal Web UI: http://{settings.temporal.host}:{settings.temporal.ui_port}"
+        f"/namespaces/{settings.temporal.namespace}/workflows"
+    )
+    return 1 if failures else 0
+
+
+async def _play(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    title: str,
+    org: str,
+    body: str | None,
+    days: int,
+    steps: list[Step],
+) -> int:
+    name, email = PROVIDERS[org]
+    application = {
+        "provider": org,
+        "provider_name": name,
+        "contact_email": email,
+        "title": title,
+        "description": f"Demo-opleiding: {title}.",
+        "start_date": (date.today() + timedelta(days=days)).isoformat(),
+        "volume": "60",
+        "volume_unit": "contact_hours",
+        "joint_committee": body,
+    }
+    response = await http.post(
+        "/applications", json=application, headers=_headers(settings, "provider", org, body)
+    )
+    if response.status_code >= 300:
+        out(f"{title}: submit refused: {response.status_code} {response.text}")
+        return 1
+    dossier = response.json()["dossier"]
+    state = "under_review"
+    for path, persona, data in steps:
+        done = await http.post(
+            f"/dossiers/{dossier}/{path}",
+            json=data,
+            headers=_headers(settings, persona, org, body),
+        )
+        if done.status_code != 200:
+            out(f"{dossier} {title}: {path} refused: {done.json().get('detail', done.text)}")
+            return 1
+        state = done.json()["state"]
+    out(f"{dossier}  {state:<18} {title}")
+    _DOSSIERS[title] = dossier
+    return 0
+
+
+_DOSSIERS: dict[str, str] = {}
+
+
+async def _negative_screening(
+    settings: Settings, http: httpx.AsyncClient, title: str, org: str
+) -> int:
+    dossier = _DOSSIERS.get(title)
+    if dossier is None:
+        return 1
+    service = CaseService(settings)
+    client = await service.client()
+    today = date.today()
+    await client.get_workflow_handle_for(ApplicationWorkflow.run, dossier).signal(
+        ApplicationWorkflow.screening_outcome,
+        ScreeningOutcome(
+            year=today.year,
+            passed=False,
+            score=41.0,
+            rubric_version="example-2027",
+            remarks="De opleiding werd het afgelopen jaar niet georganiseerd.",
+            notified_on=today,
+            result_id=f"demo-{dossier}",
+        ),
+    )
+    # A signal is handled asynchronously: wait (briefly) until the case shows it.
+    state = "?"
+    for _ in range(40):
+        status = await http.get(
+            f"/dossiers/{dossier}", headers=_headers(settings, "department", org, None)
+        )
+        state = status.json().get("state", "?")
+        if state == "removal_scheduled":
+            break
+        await asyncio.sleep(0.25)
+    out(f"{dossier}  {state:<18} {title} (negative screening)")
+    return 0

@@ -1,0 +1,116 @@
+"""What the screening tests share: the system's own worker on a fresh task queue, registered
+cases made through the real case workflow, and a fresh screening year per test."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from models.case import ReviewDecisionInput
+from models.screening import ScreeningInput, ScreeningReport, screening_workflow_id
+from registry import providers
+from runtime.settings import Settings
+from starter.client import CaseService
+from tests.workflows.harness import ORG, VOC_REVIEWER, application
+from worker import build_worker
+from workflows.application import ApplicationWorkflow
+from workflows.screening import ScreeningWorkflow
+
+# Screening years far from the calendar: labels only, unique within a test session.
+_YEARS = itertools.count(3000 + random.randrange(0, 3000, 10))
+
+
+def fresh_year() -> int:
+    return next(_YEARS)
+
+
+def on_queue(settings: Settings, task_queue: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
+            "worker": settings.worker.model_copy(update={"graceful_shutdown_seconds": 0}),
+        }
+    )
+
+
+@asynccontextmanager
+async def system_worker(
+    client: Client, pool: asyncpg.Pool[Any], settings: Settings
+) -> AsyncIterator[Worker]:
+    """The worker exactly as worker.py builds it."""
+    worker = build_worker(client, settings, pool)
+    async with worker:
+        yield worker
+
+
+def new_settings(settings: Settings) -> Settings:
+    return on_queue(settings, f"screening-{uuid.uuid4()}")
+
+
+async def registered_cases(
+    client: Client, pool: asyncpg.Pool[Any], settings: Settings, n: int, start: date
+) -> list[str]:
+    """`n` cases submitted and approved through the case workflow and the API's client."""
+    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
+    service = CaseService(settings, client=client, pool=pool)
+    dossiers = []
+    for _ in range(n):
+        submission = await service.submit(
+            application(start + timedelta(days=120)), idempotency_key=str(uuid.uuid4())
+        )
+        await service.update(
+            submission.dossier, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True)
+        )
+        dossiers.append(submission.dossier)
+    return dossiers
+
+
+async def start_screening(
+    client: Client, settings: Settings, year: int, screening_date: date, **options: Any
+) -> WorkflowHandle[Any, ScreeningReport]:
+    return await client.start_workflow(
+        ScreeningWorkflow.run,
+        ScreeningInput(year=year, screening_date=screening_date, **options),
+        id=screening_workflow_id(year),
+        task_queue=settings.temporal.task_queue,
+    )
+
+
+async def screening_rows(pool: asyncpg.Pool[Any], year: int) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM screening_results WHERE step = $1 ORDER BY dossier", f"screening-{year}"
+    )
+
+
+def screening_mails(sink: Any, dossier: str) -> list[Any]:
+    return [
+        m
+        for m in sink.messages()
+        if f"{dossier}.screening_result." in (m["Message-ID"] or "")
+    ]
+
+
+async def case_status(client: Client, dossier: str) -> Any:
+    return await client.get_workflow_handle_for(ApplicationWorkflow.run, dossier).query(
+        ApplicationWorkflow.status
+    )
+
+
+async def told(client: Client, dossier: str, year: int) -> Any:
+    """The case's status once it has handled its screening outcome (signals are async)."""
+    for _ in range(200):
+        status = await case_status(client, dossier)
+        if any(s.year == year for s in status.screenings):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{dossier} never handled its screening outcome of {year}")

@@ -1,0 +1,42 @@
+"""Recorded histories of every lifecycle path replay against the current workflow code, so a
+change that would break a running case fails CI. Re-record (after a deliberate, patched
+change) with: ODB_RECORD_HISTORIES=1 make test"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.application import ApplicationWorkflow
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+
+
+def test_every_lifecycle_path_has_a_recorded_history() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {
+        "approved",
+        "refused_final",
+        "appeal_granted",
+        "appeal_rejected",
+        "bec_overdue",
+        "screening_removal",
+        "screening_appeal_granted",
+        "stopped_revoked",
+        "withdrawn",
+        "corrected_window",
+    } <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    data = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(data["workflow_id"], data["history"])
+    await Replayer(
+        workflows=[ApplicationWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(history)
