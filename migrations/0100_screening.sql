@@ -71,20 +71,3 @@ ALTER TABLE screening_results
     ALTER COLUMN notified_on DROP NOT NULL;
 CREATE INDEX screening_results_year ON screening_results (year, dossier);
 
--- The screening run writes a dossier's result first, with each criterion's score; the case
--- workflow then records its side of the same step (dossier, 'screening-<year>') through the
--- registry's step recorder. That second write must neither fail nor make a second row: it
--- only fills what the run's row lacks (the notice day, the result id).
-CREATE FUNCTION odb_screening_result_once() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE screening_results
-    SET notified_on = COALESCE(notified_on, NEW.notified_on),
-        result_id = CASE WHEN result_id = '' THEN NEW.result_id ELSE result_id END
-    WHERE dossier = NEW.dossier AND step = NEW.step;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER screening_results_once BEFORE INSERT ON screening_results
-    FOR EACH ROW EXECUTE FUNCTION odb_screening_result_once();

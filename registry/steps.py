@@ -148,10 +148,16 @@ async def _hearing(conn: Conn, dossier: str, appeal_number: int, hearing: Hearin
 async def _screening(conn: Conn, step: StepInput) -> None:
     s = step.screening
     assert s is not None
+    # The screening run usually wrote this result first (with each criterion's score); the
+    # case's own record of the same step then only fills what the run's row lacks.
     await conn.execute(
         """INSERT INTO screening_results (dossier, step, year, passed, score, rubric_version,
                remarks, notified_on, result_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (dossier, step) DO UPDATE
+           SET notified_on = COALESCE(screening_results.notified_on, EXCLUDED.notified_on),
+               result_id = CASE WHEN screening_results.result_id = ''
+                                THEN EXCLUDED.result_id ELSE screening_results.result_id END""",
         step.dossier,
         step.step,
         s.year,

@@ -1,0 +1,142 @@
+"""Every saved search of the README, run on the dev server against the seeded cases,
+returns exactly the dossiers it should."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from ops.searches import BY_NAME, SAVED_SEARCHES, STUCK_AFTER, week_of
+from tests.ops.conftest import Seeded, UiServer, eventually
+from tests.workflows.harness import ORG, OTHER_ORG
+from workflows.deadlines import BRUSSELS
+
+pytestmark = pytest.mark.devserver
+
+
+async def run(server: UiServer, name: str, expected: set[str], **params: object) -> None:
+    query = BY_NAME[name].query(**params)  # type: ignore[arg-type]
+
+    async def ids() -> set[str]:
+        return {wf.id async for wf in server.client.list_workflows(query)}
+
+    found = await eventually(ids, lambda got: got == expected)
+    assert found == expected, f"{name}: {query}"
+
+
+def noon(day: object) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=BRUSSELS)  # type: ignore[call-overload]
+
+
+async def test_waiting_for_a_reviewer_of_a_body(ops_server: UiServer, seeded: Seeded) -> None:
+    await run(
+        ops_server,
+        "waiting-for-reviewer",
+        {seeded.voc_review, seeded.other_provider},
+        body="VOC",
+    )
+    await run(ops_server, "waiting-for-reviewer", {seeded.pc200_review}, body="pc 200")
+    await run(ops_server, "waiting-for-reviewer", set(), body="PC 118")
+
+
+async def test_appeals_past_their_60_day_deadline(ops_server: UiServer, seeded: Seeded) -> None:
+    await run(ops_server, "appeals-overdue", {seeded.overdue})
+
+
+async def test_appeal_windows_closing_this_week(ops_server: UiServer, seeded: Seeded) -> None:
+    refused_week = week_of(noon(seeded.refused_window.last_day))
+    soon_week = week_of(noon(seeded.soon_window.last_day))
+    assert refused_week != soon_week  # the seeds are ~20 days apart
+    # The week each window closes in finds that case only (the other is refused or
+    # removal-scheduled, so both kinds of appeal window are covered).
+    await run(
+        ops_server,
+        "appeal-windows-this-week",
+        {seeded.refused},
+        now=noon(seeded.refused_window.last_day),
+    )
+    # Monday morning of that week and its Sunday evening still count; the next Monday not.
+    monday = refused_week[0] + timedelta(hours=8)
+    await run(ops_server, "appeal-windows-this-week", {seeded.window_soon}, now=noon(
+        seeded.soon_window.last_day
+    ))
+    await run(ops_server, "appeal-windows-this-week", {seeded.refused}, now=monday)
+    await run(
+        ops_server,
+        "appeal-windows-this-week",
+        set(),
+        now=refused_week[1] + timedelta(minutes=1),
+    )
+    # Today: neither closes this week (10 and 30 days away).
+    await run(ops_server, "appeal-windows-this-week", set(), now=datetime.now(UTC))
+
+
+async def test_removals_due_this_year(ops_server: UiServer, seeded: Seeded) -> None:
+    year = seeded.today.year
+    await run(
+        ops_server,
+        "removals-this-year",
+        {seeded.removal_this_year}
+        | ({seeded.window_soon} if seeded.soon_removal.last_day.year == year else set()),
+        now=noon(seeded.today),
+    )
+    next_year = seeded.soon_removal.last_day.year
+    await run(
+        ops_server,
+        "removals-this-year",
+        {seeded.window_soon}
+        | ({seeded.removal_this_year} if next_year == year else set()),
+        now=noon(seeded.soon_removal.last_day),
+    )
+
+
+async def test_cases_of_one_provider(ops_server: UiServer, seeded: Seeded) -> None:
+    await run(ops_server, "cases-of-provider", {seeded.other_provider}, provider="0203.201.340")
+    # Running and ended cases, each once (not the runs they continued as new from).
+    await run(ops_server, "cases-of-provider", seeded.of_main_provider, provider=ORG)
+    assert ORG != OTHER_ORG
+
+
+async def test_failed_or_stuck(ops_server: UiServer, seeded: Seeded) -> None:
+    await run(ops_server, "failed-or-stuck", {seeded.terminated}, now=datetime.now(UTC))
+    # Seen from just after the refused case's window should have closed: if its case still
+    # shows that deadline then (no worker took the timer), it is stuck, as is the case whose
+    # window closed earlier; one whose deadline passed less than an hour ago is not yet.
+    late = seeded.refused_window.due_at + STUCK_AFTER + timedelta(minutes=1)
+    await run(
+        ops_server,
+        "failed-or-stuck",
+        {seeded.terminated, seeded.refused, seeded.window_soon},
+        now=late,
+    )
+    early = seeded.refused_window.due_at + STUCK_AFTER - timedelta(minutes=1)
+    await run(
+        ops_server, "failed-or-stuck", {seeded.terminated, seeded.window_soon}, now=early
+    )
+
+
+def test_every_saved_search_is_tested() -> None:
+    tested = {
+        "waiting-for-reviewer",
+        "appeals-overdue",
+        "appeal-windows-this-week",
+        "removals-this-year",
+        "cases-of-provider",
+        "failed-or-stuck",
+    }
+    assert {s.name for s in SAVED_SEARCHES} == tested
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("waiting-for-reviewer", {}, "waiting-for-reviewer: needs body"),
+        ("waiting-for-reviewer", {"body": "ABC"}, "body: 'ABC' is not a competent body"),
+        ("cases-of-provider", {"provider": "0123456748"}, "provider: enterprise number"),
+        ("removals-this-year", {"now": datetime(2026, 5, 1)}, "now: give a timezone-aware"),
+    ],
+)
+def test_bad_parameters_are_named(name: str, params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BY_NAME[name].query(**params)  # type: ignore[arg-type]
