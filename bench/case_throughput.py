@@ -21,13 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.registry import RegistryActivities
+from bench.minimal_workflow import BenchMinimal, touch
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
@@ -41,29 +41,6 @@ from tests.workflows.harness import ORG, application
 from workflows.application import ApplicationWorkflow
 
 REVIEWER = Actor(subject="bench.voc", roles=(Role(kind=RoleKind.REVIEWER, body="VOC"),))
-
-
-@activity.defn(name="bench.touch")
-async def touch(value: str) -> str:
-    return value
-
-
-@workflow.defn(name="BenchMinimal")
-class BenchMinimal:
-    def __init__(self) -> None:
-        self._go = False
-
-    @workflow.run
-    async def run(self) -> str:
-        await workflow.wait_condition(lambda: self._go)
-        result: str = await workflow.execute_activity(
-            touch, "x", start_to_close_timeout=timedelta(seconds=30)
-        )
-        return result
-
-    @workflow.signal
-    def go(self) -> None:
-        self._go = True
 
 
 async def _bounded(n: int, concurrency: int, one: Any) -> float:
@@ -91,8 +68,10 @@ async def main(n: int, concurrency: int) -> None:
             dev_server_database_filename=str(folder / "temporal.db"),
             search_attributes=list(search.ALL),
             dev_server_extra_args=[
-                "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal",
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
             ],
         )
         task_queue = f"bench-{uuid.uuid4()}"
@@ -102,8 +81,9 @@ async def main(n: int, concurrency: int) -> None:
             temporal={"task_queue": task_queue},
         )
         try:
-            async with await db.connect(settings) as conn:
-                await migrate.migrate(conn)
+            conn = await db.connect(settings)
+            await migrate.migrate(conn)
+            await conn.close()
             pool = await db.create_pool(settings)
             await providers.upsert(pool, ORG, "Bench vzw")
             client: Client = env.client
@@ -137,14 +117,17 @@ async def main(n: int, concurrency: int) -> None:
 
                 happy_s = await _bounded(n, concurrency, happy)
                 minimal_s = await _bounded(n, concurrency, minimal)
-                happy_events = len(
-                    [e async for e in client.get_workflow_handle(case_ids[0]).fetch_history_events()]
-                )
+                first_case = client.get_workflow_handle(case_ids[0])
+                happy_events = len([e async for e in first_case.fetch_history_events()])
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             happy_rate, minimal_rate = n / happy_s, n / minimal_s
             print(f"cases: {n}, concurrency {concurrency}")
-            print(f"happy path (submit->approve->registered): {happy_rate:.1f}/s ({happy_s:.1f} s)")
-            print(f"minimal (start->signal->activity->done):  {minimal_rate:.1f}/s ({minimal_s:.1f} s)")
+            print(
+                f"happy path (submit->approve->registered): {happy_rate:.1f}/s in {happy_s:.1f} s"
+            )
+            print(
+                f"minimal (start->signal->activity->done): {minimal_rate:.1f}/s in {minimal_s:.1f} s"
+            )
             print(f"ratio happy/minimal: {happy_rate / minimal_rate:.2f}")
             print(f"history events: happy path so far {happy_events}, minimal 11")
             print(f"worker process peak RSS (worker + load generator): {peak_mb:.0f} MiB")

@@ -7,7 +7,9 @@ Every search that looks at live cases filters on `ExecutionStatus = 'Running'`: 
 continued as new leaves a closed run behind with the same search attributes, which would
 otherwise be counted twice. Dates are compared as instants: a deadline's `due_at` (what
 `OdbNextDeadline` and `OdbRemovalOn` hold) is the end of its last day in Brussels, so "the
-last day falls in week W" is "due_at in (start of W, start of W+1]".
+last day falls in week W" is "due_at in (start of W, start of W+1]", written as
+[start + 1 s, start of W+1 + 1 s): the dev server's SQLite visibility compares datetimes as
+text, so an instant equal to a bound must never decide the answer.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ def _instant(value: datetime) -> str:
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=BRUSSELS)
+
+
+_TICK = timedelta(seconds=1)
+
+
+def _due_within(attribute: str, start: datetime, end: datetime) -> tuple[str, str]:
+    """`attribute` (a due_at) in (start, end], for bounds that are ends of days."""
+    return (
+        f"{attribute} >= '{_instant(start + _TICK)}'",
+        f"{attribute} < '{_instant(end + _TICK)}'",
+    )
 
 
 def all_of(*parts: str) -> str:
@@ -91,8 +104,7 @@ def appeal_windows_closing_this_week(now: datetime) -> str:
         CASES,
         RUNNING,
         f"OdbNextDeadlineKind = '{DeadlineKind.APPEAL_WINDOW.value}'",
-        f"OdbNextDeadline > '{_instant(start)}'",
-        f"OdbNextDeadline <= '{_instant(end)}'",
+        *_due_within("OdbNextDeadline", start, end),
     )
 
 
@@ -104,8 +116,7 @@ def removals_due_this_year(now: datetime) -> str:
         CASES,
         RUNNING,
         f"OdbState = '{CaseState.REMOVAL_SCHEDULED.value}'",
-        f"OdbRemovalOn > '{_instant(_start_of(date(year, 1, 1)))}'",
-        f"OdbRemovalOn <= '{_instant(_start_of(date(year + 1, 1, 1)))}'",
+        *_due_within("OdbRemovalOn", _start_of(date(year, 1, 1)), _start_of(date(year + 1, 1, 1))),
     )
 
 

@@ -18,8 +18,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.case_view as case_view
+    import workflows.deadlines as deadlines
     from activities.registry import RegistryActivities
-    from models import search
     from models.case import (
         Appeal,
         AppealInput,
@@ -53,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
         RegistrationEnd,
         StepInput,
     )
-    import workflows.deadlines as deadlines
 
 # A database outage is retried until it is over; a refused input is not retried.
 RECORD_RETRY = RetryPolicy(
@@ -101,7 +101,7 @@ class ApplicationWorkflow:
                 submitted_at=inp.submitted_at,
             )
         # Queries may arrive before the first step is recorded: they see who must act.
-        self._s.waiting_for, self._s.next_step = self._who_and_what()
+        self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
 
     # ------------------------------------------------------------------ main loop
 
@@ -112,7 +112,7 @@ class ApplicationWorkflow:
             async with self._lock:
                 await self._submit(inp)
         while self._s.state != CaseState.ENDED:
-            timer = self._next_timer()
+            timer = case_view.next_timer(self._s)
             seen = self._version
             try:
                 await workflow.wait_condition(
@@ -120,7 +120,7 @@ class ApplicationWorkflow:
                     timeout=(
                         max(timer.due_at - workflow.now(), timedelta(0)) if timer else None
                     ),
-                    timeout_summary=self._timer_summary(timer) if timer else None,
+                    timeout_summary=case_view.timer_summary(timer) if timer else None,
                 )
             except TimeoutError:
                 assert timer is not None
@@ -712,26 +712,6 @@ class ApplicationWorkflow:
 
     # ------------------------------------------------------------------ deadlines
 
-    def _next_timer(self) -> Deadline | None:
-        candidates: list[Deadline] = []
-        if self._s.appeal_window is not None:
-            candidates.append(self._s.appeal_window)
-        appeal = self._s.open_appeal
-        if appeal is not None and not appeal.overdue:
-            candidates.append(appeal.deadline)
-        if self._s.removal is not None and self._s.state == CaseState.REMOVAL_SCHEDULED:
-            candidates.append(self._s.removal)
-        return min(candidates, key=lambda d: d.due_at, default=None)
-
-    @staticmethod
-    def _timer_summary(deadline: Deadline) -> str:
-        what = {
-            DeadlineKind.APPEAL_WINDOW: "appeal window until",
-            DeadlineKind.BEC_DECISION: "BEC decision due by",
-            DeadlineKind.REMOVAL: "removal from the registry after",
-        }[deadline.kind]
-        return f"{what} {dutch_date(deadline.last_day)}"
-
     async def _deadline_passed(self, deadline: Deadline) -> None:
         # Re-checked under the lock: an update may have closed this deadline meanwhile.
         if deadline.kind == DeadlineKind.APPEAL_WINDOW and self._s.appeal_window == deadline:
@@ -806,20 +786,15 @@ class ApplicationWorkflow:
         if self._s.state != state:
             raise _refuse(
                 Refusal.INVALID_STATE,
-                f"cannot {action}: {self._s.dossier} is {self._describe_state()}",
+                f"cannot {action}: {self._s.dossier} is {case_view.describe_state(self._s)}",
             )
 
     def _expect_registered(self, action: str) -> None:
         if self._s.state not in REGISTERED_STATES:
             raise _refuse(
                 Refusal.INVALID_STATE,
-                f"cannot {action}: {self._s.dossier} is {self._describe_state()}",
+                f"cannot {action}: {self._s.dossier} is {case_view.describe_state(self._s)}",
             )
-
-    def _describe_state(self) -> str:
-        if self._s.state == CaseState.ENDED and self._s.end_reason is not None:
-            return f"ended ({self._s.end_reason.value})"
-        return self._s.state.value.replace("_", " ")
 
     def _check_provider(self, actor: Actor, action: str) -> None:
         if not actor.has(RoleKind.PROVIDER):
@@ -924,76 +899,6 @@ class ApplicationWorkflow:
 
     def _publish(self) -> None:
         """Search attributes, next step and Markdown details for the Web UI."""
-        s = self._s
-        s.waiting_for, s.next_step = self._who_and_what()
-        timer = self._next_timer()
-        appeal = s.open_appeal
-        workflow.upsert_search_attributes(
-            [
-                search.STATE.value_set(s.state.value),
-                search.COMPETENT_BODY.value_set(s.competent_body),
-                search.PROVIDER.value_set(s.provider),
-                search.WAITING_FOR.value_set(s.waiting_for),
-                search.OVERDUE.value_set(bool(appeal and appeal.overdue)),
-                search.NEXT_DEADLINE.value_set(timer.due_at)
-                if timer
-                else search.NEXT_DEADLINE.value_unset(),
-                search.NEXT_DEADLINE_KIND.value_set(timer.kind.value)
-                if timer
-                else search.NEXT_DEADLINE_KIND.value_unset(),
-                search.REMOVAL_ON.value_set(s.removal.due_at)
-                if s.removal and s.state == CaseState.REMOVAL_SCHEDULED
-                else search.REMOVAL_ON.value_unset(),
-                search.END_REASON.value_set(s.end_reason.value)
-                if s.end_reason
-                else search.END_REASON.value_unset(),
-            ]
-        )
-        workflow.set_current_details(self._details_markdown())
-
-    def _who_and_what(self) -> tuple[str, str]:
-        s = self._s
-        appeal = s.open_appeal
-        if s.state == CaseState.UNDER_REVIEW:
-            return "reviewer", f"a reviewer of {s.competent_body} approves or refuses"
-        if s.state == CaseState.ENDED:
-            return "nobody", "none: the case has ended"
-        if appeal is not None:
-            missing = [side.value for side in HearingSide if not appeal.heard(side)]
-            if missing:
-                return "bec", f"the BEC hears the {' and the '.join(missing)}"
-            return "bec", f"the BEC decides by {dutch_date(appeal.deadline.last_day)}"
-        if s.appeal_window is not None:
-            return (
-                "provider",
-                f"the provider may appeal until {dutch_date(s.appeal_window.last_day)}",
-            )
-        if s.state == CaseState.REMOVAL_SCHEDULED and s.removal is not None:
-            return "nobody", f"removal from the registry after {dutch_date(s.removal.last_day)}"
-        return "nobody", "registered; screened again next year"
-
-    def _details_markdown(self) -> str:
-        s = self._s
-        lines = [
-            f"## {s.dossier} — {s.title}",
-            f"**State:** {self._describe_state()}  ",
-            f"**Competent body:** {s.competent_body}  ",
-            f"**Provider:** {s.provider}  ",
-            f"**Who must act:** {s.waiting_for}  ",
-            f"**Next step:** {s.next_step}",
-        ]
-        if s.registered_from:
-            until = f" until {dutch_date(s.registered_until)}" if s.registered_until else ""
-            lines.append(f"**Registered:** from {dutch_date(s.registered_from)}{until}")
-        open_deadlines = [d for d in (s.appeal_window, s.removal) if d is not None]
-        if s.open_appeal is not None:
-            open_deadlines.append(s.open_appeal.deadline)
-        if open_deadlines:
-            lines.append("\n### Deadlines")
-            for d in sorted(open_deadlines, key=lambda d: d.due_at):
-                shifted = f" ({'; '.join(d.shifts)})" if d.shifts else ""
-                lines.append(f"- {d.kind.value}: {dutch_date(d.last_day)}{shifted}")
-        if s.open_appeal is not None and s.open_appeal.overdue:
-            lines.append("\n**⚠ BEC decision overdue**")
-        return "\n".join(lines)
-
+        self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
+        workflow.upsert_search_attributes(case_view.search_attributes(self._s))
+        workflow.set_current_details(case_view.details_markdown(self._s))

@@ -23,7 +23,9 @@ _WEEKDAY_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterd
 # Computed once at import, outside the workflow sandbox: the package reads its translations
 # through gettext/locale, which a workflow may not call. Lookups are then plain dict reads.
 _HOLIDAY_YEARS = range(2015, 2076)
-_BELGIAN_HOLIDAYS: dict[date, str] = dict(Belgium(years=_HOLIDAY_YEARS, language="nl"))
+_BELGIAN_HOLIDAYS: dict[date, str] = dict(
+    Belgium(years=_HOLIDAY_YEARS, language="nl")  # type: ignore[no-untyped-call]
+)
 
 
 def _belgian_holidays(year: int) -> dict[date, str]:

@@ -29,7 +29,7 @@ from models.case import (
 from runtime.settings import Settings
 from starter.client import summary
 from tests.fixtures.postgres import free_port
-from tests.fixtures.temporal import _binary
+from tests.fixtures.temporal import _binary, register_search_attributes
 from tests.workflows.harness import (
     OTHER_ORG,
     PROVIDER,
@@ -134,12 +134,24 @@ def _negative(year: int, notified_on: date) -> ScreeningOutcome:
     )
 
 
-async def _overdue_case(
+async def _overdue_case(pool: asyncpg.Pool[Any], settings: Settings) -> tuple[str, CaseInput]:
+    """A case whose appeal passed its 60-day BEC deadline, played by the real workflow on
+    a time-skipping server of its own; returned as the input that carries its state on (the
+    very input the workflow gives itself when it continues as new)."""
+    ts_env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+    )
+    try:
+        await register_search_attributes(ts_env.client, ts_env.client.namespace)
+        return await _play_overdue(ts_env, pool, settings)
+    finally:
+        await ts_env.shutdown()
+
+
+async def _play_overdue(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], settings: Settings
 ) -> tuple[str, CaseInput]:
-    """A case whose appeal passed its 60-day BEC deadline, played by the real workflow on
-    the time-skipping server; returned as the input that carries its state on (the very
-    input the workflow gives itself when it continues as new)."""
     async with running_cases(ts_env, pool, settings) as cases:
         app = application(date.today() + timedelta(days=120))
         handle = await cases.submit(app)
@@ -160,11 +172,10 @@ async def _overdue_case(
 @pytest_asyncio.fixture(scope="session")
 async def seeded(
     ops_server: UiServer,
-    ts_env: WorkflowEnvironment,
     pg_pool: asyncpg.Pool[Any],
     test_settings: Settings,
 ) -> AsyncIterator[Seeded]:
-    overdue_id, overdue_input = await _overdue_case(ts_env, pg_pool, test_settings)
+    overdue_id, overdue_input = await _overdue_case(pg_pool, test_settings)
     today = brussels_day(datetime.now(UTC))
     start = today + timedelta(days=150)
     async with running_cases(ops_server.env, pg_pool, test_settings) as cases:

@@ -1,0 +1,111 @@
+"""How a case reads for people: its nearest deadline, who must act, the Web UI's search
+attributes and Markdown details. Pure functions of the case's status (deterministic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.common import SearchAttributeUpdate
+
+from models import search
+from models.case import CaseState, CaseStatus, Deadline, DeadlineKind, HearingSide
+from models.dutch import dutch_date
+
+_TIMER_WORDS = {
+    DeadlineKind.APPEAL_WINDOW: "appeal window until",
+    DeadlineKind.BEC_DECISION: "BEC decision due by",
+    DeadlineKind.REMOVAL: "removal from the registry after",
+}
+
+
+def next_timer(s: CaseStatus) -> Deadline | None:
+    """The nearest deadline the case is waiting on, if any."""
+    candidates: list[Deadline] = []
+    if s.appeal_window is not None:
+        candidates.append(s.appeal_window)
+    appeal = s.open_appeal
+    if appeal is not None and not appeal.overdue:
+        candidates.append(appeal.deadline)
+    if s.removal is not None and s.state == CaseState.REMOVAL_SCHEDULED:
+        candidates.append(s.removal)
+    return min(candidates, key=lambda d: d.due_at, default=None)
+
+
+def timer_summary(deadline: Deadline) -> str:
+    """What the timer is, in the event history: "appeal window until 14 maart 2027"."""
+    return f"{_TIMER_WORDS[deadline.kind]} {dutch_date(deadline.last_day)}"
+
+
+def describe_state(s: CaseStatus) -> str:
+    if s.state == CaseState.ENDED and s.end_reason is not None:
+        return f"ended ({s.end_reason.value})"
+    return s.state.value.replace("_", " ")
+
+
+def who_and_what(s: CaseStatus) -> tuple[str, str]:
+    """Who must act next (reviewer, provider, bec, nobody) and what that step is."""
+    appeal = s.open_appeal
+    if s.state == CaseState.UNDER_REVIEW:
+        return "reviewer", f"a reviewer of {s.competent_body} approves or refuses"
+    if s.state == CaseState.ENDED:
+        return "nobody", "none: the case has ended"
+    if appeal is not None:
+        missing = [side.value for side in HearingSide if not appeal.heard(side)]
+        if missing:
+            return "bec", f"the BEC hears the {' and the '.join(missing)}"
+        return "bec", f"the BEC decides by {dutch_date(appeal.deadline.last_day)}"
+    if s.appeal_window is not None:
+        return "provider", f"the provider may appeal until {dutch_date(s.appeal_window.last_day)}"
+    if s.state == CaseState.REMOVAL_SCHEDULED and s.removal is not None:
+        return "nobody", f"removal from the registry after {dutch_date(s.removal.last_day)}"
+    return "nobody", "registered; screened again next year"
+
+
+def search_attributes(s: CaseStatus) -> Sequence[SearchAttributeUpdate[Any]]:
+    timer = next_timer(s)
+    appeal = s.open_appeal
+    removal = s.removal if s.state == CaseState.REMOVAL_SCHEDULED else None
+    return [
+        search.STATE.value_set(s.state.value),
+        search.COMPETENT_BODY.value_set(s.competent_body),
+        search.PROVIDER.value_set(s.provider),
+        search.WAITING_FOR.value_set(s.waiting_for),
+        search.OVERDUE.value_set(bool(appeal and appeal.overdue)),
+        search.NEXT_DEADLINE.value_set(timer.due_at)
+        if timer
+        else search.NEXT_DEADLINE.value_unset(),
+        search.NEXT_DEADLINE_KIND.value_set(timer.kind.value)
+        if timer
+        else search.NEXT_DEADLINE_KIND.value_unset(),
+        search.REMOVAL_ON.value_set(removal.due_at) if removal else search.REMOVAL_ON.value_unset(),
+        search.END_REASON.value_set(s.end_reason.value)
+        if s.end_reason
+        else search.END_REASON.value_unset(),
+    ]
+
+
+def details_markdown(s: CaseStatus) -> str:
+    """The case's current details in the Web UI: state, deadlines, next step, who acts."""
+    lines = [
+        f"## {s.dossier} — {s.title}",
+        f"**State:** {describe_state(s)}  ",
+        f"**Competent body:** {s.competent_body}  ",
+        f"**Provider:** {s.provider}  ",
+        f"**Who must act:** {s.waiting_for}  ",
+        f"**Next step:** {s.next_step}",
+    ]
+    if s.registered_from:
+        until = f" until {dutch_date(s.registered_until)}" if s.registered_until else ""
+        lines.append(f"**Registered:** from {dutch_date(s.registered_from)}{until}")
+    open_deadlines = [d for d in (s.appeal_window, s.removal) if d is not None]
+    if s.open_appeal is not None:
+        open_deadlines.append(s.open_appeal.deadline)
+    if open_deadlines:
+        lines.append("\n### Deadlines")
+        for d in sorted(open_deadlines, key=lambda d: d.due_at):
+            shifted = f" ({'; '.join(d.shifts)})" if d.shifts else ""
+            lines.append(f"- {d.kind.value}: {dutch_date(d.last_day)}{shifted}")
+    if s.open_appeal is not None and s.open_appeal.overdue:
+        lines.append("\n**⚠ BEC decision overdue**")
+    return "\n".join(lines)
