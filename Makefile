@@ -5,7 +5,7 @@
 UV := ./devstack/uv.sh
 PY := .venv/bin/python
 
-.PHONY: run stop status test lint sync clean
+.PHONY: run stop status test lint sync clean browser
 
 sync:
 	@$(UV) sync --frozen --quiet
@@ -19,8 +19,12 @@ stop:
 status:
 	@if [ -x $(PY) ]; then $(PY) -m devstack status || true; else echo "the dev stack is not running"; fi
 
+# Headless Chromium for the Web UI test (tests/ops/test_web_ui.py): Debian's package, once.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # ARGS passes options to pytest, e.g. make test ARGS="-m 'not stack' -x"
-test: sync
+test: sync browser
 	$(PY) -m pytest $(ARGS)
 
 lint: sync

@@ -1,9 +1,8 @@
 """`python -m ops`: the saved searches from the command line.
 
-    python -m ops list                                  # the saved searches
-    python -m ops query waiting-for-reviewer --body "PC 200"   # the filter, for the Web UI
-    python -m ops find appeals-overdue                  # run it: one dossier a line
-    temporal workflow list --namespace odb --query "$(python -m ops query appeals-overdue)"
+`list` names them; `query NAME` prints the filter (paste it into the Web UI, or give it to
+`temporal workflow list --query`); `find NAME` runs it and prints one case a line.
+Examples are in the README's "Ops" section.
 """
 
 from __future__ import annotations

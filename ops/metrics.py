@@ -30,6 +30,8 @@ log = get_logger("ops.metrics")
 WAITING_FOR = ("reviewer", "provider", "bec", "department", "nobody")
 SCREENING = "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
 DEFAULT_INTERVAL = timedelta(seconds=30)
+# One gauge's values by their labels.
+Series = dict[tuple[tuple[str, str], ...], int]
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,7 @@ METRICS: tuple[MetricInfo, ...] = (
         ("year", "stage"),
         "a running screening's trainings: stage total, scored, delivered (cases told)",
     ),
-    MetricInfo(
-        "odb_ops_metrics_refreshed_at", (), "unix time of the last successful refresh"
-    ),
+    MetricInfo("odb_ops_metrics_refreshed_at", (), "unix time of the last successful refresh"),
 )
 
 
@@ -77,20 +77,20 @@ class DomainMetrics:
         self._clock = clock
         info = {m.name: m.description for m in METRICS}
         self._gauges = {name: meter.create_gauge(name, text, "1") for name, text in info.items()}
-        self.last: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        self.last: dict[str, Series] = {}
 
     async def _count(self, query: str) -> int:
         return (await self._client.count_workflows(query)).count
 
-    async def _values(self, now: datetime) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
-        cases: dict[tuple[tuple[str, str], ...], int] = {}
+    async def _values(self, now: datetime) -> dict[str, Series]:
+        cases: Series = {}
         for state in CaseState:
             cases[(("state", state.value),)] = await self._count(searches.cases_in_state(state))
-        waiting = {
+        waiting: Series = {
             (("waiting_for", who),): await self._count(searches.cases_waiting_for(who))
             for who in WAITING_FOR
         }
-        values = {
+        values: dict[str, Series] = {
             "odb_cases": cases,
             "odb_cases_waiting": waiting,
             "odb_appeals_overdue": {(): await self._count(searches.appeals_overdue())},
@@ -106,8 +106,8 @@ class DomainMetrics:
         values["odb_ops_metrics_refreshed_at"] = {(): int(time.time())}
         return values
 
-    async def _screenings(self) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
-        running: dict[tuple[tuple[str, str], ...], int] = {}
+    async def _screenings(self) -> dict[str, Series]:
+        running: Series = {}
         count = 0
         async for wf in self._client.list_workflows(SCREENING):
             count += 1
@@ -128,7 +128,7 @@ class DomainMetrics:
                 running[(("year", year), ("stage", stage))] = n
         return {"odb_screenings_running": {(): count}, "odb_screening_trainings": running}
 
-    async def refresh(self) -> dict[str, dict[tuple[tuple[str, str], ...], int]]:
+    async def refresh(self) -> dict[str, Series]:
         """One pass: counts everything, then sets every gauge (returns what it set)."""
         values = await self._values(self._clock())
         for name, series in values.items():

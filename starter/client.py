@@ -39,6 +39,7 @@ from models.case import (
     StopInput,
     WithdrawInput,
 )
+from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
 from runtime.settings import Settings
@@ -211,12 +212,31 @@ class CaseService:
             raise _refusal(exc.cause) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Refused(
-                    Refusal.INVALID_STATE,
-                    f"dossier {dossier} has ended (or is unknown): nothing can change it now",
-                ) from exc
+                raise await self._ended(dossier, inp) from exc
             raise
         return CaseStatus.model_validate(result)
+
+    async def _ended(self, dossier: str, inp: BaseModel) -> Refused:
+        """Why a closed case refuses a request, in the case's own terms."""
+        try:
+            final = await self.status(dossier)
+        except (Refused, Unavailable):
+            return Refused(
+                Refusal.INVALID_STATE,
+                f"dossier {dossier} has ended (or is unknown): nothing can change it now",
+            )
+        lapsed = final.lapsed_window
+        if isinstance(inp, AppealInput) and lapsed is not None:
+            return Refused(
+                Refusal.WINDOW_CLOSED,
+                f"the appeal window of {dossier} closed at the end of "
+                f"{dutch_date(lapsed.last_day)}; the refusal is final",
+            )
+        reason = final.end_reason.value.replace("_", " ") if final.end_reason else "ended"
+        return Refused(
+            Refusal.INVALID_STATE,
+            f"dossier {dossier} has ended ({reason}); nothing can change it now",
+        )
 
     # ---- reads ----
 

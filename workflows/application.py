@@ -69,8 +69,10 @@ MIN_REASON = 10  # a written reason of fewer characters is not a reason
 REGISTERED_STATES = (CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED)
 
 
-def _refuse(kind: Refusal, message: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+def _refuse(kind: Refusal, message: str, field: str | None = None) -> ApplicationError:
+    # The field (as the portal names it) lets the API point at the offending input.
+    details = [{"field": field}] if field else []
+    return ApplicationError(message, *details, type=kind, non_retryable=True)
 
 
 def _require_reason(reason: str, what: str) -> None:
@@ -78,6 +80,7 @@ def _require_reason(reason: str, what: str) -> None:
         raise _refuse(
             Refusal.INVALID_INPUT,
             f"{what} needs a written reason of at least {MIN_REASON} characters",
+            field="reason",
         )
 
 
@@ -318,6 +321,7 @@ class ApplicationWorkflow:
             raise _refuse(
                 Refusal.INVALID_INPUT,
                 "an appeal needs a motivation (at least 10 characters) citing the dossier",
+                field="motivation",
             )
 
     @workflow.update
@@ -379,7 +383,9 @@ class ApplicationWorkflow:
                 f"in appeal {appeal.number}",
             )
         if inp.held_on is not None and inp.held_on > deadlines.brussels_day(workflow.now()):
-            raise _refuse(Refusal.INVALID_INPUT, "held_on: a hearing cannot be in the future")
+            raise _refuse(
+                Refusal.INVALID_INPUT, "held_on: a hearing cannot be in the future", "held_on"
+            )
         return appeal
 
     @workflow.update
@@ -576,7 +582,9 @@ class ApplicationWorkflow:
         today = deadlines.brussels_day(workflow.now())
         if inp.received_on > today:
             raise _refuse(
-                Refusal.INVALID_INPUT, "received_on: a receipt date cannot be in the future"
+                Refusal.INVALID_INPUT,
+                "received_on: a receipt date cannot be in the future",
+                "received_on",
             )
         if inp.deadline == DeadlineKind.APPEAL_WINDOW:
             window = self._s.appeal_window
@@ -591,6 +599,7 @@ class ApplicationWorkflow:
                     Refusal.INVALID_INPUT,
                     "received_on: a decision cannot be received before it was sent "
                     f"({sent_on.isoformat()})",
+                    "received_on",
                 )
         elif inp.deadline == DeadlineKind.BEC_DECISION:
             appeal = self._open_appeal_or_refuse("correct the appeal's receipt date")
@@ -600,12 +609,14 @@ class ApplicationWorkflow:
                     Refusal.INVALID_INPUT,
                     "received_on: an appeal cannot be received before the decision it "
                     f"appeals was sent ({sent_on.isoformat()})",
+                    "received_on",
                 )
         else:
             raise _refuse(
                 Refusal.INVALID_INPUT,
                 "deadline: the removal date follows from the screening notice; correct the "
                 "appeal_window's receipt date of that notice instead",
+                "deadline",
             )
 
     @workflow.update

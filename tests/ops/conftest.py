@@ -5,7 +5,6 @@ can be exact: nothing else runs on this server."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -197,8 +196,10 @@ async def seeded(
         )
         withdrawn = (await cases.submit(application(start))).id
         await cases.service.update(withdrawn, WithdrawInput(actor=PROVIDER, reason="vergissing"))
-        terminated = (await cases.submit(application(start))).id
-        await cases.client.get_workflow_handle(terminated).terminate("ops test: a broken case")
+        broken = await cases.submit(application(start))
+        terminated = broken.id
+        await cases.status(broken)  # it ran and published its search attributes
+        await broken.terminate("ops test: a broken case")
 
         # The screening's own message to a case; its notice date decides the deadlines.
         last_year = await registered()
@@ -236,6 +237,18 @@ async def seeded(
             task_queue=tq,
         )
         # Every case has settled (signals handled, continued as new) before tests read.
-        settled = "ExecutionStatus = 'Running' AND OdbState = 'removal_scheduled'"
-        await eventually(lambda: cases.client.count_workflows(settled), lambda c: c.count == 2)
+        # Both screened cases continued as new; the new runs have settled (the lapsed
+        # window handled) and visibility shows it, before any test reads.
+        for dossier in (last_year, soon):
+            handle = cases.client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+            status = await eventually(
+                lambda h=handle: h.query(ApplicationWorkflow.status),  # type: ignore[misc]
+                lambda s: s.runs == 2,
+            )
+            assert status.runs == 2, dossier
+        settled = (
+            f"WorkflowId = '{last_year}' AND ExecutionStatus = 'Running' "
+            "AND OdbNextDeadlineKind = 'removal'"
+        )
+        await eventually(lambda: cases.client.count_workflows(settled), lambda c: c.count == 1)
         yield seeds

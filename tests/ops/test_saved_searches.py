@@ -3,7 +3,7 @@ returns exactly the dossiers it should."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -25,8 +25,8 @@ async def run(server: UiServer, name: str, expected: set[str], **params: object)
     assert found == expected, f"{name}: {query}"
 
 
-def noon(day: object) -> datetime:
-    return datetime.combine(day, time(12), tzinfo=BRUSSELS)  # type: ignore[call-overload]
+def noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=BRUSSELS)
 
 
 async def test_waiting_for_a_reviewer_of_a_body(ops_server: UiServer, seeded: Seeded) -> None:
@@ -58,9 +58,12 @@ async def test_appeal_windows_closing_this_week(ops_server: UiServer, seeded: Se
     )
     # Monday morning of that week and its Sunday evening still count; the next Monday not.
     monday = refused_week[0] + timedelta(hours=8)
-    await run(ops_server, "appeal-windows-this-week", {seeded.window_soon}, now=noon(
-        seeded.soon_window.last_day
-    ))
+    await run(
+        ops_server,
+        "appeal-windows-this-week",
+        {seeded.window_soon},
+        now=noon(seeded.soon_window.last_day),
+    )
     await run(ops_server, "appeal-windows-this-week", {seeded.refused}, now=monday)
     await run(
         ops_server,
@@ -85,8 +88,7 @@ async def test_removals_due_this_year(ops_server: UiServer, seeded: Seeded) -> N
     await run(
         ops_server,
         "removals-this-year",
-        {seeded.window_soon}
-        | ({seeded.removal_this_year} if next_year == year else set()),
+        {seeded.window_soon} | ({seeded.removal_this_year} if next_year == year else set()),
         now=noon(seeded.soon_removal.last_day),
     )
 
@@ -111,9 +113,7 @@ async def test_failed_or_stuck(ops_server: UiServer, seeded: Seeded) -> None:
         now=late,
     )
     early = seeded.refused_window.due_at + STUCK_AFTER - timedelta(minutes=1)
-    await run(
-        ops_server, "failed-or-stuck", {seeded.terminated, seeded.window_soon}, now=early
-    )
+    await run(ops_server, "failed-or-stuck", {seeded.terminated, seeded.window_soon}, now=early)
 
 
 def test_every_saved_search_is_tested() -> None:

@@ -23,6 +23,7 @@ from models.case import (
     StopInput,
     WithdrawInput,
 )
+from models.dutch import dutch_date
 from models.errors import Refusal
 from registry import queries
 from starter.client import Refused
@@ -127,7 +128,8 @@ async def test_appeal_in_last_minute_accepted_a_minute_later_refused(cases: Case
         await cases.service.update(
             too_late.id, AppealInput(actor=PROVIDER, motivation=f"Beroep tegen {too_late.id}")
         )
-    assert "closed" in refused.value.message or "ended" in refused.value.message
+    assert refused.value.refusal == Refusal.WINDOW_CLOSED
+    assert f"closed at the end of {dutch_date(window.last_day)}" in refused.value.message
     final = await too_late.result()
     assert final.end_reason == EndReason.FINALLY_REFUSED
 
