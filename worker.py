@@ -87,8 +87,8 @@ def bound_activities(*instances: object) -> list[Callable[..., Any]]:
 def make_runtime(settings: Settings) -> Runtime:
     """SDK metrics on /metrics, and Core's own log lines through our JSON logging.
 
-    Domain metrics (cases per state, overdue appeals...) belong on the same endpoint: record
-    them with `workflow.metric_meter()` / `activity.metric_meter()`, which this runtime serves.
+    The domain gauges of `ops/metrics.py` (cases per state, overdue appeals...) are set on
+    this runtime's meter by `start_domain_metrics`, so the same endpoint serves them.
     """
     metrics = (
         PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker.metrics_port}")

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from temporalio.service import RPCError
+
 from models import search
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from runtime.settings import ConfigError, load_settings
@@ -66,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, ConfigError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
+    except (RuntimeError, RPCError) as exc:
+        sys.stderr.write(f"Temporal is unavailable: {exc}; is the stack running (make run)?\n")
+        return 4
 
 
 if __name__ == "__main__":

@@ -22,15 +22,22 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from models import search
 from models.application import TrainingApplication
 from models.case import (
     AppealInput,
     BecDecisionInput,
     CaseInput,
+    CaseState,
     CaseStatus,
     CorrectReceiptInput,
     HearingInput,
@@ -98,6 +105,28 @@ UPDATES: dict[type[BaseModel], Any] = {
 def summary(dossier: str, title: str) -> str:
     """What ops see first in the Web UI's list of cases."""
     return f"{dossier} — {title}"[:200]
+
+
+def start_details(dossier: str, application: TrainingApplication) -> str:
+    """The case page's fixed details in the Web UI (what was applied for)."""
+    return (
+        f"**{dossier}** — {application.title}  \n"
+        f"Provider {application.provider} ({application.provider_name}), "
+        f"competent body {application.competent_body}  \n"
+        f"Start {application.start_date.isoformat()}, "
+        f"{application.volume} {application.volume_unit.value}"
+    )
+
+
+def initial_search_attributes(application: TrainingApplication) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(search.STATE, CaseState.UNDER_REVIEW.value),
+            SearchAttributePair(search.COMPETENT_BODY, application.competent_body),
+            SearchAttributePair(search.PROVIDER, application.provider),
+            SearchAttributePair(search.WAITING_FOR, "reviewer"),
+        ]
+    )
 
 
 class CaseService:
@@ -177,6 +206,9 @@ class CaseService:
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     static_summary=summary(dossier, application.title),
+                    static_details=start_details(dossier, application),
+                    # Set at once, so a case is findable even before its first step runs.
+                    search_attributes=initial_search_attributes(application),
                     rpc_timeout=RPC_TIMEOUT,
                 )
             )

@@ -203,7 +203,7 @@ async def _negative_screening(
     service = CaseService(settings)
     client = await service.client()
     today = date.today()
-    await client.get_workflow_handle_for(ApplicationWorkflow.run, dossier).signal(
+    await client.get_workflow_handle(dossier).signal(
         ApplicationWorkflow.screening_outcome,
         ScreeningOutcome(
             year=today.year,

@@ -248,7 +248,7 @@ async def _cmd_status(args: argparse.Namespace) -> int:
             raise
         _out("no schedule yet: run `python -m starter screen schedule`")
     year = args.year or _this_year(settings)
-    handle = client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id_for(year))
+    handle = client.get_workflow_handle(workflow_id_for(year), result_type=ScreeningReport)
     try:
         info = await handle.describe()
     except RPCError as exc:
@@ -318,7 +318,7 @@ def summary(report: ScreeningReport) -> str:
 async def follow(client: Client, year: int, poll_seconds: float = 1.0) -> int:
     """Draws the run's progress on stderr until it ends; prints the report. Exit code 0
     when it completed, 1 when it failed."""
-    handle = client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id_for(year))
+    handle = client.get_workflow_handle(workflow_id_for(year), result_type=ScreeningReport)
     for _ in range(60):  # a trigger starts the run a moment later
         try:
             await handle.describe()

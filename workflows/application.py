@@ -10,7 +10,9 @@ registry step keyed by (dossier, step), which also sends that step's e-mails onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 from temporalio import workflow
@@ -90,6 +92,7 @@ class ApplicationWorkflow:
     def __init__(self, inp: CaseInput) -> None:
         self._app = inp.application
         self._lock = asyncio.Lock()
+        self._submitted = inp.carried is not None
         self._version = 0  # bumped by every change, so the main loop re-plans its timers
         self._cycle_done = False  # a screening cycle was handled: continue as new
         if inp.carried is not None:
@@ -114,6 +117,7 @@ class ApplicationWorkflow:
         if inp.carried is None:
             async with self._lock:
                 await self._submit(inp)
+                self._submitted = True
         while self._s.state != CaseState.ENDED:
             timer = case_view.next_timer(self._s)
             seen = self._version
@@ -142,6 +146,15 @@ class ApplicationWorkflow:
                 )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._s
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One handler at a time, and never before the submission is recorded: an update
+        can arrive in the very first workflow task, before the run method started."""
+        if workflow.patched("submission-first"):
+            await workflow.wait_condition(lambda: self._submitted)
+        async with self._lock:
+            yield
 
     def _woken(self, seen_version: int) -> bool:
         return self._version != seen_version or self._should_continue_as_new()
@@ -194,7 +207,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_review(inp)
             now = workflow.now()
             today = deadlines.brussels_day(now)
@@ -264,7 +277,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def withdraw(self, inp: WithdrawInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_withdraw(inp)
             today = deadlines.brussels_day(workflow.now())
             await self._record(
@@ -326,7 +339,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def file_appeal(self, inp: AppealInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_appeal(inp)
             now = workflow.now()
             today = deadlines.brussels_day(now)
@@ -390,7 +403,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def record_hearing(self, inp: HearingInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             appeal = self._check_hearing(inp)
             hearing = Hearing(
                 side=inp.side,
@@ -433,7 +446,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def bec_decision(self, inp: BecDecisionInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             appeal = self._check_bec_decision(inp)
             now = workflow.now()
             today = deadlines.brussels_day(now)
@@ -504,7 +517,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def stop(self, inp: StopInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_stop(inp)
             await self._end_registration(
                 "stop",
@@ -530,7 +543,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def revoke(self, inp: RevokeInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_revoke(inp)
             await self._end_registration(
                 "revoke",
@@ -621,7 +634,7 @@ class ApplicationWorkflow:
 
     @workflow.update
     async def correct_receipt_date(self, inp: CorrectReceiptInput) -> CaseStatus:
-        async with self._lock:
+        async with self._turn():
             self._check_correction(inp)
             number = sum(1 for h in self._s.history if h.step.startswith("correction-")) + 1
             changed: list[Deadline] = []
@@ -677,7 +690,7 @@ class ApplicationWorkflow:
 
     @workflow.signal
     async def screening_outcome(self, outcome: ScreeningOutcome) -> None:
-        async with self._lock:
+        async with self._turn():
             if any(s.year == outcome.year for s in self._s.screenings):
                 workflow.logger.info(
                     "screening outcome repeated; ignored",

@@ -105,7 +105,7 @@ def details_markdown(s: CaseStatus) -> str:
         lines.append("\n### Deadlines")
         for d in sorted(open_deadlines, key=lambda d: d.due_at):
             shifted = f" ({'; '.join(d.shifts)})" if d.shifts else ""
-            lines.append(f"- {d.kind.value}: {dutch_date(d.last_day)}{shifted}")
+            lines.append(f"- {timer_summary(d)}{shifted}")
     if s.open_appeal is not None and s.open_appeal.overdue:
         lines.append("\n**⚠ BEC decision overdue**")
     return "\n".join(lines)

@@ -3,10 +3,15 @@ returns exactly the dossiers it should."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
+from ops.metrics import METRICS
 from ops.searches import BY_NAME, SAVED_SEARCHES, STUCK_AFTER, week_of
 from tests.ops.conftest import Seeded, UiServer, eventually
 from tests.workflows.harness import ORG, OTHER_ORG
@@ -140,3 +145,38 @@ def test_every_saved_search_is_tested() -> None:
 def test_bad_parameters_are_named(name: str, params: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BY_NAME[name].query(**params)  # type: ignore[arg-type]
+
+
+def test_the_readme_documents_the_searches_and_metrics_as_coded() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = datetime(2027, 3, 10, 9, 0, tzinfo=BRUSSELS)
+    for s in SAVED_SEARCHES:
+        query = s.query(now=example, body="PC 200", provider="0123.456.749")
+        assert f"`{s.name}" in readme, s.name
+        assert f"`{query}`" in readme, f"README shows another filter for {s.name}: {query}"
+    for metric in METRICS:
+        assert f"`{metric.name}`" in readme, metric.name
+
+
+async def test_the_command_line_runs_a_saved_search(ops_server: UiServer, seeded: Seeded) -> None:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": ops_server.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": ops_server.client.namespace,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ops",
+        "find",
+        "waiting-for-reviewer",
+        "--body",
+        "PC 200",
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split() == [seeded.pc200_review, "RUNNING", "under_review"]

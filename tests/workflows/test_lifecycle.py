@@ -3,14 +3,18 @@ and SMTP sink: submission, review, the appeal window, the BEC, screening, remova
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 from models.case import (
     AppealInput,
     BecDecisionInput,
+    CaseInput,
     CaseState,
     CorrectReceiptInput,
     DeadlineKind,
@@ -25,7 +29,7 @@ from models.case import (
 )
 from models.dutch import dutch_date
 from models.errors import Refusal
-from registry import queries
+from registry import applications, queries
 from starter.client import Refused
 from tests.workflows.harness import (
     BEC,
@@ -369,3 +373,30 @@ async def test_corrected_receipt_date_reschedules_the_window(cases: Cases) -> No
     final = await handle.result()
     assert final.end_reason == EndReason.FINALLY_REFUSED
     await keep_history(handle, "corrected_window")
+
+
+async def test_decision_in_the_first_task_waits_for_the_submission(
+    cases: Cases, smtp_sink: Any
+) -> None:
+    """Update-with-start delivers the decision in the case's very first workflow task:
+    the acknowledgment is still recorded and sent first."""
+    day = await a_day_from_now(cases)
+    app = application(day + timedelta(days=200))
+    async with cases.pool.acquire() as conn:
+        dossier, _ = await applications.allocate(conn, str(uuid.uuid4()), app, await now(cases.env))
+    start = WithStartWorkflowOperation(
+        ApplicationWorkflow.run,
+        CaseInput(dossier=dossier, application=app, submitted_at=await now(cases.env)),
+        id=dossier,
+        task_queue=cases.settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    status = await cases.client.execute_update_with_start_workflow(
+        ApplicationWorkflow.review_decision,
+        ReviewDecisionInput(actor=VOC_REVIEWER, approve=False, reason=REASON),
+        start_workflow_operation=start,
+    )
+    assert status.state == CaseState.REFUSED
+    assert [h.step for h in status.history] == ["submitted", "review"]
+    assert mails_for(smtp_sink, dossier) == ["acknowledgment", "refusal"]
+    await keep_history(cases.client.get_workflow_handle(dossier), "decision_in_first_task")

@@ -119,11 +119,10 @@ async def test_worker_dies_mid_step_case_resumes_once(
             id="approve-once",
         )
         assert again.state == CaseState.REGISTERED
-        async with pool.acquire() as conn:
-            assert await queries.is_registered(conn, handle.id, datetime.now(UTC).date())
-            steps = await conn.fetchval(
-                "SELECT count(*) FROM audit WHERE dossier = $1 AND step = 'review'", handle.id
-            )
+        assert await queries.is_registered(pool, handle.id, datetime.now(UTC).date())
+        steps = await pool.fetchval(
+            "SELECT count(*) FROM audit WHERE dossier = $1 AND step = 'review'", handle.id
+        )
         assert steps == 1
         approvals = await smtp_sink.wait_for(
             lambda m: f"{handle.id}.approval" in (m["Message-ID"] or "")
