@@ -24,7 +24,7 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # ARGS passes options to pytest, e.g. make test ARGS="-m 'not stack' -x"
-test: sync browser
+test: sync browser lint
 	$(PY) -m pytest $(ARGS)
 
 lint: sync

@@ -126,7 +126,8 @@ async def main(n: int, concurrency: int) -> None:
                 f"happy path (submit->approve->registered): {happy_rate:.1f}/s in {happy_s:.1f} s"
             )
             print(
-                f"minimal (start->signal->activity->done): {minimal_rate:.1f}/s in {minimal_s:.1f} s"
+                f"minimal (start->signal->activity->done): {minimal_rate:.1f}/s "
+                f"in {minimal_s:.1f} s"
             )
             print(f"ratio happy/minimal: {happy_rate / minimal_rate:.2f}")
             print(f"history events: happy path so far {happy_events}, minimal 11")
