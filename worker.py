@@ -9,10 +9,12 @@ SIGTERM/SIGINT: no new tasks are taken, running activities get
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import signal
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -61,6 +63,7 @@ def build_worker(
         *extra_workflows,
     ]
     activities = [*bound_activities(registry, screening), *extra_activities]
+    cache_workflow_bytecode()
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -68,6 +71,13 @@ def build_worker(
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
     )
+
+
+def cache_workflow_bytecode() -> None:
+    """The sandbox re-imports every workflow module for each workflow run it creates. With
+    bytecode writing off (PYTHONDONTWRITEBYTECODE) each of those imports would compile the
+    source again (~17 ms a case here); compiled once, they load from __pycache__."""
+    compileall.compile_dir(str(Path(__file__).resolve().parent / "workflows"), quiet=1)
 
 
 def bound_activities(*instances: object) -> list[Callable[..., Any]]:

@@ -168,7 +168,7 @@ class ApplicationWorkflow:
         submitted_on = deadlines.brussels_day(inp.submitted_at)
         late = deadlines.submitted_late(submitted_on, self._app.start_date)
         self._s.late_submission_warning = late
-        await self._record(
+        await self._record_waited_for(
             "submitted",
             "application.submitted",
             SYSTEM_ACTOR,
@@ -220,7 +220,7 @@ class ApplicationWorkflow:
                 body=self._s.competent_body,
             )
             if inp.approve:
-                await self._record(
+                await self._record_waited_for(
                     "review",
                     "application.approved",
                     inp.actor,
@@ -241,7 +241,7 @@ class ApplicationWorkflow:
             else:
                 # The refusal is e-mailed today, so it is received today.
                 window = deadlines.appeal_window(today)
-                await self._record(
+                await self._record_waited_for(
                     "review",
                     "application.refused",
                     inp.actor,
@@ -280,7 +280,7 @@ class ApplicationWorkflow:
         async with self._turn():
             self._check_withdraw(inp)
             today = deadlines.brussels_day(workflow.now())
-            await self._record(
+            await self._record_waited_for(
                 "withdrawn",
                 "application.withdrawn",
                 inp.actor,
@@ -354,7 +354,7 @@ class ApplicationWorkflow:
                 deadline=deadlines.bec_decision_deadline(today),
             )
             after = CaseState.IN_APPEAL if subject == AppealSubject.REFUSAL else self._s.state
-            await self._record(
+            await self._record_waited_for(
                 f"appeal-{number}",
                 "application.appeal.filed",
                 inp.actor,
@@ -412,7 +412,7 @@ class ApplicationWorkflow:
                 note=inp.note,
                 recorded_by=inp.actor.subject,
             )
-            await self._record(
+            await self._record_waited_for(
                 f"appeal-{appeal.number}-hearing-{inp.side.value}",
                 "application.appeal.hearing_waived" if inp.waived else "application.appeal.heard",
                 inp.actor,
@@ -480,7 +480,7 @@ class ApplicationWorkflow:
             else:
                 after, event = CaseState.ENDED, "application.appeal.rejected"
                 extra = {}
-            await self._record(
+            await self._record_waited_for(
                 f"appeal-{appeal.number}-decision",
                 event,
                 inp.actor,
@@ -573,7 +573,7 @@ class ApplicationWorkflow:
         context: dict[str, object] = {"last_day": last_day.isoformat()}
         if kind == NotificationKind.REVOCATION:
             context["reason"] = why
-        await self._record(
+        await self._record_waited_for(
             step,
             event,
             actor,
@@ -650,7 +650,7 @@ class ApplicationWorkflow:
                 assert appeal is not None
                 window = deadlines.bec_decision_deadline(inp.received_on)
                 changed.append(window)
-            await self._record(
+            await self._record_waited_for(
                 f"correction-{self._s.runs}-{number}",
                 "application.deadline.corrected",
                 inp.actor,
@@ -876,6 +876,18 @@ class ApplicationWorkflow:
     def _mail(self, kind: NotificationKind, **values: object) -> NotificationRequest:
         return NotificationRequest(kind=kind, to=Recipient.PROVIDER, context=self._context(values))
 
+    async def _record_waited_for(
+        self,
+        step: str,
+        event: str,
+        actor: Actor,
+        before: CaseState | None,
+        after: CaseState,
+        **fields: object,
+    ) -> None:
+        """A step a person waits for: the submission, or a decision sent by the portal."""
+        await self._record(step, event, actor, before, after, local=True, **fields)
+
     async def _record(
         self,
         step: str,
@@ -883,6 +895,8 @@ class ApplicationWorkflow:
         actor: Actor,
         before: CaseState | None,
         after: CaseState,
+        *,
+        local: bool = False,
         **fields: object,
     ) -> None:
         step_input = StepInput(
@@ -896,13 +910,29 @@ class ApplicationWorkflow:
             competent_body=self._s.competent_body,
             **fields,
         )
-        await workflow.execute_activity_method(
-            RegistryActivities.record_step,
-            step_input,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-            summary=f"{self._s.dossier}: {event}",
-        )
+        summary = f"{self._s.dossier}: {event}"
+        if local and workflow.patched("local-registry-steps"):
+            # A person waits for this step (submission, a decision): one short transaction
+            # on the worker's own pool, run as a local activity inside the workflow task,
+            # which halves the case's round trips to the server. A long outage still backs
+            # off on durable timers past the local threshold. Steps nobody waits for (timers,
+            # screening) stay ordinary activities, visible as such in the Web UI.
+            await workflow.execute_local_activity_method(
+                RegistryActivities.record_step,
+                step_input,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                local_retry_threshold=timedelta(seconds=30),
+                summary=summary,
+            )
+        else:
+            await workflow.execute_activity_method(
+                RegistryActivities.record_step,
+                step_input,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+                summary=summary,
+            )
         self._log(step, actor, event)
 
     def _log(self, step: str, actor: Actor, event: str) -> None:

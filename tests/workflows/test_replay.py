@@ -1,6 +1,8 @@
 """Recorded histories of every lifecycle path replay against the current workflow code, so a
-change that would break a running case fails CI. Re-record (after a deliberate, patched
-change) with: ODB_RECORD_HISTORIES=1 make test"""
+change that would break a running case fails CI. `v1-*.json` were recorded before the
+`local-registry-steps` patch (steps as ordinary activities): cases that old still run, so
+their histories stay. After a deliberate, patched change, keep the old files (renamed) and
+record the new ones: ODB_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_lifecycle.py"""
 
 from __future__ import annotations
 

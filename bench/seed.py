@@ -1,0 +1,141 @@
+"""Seeds N registered trainings for the screening benchmark: the registry rows from the demo
+generator, and for each a live case workflow started directly in the registered state (as a
+case that has continued as new after its approval), so a run does not pay for N submissions
+and reviews it does not measure.
+
+    .venv/bin/python -m bench.screening --n 1000     (uses this module)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from models import search
+from models.application import TrainingApplication
+from models.case import CaseInput, CaseState, CaseStatus
+from registry import screening_demo as demo
+from starter.client import start_details, summary
+from workflows import case_view
+
+CASE_WORKFLOW = "ApplicationWorkflow"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    dossiers: list[str]
+    rows_s: float  # registry rows (demo generator)
+    start_s: float  # case workflows started
+    settle_s: float  # until every case finished its first workflow task
+
+
+async def bounded(
+    items: Sequence[Any], concurrency: int, one: Callable[[Any], Awaitable[None]]
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(item: Any) -> None:
+        async with gate:
+            await one(item)
+
+    await asyncio.gather(*(guarded(i) for i in items))
+
+
+def registered_input(dossier: str, row: asyncpg.Record) -> CaseInput:
+    application = TrainingApplication.model_validate(row["payload"])
+    status = CaseStatus(
+        dossier=dossier,
+        title=application.title,
+        provider=application.provider,
+        competent_body=application.competent_body,
+        state=CaseState.REGISTERED,
+        submitted_at=row["submitted_at"],
+        registered_from=row["starts_on"],
+    )
+    status.waiting_for, status.next_step = case_view.who_and_what(status)
+    return CaseInput(
+        dossier=dossier,
+        application=application,
+        submitted_at=row["submitted_at"],
+        carried=status,
+    )
+
+
+async def seed_registered_cases(
+    client: Client,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    n: int,
+    *,
+    year: int,
+    concurrency: int = 64,
+) -> Seeded:
+    t0 = time.perf_counter()
+    async with pool.acquire() as conn:
+        dossiers = await demo.seed_registered(conn, n, year=year)
+    rows = {
+        r["dossier"]: r
+        for r in await pool.fetch(
+            """SELECT a.dossier, a.payload, a.submitted_at, min(rp.starts_on) AS starts_on
+               FROM applications a JOIN registration_periods rp ON rp.dossier = a.dossier
+               WHERE a.dossier = ANY($1::text[]) GROUP BY a.dossier""",
+            dossiers,
+        )
+    }
+    t1 = time.perf_counter()
+
+    async def start(dossier: str) -> None:
+        inp = registered_input(dossier, rows[dossier])
+        await client.start_workflow(
+            CASE_WORKFLOW,
+            inp,
+            id=dossier,
+            task_queue=task_queue,
+            static_summary=summary(dossier, inp.application.title),
+            static_details=start_details(dossier, inp.application),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search.STATE, CaseState.REGISTERED.value),
+                    SearchAttributePair(search.COMPETENT_BODY, inp.application.competent_body),
+                    SearchAttributePair(search.PROVIDER, inp.application.provider),
+                    SearchAttributePair(search.WAITING_FOR, "nobody"),
+                ]
+            ),
+        )
+
+    await bounded(dossiers, concurrency, start)
+    t2 = time.perf_counter()
+    await wait_idle(client, dossiers, concurrency)
+    t3 = time.perf_counter()
+    return Seeded(dossiers=dossiers, rows_s=t1 - t0, start_s=t2 - t1, settle_s=t3 - t2)
+
+
+async def wait_idle(
+    client: Client, workflow_ids: Sequence[str], concurrency: int, timeout_s: float = 900
+) -> None:
+    """Waits until every workflow has completed its first workflow task and has none pending:
+    asleep, waiting for a signal (so a timed phase measures only what follows)."""
+    deadline = time.monotonic() + timeout_s
+    todo = list(workflow_ids)
+    while todo:
+        busy: list[str] = []
+
+        async def check(wid: str) -> None:
+            raw = (await client.get_workflow_handle(wid).describe()).raw_description
+            if raw.HasField("pending_workflow_task") or raw.workflow_execution_info.history_length < 4:
+                busy.append(wid)
+
+        await bounded(todo, concurrency, check)
+        todo = busy
+        if todo:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(todo)} workflows still busy after {timeout_s:.0f} s")
+            await asyncio.sleep(0.5)
+
