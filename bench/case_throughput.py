@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -152,7 +152,8 @@ async def main(n: int, concurrency: int) -> None:
                 f"happy path (submit->approve->registered): {happy_rate:.1f}/s in {happy_s:.1f} s"
             )
             print(
-                f"minimal (start->signal->activity->done): {minimal_rate:.1f}/s in {minimal_s:.1f} s"
+                f"minimal (start->signal->activity->done): {minimal_rate:.1f}/s "
+                f"in {minimal_s:.1f} s"
             )
             print(f"ratio happy/minimal: {happy_rate / minimal_rate:.2f}")
             print(f"history events: happy path {happy_events} (case waits on), minimal 11")
