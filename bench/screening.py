@@ -33,9 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -85,34 +84,40 @@ class Sampler:
         self._task.cancel()
 
 
-def _cpu(proc: psutil.Process, recurse: bool) -> float:
-    procs = [proc, *(proc.children(recursive=True) if recurse else [])]
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 @dataclass
 class CpuMeter:
-    """CPU seconds per process group (PostgreSQL includes its backends) per phase."""
+    """CPU seconds per process group (PostgreSQL includes its backends) per phase. A process
+    that exits keeps the CPU last seen for it, so a closed backend does not count negative."""
 
     groups: dict[str, tuple[psutil.Process, bool]]
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
+    _seen: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def _totals(self) -> dict[str, float]:
+        totals = {}
+        for name, (root, recurse) in self.groups.items():
+            seen = self._seen.setdefault(name, {})
+            try:
+                procs = [root, *(root.children(recursive=True) if recurse else [])]
+            except psutil.NoSuchProcess:
+                procs = []
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                seen[p.pid] = t.user + t.system
+            totals[name] = sum(seen.values())
+        return totals
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        before = {k: _cpu(p, r) for k, (p, r) in self.groups.items()}
+        before = self._totals()
         t0 = time.perf_counter()
         yield
         wall = time.perf_counter() - t0
-        self.phases[name] = {"wall": wall} | {
-            k: _cpu(p, r) - before[k] for k, (p, r) in self.groups.items()
-        }
+        after = self._totals()
+        self.phases[name] = {"wall": wall} | {k: after[k] - before[k] for k in self.groups}
 
     def table(self) -> str:
         names = list(self.groups)
@@ -143,7 +148,8 @@ async def runs_of(client: Client, workflow_id: str) -> list[tuple[str, str, int]
     found = []
     async for ex in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
         desc = await client.get_workflow_handle(workflow_id, run_id=ex.run_id).describe()
-        found.append((ex.workflow_type, ex.run_id, desc.raw_description.workflow_execution_info.history_length))
+        events = desc.raw_description.workflow_execution_info.history_length
+        found.append((ex.workflow_type, ex.run_id, events))
     return found
 
 
@@ -172,7 +178,7 @@ async def run_screening(
         if not result.done():
             try:
                 p = await handle.query("progress", result_type=ScreeningProgress)
-            except Exception as exc:  # noqa: BLE001 - progress is informative only
+            except Exception as exc:  # progress is informative only: a slow query is no fault
                 print(f"  [{time.perf_counter() - t0:6.1f} s] progress unavailable: {exc}")
                 continue
             if p is not None:
@@ -280,18 +286,14 @@ async def main(args: argparse.Namespace) -> None:
             conn = await db.connect(settings)
             await migrate.migrate(conn)
             await conn.close()
-            for cmd, name in (
-                ([sys.executable, "-m", "devstack.smtp_sink", "--dir", str(folder / "mail"),
-                  "--port", str(smtp_port)], "sink"),
-                ([sys.executable, "-m", "bench.screening", "--serve-worker"], "worker"),
-            ):  # fmt: skip
-                log = (folder / f"{name}.log").open("wb")
-                procs.append(subprocess.Popen(cmd, env=child_env, stdout=log, stderr=log))
+            sink_cmd = ["-m", "devstack.smtp_sink", "--dir", str(folder / "mail"),
+                        "--port", str(smtp_port)]  # fmt: skip
+            procs.append(_spawn(sink_cmd, child_env, folder / "sink.log"))
+            procs.append(_spawn(["-m", "bench.screening", "--serve-worker"], child_env,
+                                folder / "worker.log"))  # fmt: skip
             sink, worker = procs
             me = psutil.Process()
-            server = next(
-                p for p in me.children() if "temporal" in p.name() and p.pid not in (sink.pid, worker.pid)
-            )
+            server = next(p for p in me.children() if p.name() == "temporal")
             assert pg.pid is not None
             cpu = CpuMeter(
                 {
@@ -306,7 +308,7 @@ async def main(args: argparse.Namespace) -> None:
             pool = await db.create_pool(settings)
             client = env.client
             peaks: dict[str, int] = {}
-            print(f"N = {args.n} registered trainings, year {args.year}, folder {folder}", flush=True)
+            print(f"N = {args.n} trainings, year {args.year}, folder {folder}", flush=True)
 
             with cpu.phase("seed"):
                 seeded = await seed_registered_cases(
@@ -321,9 +323,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
             with cpu.phase("screening"):
-                report, t_result, t_settled = await run_screening(
-                    client, task_queue, args, args.n
-                )
+                report, t_result, t_settled = await run_screening(client, task_queue, args, args.n)
             peaks["screening"] = memory.take()
             rate = report.total / t_settled
             print(
@@ -374,6 +374,11 @@ async def main(args: argparse.Namespace) -> None:
             pg.stop()
 
 
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out)
+
+
 def serve_worker() -> None:
     """The real worker (`worker.main`) plus the ceiling's minimal workflow: one process, as
     in production, so its memory can be measured."""
@@ -390,9 +395,7 @@ if __name__ == "__main__":
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE)
     parser.add_argument("--parallel-pages", type=int, default=DEFAULT_PARALLEL_PAGES)
     parser.add_argument("--signal-concurrency", type=int, default=DEFAULT_SIGNAL_CONCURRENCY)
-    parser.add_argument(
-        "--ceiling-n", type=int, default=0, help="minimal workflows (default: --n)"
-    )
+    parser.add_argument("--ceiling-n", type=int, default=0, help="minimal workflows (default: --n)")
     parser.add_argument("--sample", type=int, default=100, help="cases whose histories are read")
     parser.add_argument("--keep", type=Path, help="keep servers' data and logs in this folder")
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)

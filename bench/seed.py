@@ -124,18 +124,19 @@ async def wait_idle(
     asleep, waiting for a signal (so a timed phase measures only what follows)."""
     deadline = time.monotonic() + timeout_s
     todo = list(workflow_ids)
+    busy: list[str] = []
+
+    async def check(wid: str) -> None:
+        raw = (await client.get_workflow_handle(wid).describe()).raw_description
+        # Started, task scheduled, started, completed: at least 4 events once asleep.
+        if raw.HasField("pending_workflow_task") or raw.workflow_execution_info.history_length < 4:
+            busy.append(wid)
+
     while todo:
-        busy: list[str] = []
-
-        async def check(wid: str) -> None:
-            raw = (await client.get_workflow_handle(wid).describe()).raw_description
-            if raw.HasField("pending_workflow_task") or raw.workflow_execution_info.history_length < 4:
-                busy.append(wid)
-
+        busy.clear()
         await bounded(todo, concurrency, check)
-        todo = busy
+        todo = list(busy)
         if todo:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(todo)} workflows still busy after {timeout_s:.0f} s")
             await asyncio.sleep(0.5)
-
