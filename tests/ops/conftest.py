@@ -20,6 +20,7 @@ from models import search
 from models.case import (
     AppealInput,
     CaseInput,
+    CaseStatus,
     Deadline,
     ReviewDecisionInput,
     ScreeningOutcome,
@@ -240,7 +241,7 @@ async def seeded(
         # Both screened cases continued as new; the new runs have settled (the lapsed
         # window handled) and visibility shows it, before any test reads.
         for dossier in (last_year, soon):
-            handle = cases.client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+            handle = cases.client.get_workflow_handle(dossier, result_type=CaseStatus)
             status = await eventually(
                 lambda h=handle: h.query(ApplicationWorkflow.status),  # type: ignore[misc]
                 lambda s: s.runs == 2,

@@ -16,7 +16,7 @@ import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from models.case import ReviewDecisionInput
+from models.case import CaseStatus, ReviewDecisionInput
 from models.screening import ScreeningInput, ScreeningReport, screening_workflow_id
 from registry import providers
 from runtime.settings import Settings
@@ -101,7 +101,7 @@ def screening_mails(sink: Any, dossier: str) -> list[Any]:
 
 
 async def case_status(client: Client, dossier: str) -> Any:
-    return await client.get_workflow_handle_for(ApplicationWorkflow.run, dossier).query(
+    return await client.get_workflow_handle(dossier, result_type=CaseStatus).query(
         ApplicationWorkflow.status
     )
 

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from activities.registry import RegistryActivities
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
-from models.case import CaseState, ReviewDecisionInput
+from models.case import CaseState, CaseStatus, ReviewDecisionInput
 from registry import db, migrate, providers, queries
 from runtime.settings import Settings, load_settings
 from starter.client import CaseService
@@ -79,7 +79,7 @@ async def test_worker_dies_mid_step_case_resumes_once(
     service = CaseService(settings, client=dev_env.client, pool=pool)
     start = datetime.now(UTC).date() + timedelta(days=200)
     submission = await service.submit(application(start), idempotency_key=str(uuid.uuid4()))
-    handle = dev_env.client.get_workflow_handle_for(ApplicationWorkflow.run, submission.dossier)
+    handle = dev_env.client.get_workflow_handle(submission.dossier, result_type=CaseStatus)
 
     first = worker(dev_env, pool, settings)
     first_run = asyncio.create_task(first.run())
