@@ -101,6 +101,12 @@ async def test_a_second_trigger_for_the_same_year_does_nothing_new(
     async with system_worker(ts_env.client, pg_pool, settings):
         day = await today(ts_env)
         [dossier] = await registered_cases(ts_env.client, pg_pool, settings, 1, day)
+        # A passing training: no appeal window or removal timer the test server could skip
+        # to between the two triggers (each trigger reads its year from the clock).
+        year = (day + timedelta(days=1)).year
+        async with pg_pool.acquire() as conn:
+            await demo.seed_reference(conn, year)
+            await demo.set_activity(conn, dossier, year - 1, 6, 90, 80)
         await advance_to(ts_env, at_brussels(day + timedelta(days=1), 7))
         first = await ts_env.client.execute_workflow(
             ScreeningScheduleWorkflow.run,
