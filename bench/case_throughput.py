@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.minimal_workflow import BenchMinimal
+from bench.screening import Sampler
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from models import search
@@ -52,27 +52,6 @@ async def _bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None
     start = time.perf_counter()
     await asyncio.gather(*(guarded(i) for i in range(n)))
     return time.perf_counter() - start
-
-
-class PeakRss:
-    """Samples a process's resident memory until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        self._proc = psutil.Process(pid)
-        self.peak = 0
-        self._task = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        while True:
-            try:
-                self.peak = max(self.peak, self._proc.memory_info().rss)
-            except psutil.NoSuchProcess:
-                return
-            await asyncio.sleep(0.2)
-
-    def stop(self) -> int:
-        self._task.cancel()
-        return self.peak
 
 
 async def main(n: int, concurrency: int) -> None:
@@ -119,7 +98,7 @@ async def main(n: int, concurrency: int) -> None:
             ):  # fmt: skip
                 log = (folder / f"{name}.log").open("wb")
                 procs.append(subprocess.Popen(cmd, env=child_env, stdout=log, stderr=log))
-            memory = PeakRss(procs[1].pid)
+            memory = Sampler(procs[1].pid)
             pool = await db.create_pool(settings)
             await providers.upsert(pool, ORG, "Bench vzw")
             client = env.client
@@ -145,7 +124,7 @@ async def main(n: int, concurrency: int) -> None:
             minimal_s = await _bounded(n, concurrency, minimal)
             first_case = client.get_workflow_handle(case_ids[-1])
             happy_events = len([e async for e in first_case.fetch_history_events()])
-            peak_mib = memory.stop() / 2**20
+            peak_mib = memory.take() / 2**20
             happy_rate, minimal_rate = n / happy_s, n / minimal_s
             print(f"cases: {n}, concurrency {concurrency}")
             print(

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
+from devstack.ports import free_port
 from runtime.settings import Settings
 from starter.api import create_app
 from tests.fixtures.api import Api, application_body
-from tests.fixtures.postgres import free_port
 
 
 def _settings(base: Settings, **overrides: Any) -> Settings:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.ports import free_port
 from models import search
 from models.case import (
     AppealInput,
@@ -28,7 +29,6 @@ from models.case import (
 )
 from runtime.settings import Settings
 from starter.client import summary
-from tests.fixtures.postgres import free_port
 from tests.fixtures.temporal import _binary, register_search_attributes
 from tests.workflows.harness import (
     OTHER_ORG,

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from devstack.ports import free_port
 from ops.metrics import METRICS, start_domain_metrics
-from tests.fixtures.postgres import free_port
 from tests.ops.conftest import Seeded, UiServer
 
 pytestmark = pytest.mark.devserver

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres, EmbeddedPostgresError
 from registry.migrate import MIGRATIONS_DIR, MigrationError, migrate
-from tests.fixtures.postgres import free_port
 
 
 def test_embedded_restarts_after_a_crash_and_reports_a_taken_port(tmp_path: Path) -> None:

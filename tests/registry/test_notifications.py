@@ -13,12 +13,12 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import REQUIRED_CONTEXT, belgian_date, render
 from activities.registry import RegistryActivities
+from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
 from models.steps import NotificationKind as K
 from models.steps import Recipient
 from registry import queries
 from runtime.settings import Settings, load_settings
-from tests.fixtures.postgres import free_port
 from tests.registry.helpers import new_dossier, note, step
 
 EXAMPLE_CONTEXT: dict[K, dict[str, Any]] = {

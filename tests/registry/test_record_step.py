@@ -280,7 +280,7 @@ async def test_connection_lost_mid_transaction_is_retryable_and_leaves_nothing(
 
 
 async def test_postgres_unreachable_is_retryable(test_settings: Settings) -> None:
-    from tests.fixtures.postgres import free_port
+    from devstack.ports import free_port
 
     pool = await create_pool(
         test_settings, dsn=f"postgresql://postgres@127.0.0.1:{free_port()}/odb", min_size=0

@@ -18,13 +18,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.registry import RegistryActivities
+from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
 from models.case import CaseState, CaseStatus, ReviewDecisionInput
 from registry import db, migrate, providers, queries
 from runtime.settings import Settings, load_settings
 from starter.client import CaseService
-from tests.fixtures.postgres import free_port
 from tests.workflows.harness import ORG, VOC_REVIEWER, application, until
 from workflows.application import ApplicationWorkflow
 
