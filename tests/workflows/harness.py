@@ -92,20 +92,29 @@ class Cases:
         return await handle.query(ApplicationWorkflow.status)
 
 
+def on_fresh_queue(settings: Settings, prefix: str) -> Settings:
+    """The same settings on a task queue of its own (one per worker under test)."""
+    task_queue = f"{prefix}-{uuid.uuid4()}"
+    return settings.model_copy(
+        update={"temporal": settings.temporal.model_copy(update={"task_queue": task_queue})}
+    )
+
+
+async def seed_providers(pool: asyncpg.Pool[Any]) -> None:
+    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
+    await providers.upsert(pool, OTHER_ORG, "Andere Opleider nv")
+
+
 @asynccontextmanager
 async def running_cases(
     env: WorkflowEnvironment, pool: asyncpg.Pool[Any], settings: Settings
 ) -> AsyncIterator[Cases]:
-    task_queue = f"cases-{uuid.uuid4()}"
-    settings = settings.model_copy(
-        update={"temporal": settings.temporal.model_copy(update={"task_queue": task_queue})}
-    )
-    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
-    await providers.upsert(pool, OTHER_ORG, "Andere Opleider nv")
+    settings = on_fresh_queue(settings, "cases")
+    await seed_providers(pool)
     activities = RegistryActivities(pool, settings)
     async with Worker(
         env.client,
-        task_queue=task_queue,
+        task_queue=settings.temporal.task_queue,
         workflows=[ApplicationWorkflow],
         activities=[activities.record_step],
     ):
