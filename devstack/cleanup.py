@@ -32,6 +32,7 @@ def sweep_leftovers(plan: Plan, report: Callable[[str], None] = say) -> None:
     postmaster = _stale_postmaster(plan)
     if postmaster is not None and all(c.pid != postmaster.pid for c in leftovers):
         leftovers.append(postmaster)
+    leftovers += procs.untracked(plan.run_dir, known=[c.pid for c in leftovers])
     if leftovers:
         report(
             "stopping what an earlier run left behind: "

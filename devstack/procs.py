@@ -18,6 +18,10 @@ from pathlib import Path
 
 from runtime.settings import PROJECT_ROOT
 
+# Every child carries the run folder of its stack in its environment: a child whose pid file
+# was never written (the supervisor killed between fork and pid file) is still found as ours.
+RUN_MARKER = "ODB_DEVSTACK_RUN_DIR"
+
 
 def start_ticks(pid: int) -> int | None:
     """When the process started (clock ticks since boot), or None when it does not exist."""
@@ -106,6 +110,7 @@ def spawn(
     then stops children in order), output appended to log_dir/<name>.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
+    env = {**env, RUN_MARKER: str(run_dir.resolve())}
     with log_path.open("ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         log.flush()
@@ -147,6 +152,32 @@ def adopt(pid_file: Path) -> Tracked | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return tracked if tracked.alive() else None
+
+
+def untracked(run_dir: Path, known: Iterable[int]) -> list[Tracked]:
+    """Children of a stack on run_dir that no pid file names: session leaders (as spawn makes
+    them) whose environment carries the stack's marker."""
+    marker = f"{RUN_MARKER}={run_dir.resolve()}".encode()
+    skip = {os.getpid(), *known}
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid in skip:
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, UnicodeDecodeError):
+            continue  # gone meanwhile, or not ours to read
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] == "Z" or int(fields[3]) != pid:  # only session leaders: spawn's children
+            continue
+        found.append(
+            Tracked(" ".join(Path(a).name for a in argv[:3] if a), pid, int(fields[19]), run_dir / f"untracked-{pid}.pid")
+        )
+    return found
 
 
 def stop_all(children: Iterable[Tracked]) -> list[str]:

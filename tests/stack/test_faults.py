@@ -119,3 +119,27 @@ def test_a_killed_run_does_not_block_the_next_start(config: StackConfig) -> None
     finally:
         again.kill()
     assert wait_no_processes(config.state) == []
+
+
+def test_a_child_without_pid_file_is_still_stopped_by_the_next_start(
+    config: StackConfig,
+) -> None:
+    # The supervisor can die between starting a child and writing its pid file.
+    killed = RunningStack(config)
+    killed.wait_ready(timeout=90)
+    killed.proc.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    for name in ("worker", "api"):
+        (config.state / "run" / f"{name}.pid").unlink()
+
+    again = RunningStack(config)
+    try:
+        again.wait_ready(timeout=90)
+        left_behind = again.output.split("stopping what an earlier run left behind:")[1]
+        assert "worker.py" in left_behind.splitlines()[0]
+        assert "starter.api" in left_behind.splitlines()[0]
+        again.interrupt()
+        assert again.wait(60) == 0
+    finally:
+        again.kill()
+    assert wait_no_processes(config.state) == []
