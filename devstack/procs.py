@@ -175,7 +175,12 @@ def untracked(run_dir: Path, known: Iterable[int]) -> list[Tracked]:
         if fields[0] == "Z" or int(fields[3]) != pid:  # only session leaders: spawn's children
             continue
         found.append(
-            Tracked(" ".join(Path(a).name for a in argv[:3] if a), pid, int(fields[19]), run_dir / f"untracked-{pid}.pid")
+            Tracked(
+                " ".join(Path(a).name for a in argv[:3] if a),
+                pid,
+                int(fields[19]),
+                run_dir / f"untracked-{pid}.pid",
+            )
         )
     return found
 
