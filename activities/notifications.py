@@ -212,42 +212,85 @@ def _code_error(stage: str, code: int, reply: bytes) -> Exception:
     return _Rejected(text) if code >= 500 else _NotAccepted(text)
 
 
-def _smtp_send(cfg: SmtpSettings, to: str, data: bytes) -> None:
+def _connect(cfg: SmtpSettings) -> smtplib.SMTP:
     try:
         client = smtplib.SMTP(cfg.host, cfg.port, timeout=30)
     except OSError as exc:
         raise _NotAccepted(f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}") from exc
     try:
-        try:
-            client.ehlo_or_helo_if_needed()
-            if cfg.starttls:
-                client.starttls()
-                client.ehlo()
-            if cfg.username:
-                client.login(cfg.username, cfg.password or "")
-            code, reply = client.mail(cfg.sender)
-            if code != 250:
-                raise _code_error("MAIL FROM", code, reply)
-            code, reply = client.rcpt(to)
-            if code not in (250, 251):
-                raise _code_error("RCPT TO", code, reply)
-            code, reply = client.docmd("DATA")
-            if code != 354:
-                raise _code_error("DATA", code, reply)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _NotAccepted(f"SMTP failed before DATA: {exc}") from exc
-        # From here on the server may end up with the message whatever we see.
-        stuffed = re.sub(rb"(?m)^\.", b"..", data)
-        if not stuffed.endswith(b"\r\n"):
-            stuffed += b"\r\n"
-        try:
-            client.send(stuffed + b".\r\n")
-            code, reply = client.getreply()
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _Uncertain(f"SMTP failed after DATA: {exc}") from exc
+        client.ehlo_or_helo_if_needed()
+        if cfg.starttls:
+            client.starttls()
+            client.ehlo()
+        if cfg.username:
+            client.login(cfg.username, cfg.password or "")
+    except (smtplib.SMTPException, OSError) as exc:
+        client.close()
+        raise _NotAccepted(f"SMTP failed before DATA: {exc}") from exc
+    return client
+
+
+def _transact(client: smtplib.SMTP, cfg: SmtpSettings, to: str, data: bytes) -> None:
+    try:
+        code, reply = client.mail(cfg.sender)
         if code != 250:
-            raise _code_error("end of DATA", code, reply)
-    finally:
+            raise _code_error("MAIL FROM", code, reply)
+        code, reply = client.rcpt(to)
+        if code not in (250, 251):
+            raise _code_error("RCPT TO", code, reply)
+        code, reply = client.docmd("DATA")
+        if code != 354:
+            raise _code_error("DATA", code, reply)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _NotAccepted(f"SMTP failed before DATA: {exc}") from exc
+    # From here on the server may end up with the message whatever we see.
+    stuffed = re.sub(rb"(?m)^\.", b"..", data)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    try:
+        client.send(stuffed + b".\r\n")
+        code, reply = client.getreply()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _Uncertain(f"SMTP failed after DATA: {exc}") from exc
+    if code != 250:
+        raise _code_error("end of DATA", code, reply)
+
+
+class SmtpSession:
+    """One SMTP connection for several messages in turn (a screening sends thousands; a
+    connection each cost more than the messages). Between messages the transaction is reset
+    (RSET); a connection the server dropped meanwhile is replaced before MAIL FROM, where
+    nothing was handed over yet. After any failure the connection is dropped. Used by one
+    task at a time; its methods block (run them in a thread)."""
+
+    def __init__(self, cfg: SmtpSettings) -> None:
+        self._cfg = cfg
+        self._client: smtplib.SMTP | None = None
+
+    def send(self, to: str, data: bytes) -> None:
+        client = self._ready()
+        try:
+            _transact(client, self._cfg, to, data)
+        except Exception:
+            self.close()
+            raise
+
+    def _ready(self) -> smtplib.SMTP:
+        if self._client is not None:
+            try:
+                code, _ = self._client.rset()
+                if code == 250:
+                    return self._client
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.close()
+        self._client = _connect(self._cfg)
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
@@ -272,8 +315,17 @@ class Delivery:
     retry: list[str] = field(default_factory=list)  # not accepted, still pending
 
 
-async def deliver(pool: asyncpg.Pool[Any], settings: Settings, dossier: str) -> Delivery:
-    """Sends the dossier's pending e-mails, each at most once (see the module docstring)."""
+async def deliver(
+    pool: asyncpg.Pool[Any], settings: Settings, dossier: str, session: SmtpSession | None = None
+) -> Delivery:
+    """Sends the dossier's pending e-mails, each at most once (see the module docstring),
+    over `session` when given (its owner closes it), else over a connection of its own."""
+    if session is None:
+        own = SmtpSession(settings.smtp)
+        try:
+            return await deliver(pool, settings, dossier, own)
+        finally:
+            await asyncio.to_thread(own.close)
     result = Delivery()
     for notification_id in await outbox.pending(pool, dossier):
         msg = await outbox.claim(pool, notification_id)
@@ -281,9 +333,7 @@ async def deliver(pool: asyncpg.Pool[Any], settings: Settings, dossier: str) -> 
             continue
         bound = log.bind(dossier=dossier, message_id=msg.message_id, kind=msg.kind)
         try:
-            await asyncio.to_thread(
-                _smtp_send, settings.smtp, msg.to_address, _build(settings, msg)
-            )
+            await asyncio.to_thread(session.send, msg.to_address, _build(settings, msg))
         except _NotAccepted as exc:
             await outbox.mark(pool, msg.id, "pending", str(exc))
             bound.warning("notification.deferred", error=str(exc))

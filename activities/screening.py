@@ -165,19 +165,24 @@ class ScreeningActivities:
         return dict(days)
 
     async def _send_emails(self, rows: list[repo.Delivery], concurrency: int) -> int:
-        gate = asyncio.Semaphore(max(1, min(concurrency, 8)))
         deferred: list[str] = []
         sent = 0
+        todo = iter(rows)  # shared by the lanes: each takes the next dossier
 
-        async def one(dossier: str) -> None:
+        async def lane() -> None:
+            # One SMTP connection per lane, reused for every message it sends.
             nonlocal sent
-            async with gate:
-                delivery = await mail.deliver(self._pool, self._settings, dossier)
-            activity.heartbeat()
-            sent += len(delivery.sent)
-            deferred.extend(delivery.retry)
+            session = mail.SmtpSession(self._settings.smtp)
+            try:
+                for r in todo:
+                    delivery = await mail.deliver(self._pool, self._settings, r.dossier, session)
+                    activity.heartbeat()
+                    sent += len(delivery.sent)
+                    deferred.extend(delivery.retry)
+            finally:
+                await asyncio.to_thread(session.close)
 
-        await asyncio.gather(*(one(r.dossier) for r in rows))
+        await asyncio.gather(*(lane() for _ in range(max(1, min(concurrency, 8)))))
         activity.heartbeat("emails sent")
         if deferred:
             # The cases are told only once their provider could be: SMTP down -> retry later.
@@ -200,6 +205,7 @@ class ScreeningActivities:
                 rubric_version=r.rubric_version,
                 remarks=r.remarks,
                 notified_on=notified[r.dossier],
+                continue_as_new_within_days=self._settings.screening.continue_as_new_within_days,
                 result_id=str(r.result_id),
             )
             async with gate:

@@ -189,10 +189,10 @@ async def run_screening(
                 )
     report = result.result()
     t_result = time.perf_counter() - t0
-    # Every told case continues as new once it has handled its outcome.
+    # A case that has handled its outcome publishes the year it was screened.
     await wait_count(
         client,
-        "WorkflowType = 'ApplicationWorkflow' AND ExecutionStatus = 'ContinuedAsNew'",
+        f"WorkflowType = 'ApplicationWorkflow' AND {search.SCREENED_YEAR.name} = {args.year}",
         report.signalled,
         timeout_s=max(300.0, total / 10),
     )

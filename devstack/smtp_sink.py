@@ -28,10 +28,12 @@ class _WriteEml:
         self.folder = folder
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
+        self.peers: set[Any] = set()  # client address per connection that sent a message
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.original_content or envelope.content
         with self._lock:
+            self.peers.add(session.peer)
             name = f"{time.strftime('%Y%m%dT%H%M%S')}-{next(self._seq):05d}.eml"
         tmp = self.folder / f".{name}.tmp"
         # Written then renamed, so a reader never sees half a message.
@@ -46,11 +48,17 @@ class SmtpSink:
         self.port = port
         self.host = host
         self._controller: Controller | None = None
+        self._handler = _WriteEml(self.folder)
+
+    @property
+    def connections(self) -> int:
+        """How many connections delivered messages to this sink."""
+        return len(self._handler.peers)
 
     def start(self) -> SmtpSink:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._controller = Controller(
-            _WriteEml(self.folder), hostname=self.host, port=self.port, ready_timeout=10
+            self._handler, hostname=self.host, port=self.port, ready_timeout=10
         )
         try:
             self._controller.start()

@@ -112,6 +112,10 @@ class ScreeningOutcome(BaseModel):
     # The day the provider was notified (e-mail sent): the appeal window starts from it.
     notified_on: date
     result_id: str = ""
+    # The case starts a fresh run (continue-as-new) at a random moment within this many days
+    # after handling the outcome, so screening every case is not also a burst of new runs.
+    # 0 (outcomes sent before this field existed): at once.
+    continue_as_new_within_days: int = Field(default=0, ge=0)
 
 
 class StepLog(BaseModel):

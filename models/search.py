@@ -15,6 +15,7 @@ OVERDUE = SearchAttributeKey.for_bool("OdbOverdue")
 REMOVAL_ON = SearchAttributeKey.for_datetime("OdbRemovalOn")
 END_REASON = SearchAttributeKey.for_keyword("OdbEndReason")
 WAITING_FOR = SearchAttributeKey.for_keyword("OdbWaitingFor")
+SCREENED_YEAR = SearchAttributeKey.for_int("OdbScreenedYear")
 
 ALL = (
     STATE,
@@ -26,4 +27,5 @@ ALL = (
     REMOVAL_ON,
     END_REASON,
     WAITING_FOR,
+    SCREENED_YEAR,
 )

@@ -91,6 +91,7 @@ class NotificationSettings(_Section):
 class WorkerSettings(_Section):
     metrics_port: int = Field(9464, ge=0, le=65535)
     graceful_shutdown_seconds: float = Field(20, ge=0)
+    max_cached_workflows: int = Field(6000, ge=0)
 
 
 class ApiSettings(_Section):
@@ -115,6 +116,7 @@ class ScreeningSettings(_Section):
     timezone: str = "Europe/Brussels"
     catchup_window_days: int = Field(30, ge=1)
     rubric: Path = Path("rubrics/example-2027.yaml")
+    continue_as_new_within_days: int = Field(7, ge=0, le=60)
 
 
 class Settings(BaseSettings):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -95,6 +95,7 @@ class ApplicationWorkflow:
         self._submitted = inp.carried is not None
         self._version = 0  # bumped by every change, so the main loop re-plans its timers
         self._cycle_done = False  # a screening cycle was handled: continue as new
+        self._fresh_run_at: datetime | None = None  # when to continue as new after screening
         if inp.carried is not None:
             self._s = inp.carried.model_copy(update={"runs": inp.carried.runs + 1})
         else:
@@ -120,16 +121,30 @@ class ApplicationWorkflow:
                 self._submitted = True
         while self._s.state != CaseState.ENDED:
             timer = case_view.next_timer(self._s)
+            fresh_run_at = self._fresh_run_at
+            if fresh_run_at is not None and timer is not None and timer.due_at <= fresh_run_at:
+                fresh_run_at = None  # the deadline comes first; the fresh run waits for it
             seen = self._version
             try:
-                await workflow.wait_condition(
-                    functools.partial(self._woken, seen),
-                    timeout=(
-                        max(timer.due_at - workflow.now(), timedelta(0)) if timer else None
-                    ),
-                    timeout_summary=case_view.timer_summary(timer) if timer else None,
-                )
+                if fresh_run_at is not None:
+                    await workflow.wait_condition(
+                        functools.partial(self._woken, seen),
+                        timeout=max(fresh_run_at - workflow.now(), timedelta(0)),
+                        timeout_summary=case_view.FRESH_RUN_SUMMARY,
+                    )
+                else:
+                    await workflow.wait_condition(
+                        functools.partial(self._woken, seen),
+                        timeout=(
+                            max(timer.due_at - workflow.now(), timedelta(0)) if timer else None
+                        ),
+                        timeout_summary=case_view.timer_summary(timer) if timer else None,
+                    )
             except TimeoutError:
+                if fresh_run_at is not None:
+                    self._fresh_run_at = None
+                    self._cycle_done = True
+                    continue
                 assert timer is not None
                 async with self._lock:
                     await self._deadline_passed(timer)
@@ -731,7 +746,11 @@ class ApplicationWorkflow:
                 if outcome.passed
                 else "application.screening.negative",
             )
-            self._cycle_done = True
+            if outcome.continue_as_new_within_days:
+                spread = timedelta(days=outcome.continue_as_new_within_days)
+                self._fresh_run_at = workflow.now() + spread * workflow.random().random()
+            else:
+                self._cycle_done = True
             self._changed()
 
     # ------------------------------------------------------------------ deadlines
@@ -954,5 +973,12 @@ class ApplicationWorkflow:
     def _publish(self) -> None:
         """Search attributes, next step and Markdown details for the Web UI."""
         self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
-        workflow.upsert_search_attributes(case_view.search_attributes(self._s))
+        updates = case_view.search_attributes(self._s)
+        if workflow.patched("publish-changed-search-attributes"):
+            # Each upsert is a history event and a visibility write: send only what changed
+            # (a carried run starts with its predecessor's attributes).
+            current = workflow.info().typed_search_attributes
+            updates = [u for u in updates if current.get(u.key) != u.value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
         workflow.set_current_details(case_view.details_markdown(self._s))

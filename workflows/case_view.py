@@ -32,6 +32,9 @@ def next_timer(s: CaseStatus) -> Deadline | None:
     return min(candidates, key=lambda d: d.due_at, default=None)
 
 
+FRESH_RUN_SUMMARY = "fresh run (continue-as-new) after the screening outcome"
+
+
 def timer_summary(deadline: Deadline) -> str:
     """What the timer is, in the event history: "appeal window until 14 maart 2027"."""
     return f"{_TIMER_WORDS[deadline.kind]} {dutch_date(deadline.last_day)}"
@@ -82,6 +85,9 @@ def search_attributes(s: CaseStatus) -> Sequence[SearchAttributeUpdate[Any]]:
         search.END_REASON.value_set(s.end_reason.value)
         if s.end_reason
         else search.END_REASON.value_unset(),
+        search.SCREENED_YEAR.value_set(s.screenings[-1].year)
+        if s.screenings
+        else search.SCREENED_YEAR.value_unset(),
     ]
 
 

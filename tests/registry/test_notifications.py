@@ -11,7 +11,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.notifications import REQUIRED_CONTEXT, belgian_date, render
+from activities.notifications import REQUIRED_CONTEXT, SmtpSession, belgian_date, render
 from activities.registry import RegistryActivities
 from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
@@ -196,3 +196,24 @@ async def test_failure_after_data_is_uncertain_and_never_resent(
     assert _for(smtp_sink, dossier) == []
     record = await queries.dossier_record(pg_pool, dossier)
     assert [n.status for n in record.notifications] == ["uncertain"]
+
+
+async def test_one_connection_carries_many_mails_and_survives_a_server_restart(
+    tmp_path: Any,
+) -> None:
+    port = free_port()
+    cfg = load_settings(smtp={"host": "127.0.0.1", "port": port}).smtp
+    session = SmtpSession(cfg)
+    mail = b"Subject: %d\r\n\r\nbody\r\n"
+    try:
+        with SmtpSink(tmp_path / "mail", port) as sink:
+            for n in range(3):
+                await asyncio.to_thread(session.send, "a@example.be", mail % n)
+            assert [m["Subject"] for m in sink.messages()] == ["0", "1", "2"]
+            assert sink.connections == 1
+        # The server went away between two mails: the next one reconnects, sent once.
+        with SmtpSink(tmp_path / "mail-after", port) as sink:
+            await asyncio.to_thread(session.send, "a@example.be", mail % 3)
+            assert [m["Subject"] for m in sink.messages()] == ["3"]
+    finally:
+        session.close()

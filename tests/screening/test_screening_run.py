@@ -97,12 +97,20 @@ async def test_a_second_trigger_for_the_same_year_does_nothing_new(
     ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool[Any], test_settings: Settings,
     smtp_sink: Any,
 ) -> None:
+    # A passing training continuing as new at once: no appeal window, removal or fresh-run
+    # timer the test server could skip to between the two triggers (each reads its year
+    # from the clock).
     settings = new_settings(test_settings)
+    settings = settings.model_copy(
+        update={
+            "screening": settings.screening.model_copy(
+                update={"continue_as_new_within_days": 0}
+            )
+        }
+    )
     async with system_worker(ts_env.client, pg_pool, settings):
         day = await today(ts_env)
         [dossier] = await registered_cases(ts_env.client, pg_pool, settings, 1, day)
-        # A passing training: no appeal window or removal timer the test server could skip
-        # to between the two triggers (each trigger reads its year from the clock).
         year = (day + timedelta(days=1)).year
         async with pg_pool.acquire() as conn:
             await demo.seed_reference(conn, year)

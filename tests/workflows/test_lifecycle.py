@@ -3,6 +3,7 @@ and SMTP sink: submission, review, the appeal window, the BEC, screening, remova
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -45,6 +46,7 @@ from tests.workflows.harness import (
     now,
     until,
 )
+from workflows import case_view
 from workflows.application import ApplicationWorkflow
 from workflows.deadlines import brussels_day, why_not_working_day
 
@@ -298,6 +300,35 @@ async def test_negative_screening_in_december_removes_on_31_december_next_year(
         assert not await queries.is_registered(conn, handle.id, date(notice.year + 2, 1, 1))
     assert mails_for(smtp_sink, handle.id)[-1] == "removal"
     await keep_history(handle, "screening_removal")
+
+
+async def test_a_screened_case_continues_as_new_within_the_spread_days(cases: Cases) -> None:
+    today = await a_day_from_now(cases)
+    handle = await registered_case(cases, today)
+    before = await until(handle, lambda s: s.state == CaseState.REGISTERED)
+    spread = outcome(today.year, True, today).model_copy(
+        update={"continue_as_new_within_days": 7}
+    )
+    await handle.signal(ApplicationWorkflow.screening_outcome, spread)
+    status = await until(handle, lambda s: [o.year for o in s.screenings] == [today.year])
+    assert status.runs == before.runs  # handled at once; the fresh run comes later
+    summaries = [
+        json.loads(e.user_metadata.summary.data)
+        async for e in handle.fetch_history_events()
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert summaries[-1] == case_view.FRESH_RUN_SUMMARY
+
+    await advance_to(cases.env, await now(cases.env) + timedelta(days=7, minutes=1))
+    status = await until(handle, lambda s: s.runs == before.runs + 1)
+    assert status.state == CaseState.REGISTERED
+    assert [o.year for o in status.screenings] == [today.year]
+    # The run that waited for its fresh run, for the replay tests.
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    first_run = cases.client.get_workflow_handle(
+        handle.id, run_id=started.continued_execution_run_id
+    )
+    await keep_history(first_run, "screening_fresh_run")
 
 
 async def test_granted_appeal_against_negative_screening_cancels_removal(cases: Cases) -> None:

@@ -1,8 +1,10 @@
 """Recorded histories of every lifecycle path replay against the current workflow code, so a
 change that would break a running case fails CI. `v1-*.json` were recorded before the
-`local-registry-steps` patch (steps as ordinary activities): cases that old still run, so
-their histories stay. After a deliberate, patched change, keep the old files (renamed) and
-record the new ones: ODB_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_lifecycle.py"""
+`local-registry-steps` patch (steps as ordinary activities), `v2-*.json` before the
+`publish-changed-search-attributes` patch and the spread continue-as-new after a screening:
+cases that old still run, so their histories stay. After a deliberate, patched change, keep
+the old files (renamed) and record the new ones:
+ODB_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_lifecycle.py"""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def test_every_lifecycle_path_has_a_recorded_history() -> None:
         "stopped_revoked",
         "withdrawn",
         "corrected_window",
+        "screening_fresh_run",
     } <= names
 
 
