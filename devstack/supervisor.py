@@ -37,7 +37,7 @@ from devstack.postgres import EmbeddedPostgres
 from registry.db import connect as pg_connect
 from registry.migrate import MigrationError, migrate
 from runtime.settings import PROJECT_ROOT
-from runtime.temporal import connect
+from runtime.temporal import add_missing_search_attributes, connect
 from starter.schedule import check_settings as check_schedule_settings
 from starter.schedule import ensure_schedule
 
@@ -225,6 +225,11 @@ class Stack:
                 f"{READY_TIMEOUT:.0f} s: {last}"
             )
         if self.plan.temporal_local:
+            added = await add_missing_search_attributes(
+                self.client, s.temporal.namespace, s.temporal.search_attributes
+            )
+            if added:
+                say(f"registered search attributes new since this state folder: {', '.join(added)}")
             while http_status(self.plan.ui_url) != 200:
                 self.check_alive("temporal")
                 if time.monotonic() > deadline:
