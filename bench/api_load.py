@@ -27,13 +27,11 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
+from bench.servers import start_dev_server
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
-from models import search
 from registry import db, migrate, providers
 from runtime.settings import PROJECT_ROOT, load_settings
 from starter.auth import mint_dev_token
@@ -146,17 +144,7 @@ async def main(n: int, rate: float) -> None:
         pg = EmbeddedPostgres(folder / "pg", free_port())
         pg.start()
         sink = SmtpSink(folder / "mail", free_port()).start()
-        env = await WorkflowEnvironment.start_local(
-            namespace="default",
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(PROJECT_ROOT / ".venv/bin/temporal"),
-            dev_server_database_filename=str(folder / "temporal.db"),
-            search_attributes=list(search.ALL),
-            dev_server_extra_args=[
-                "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal",
-            ],
-        )  # fmt: skip
+        env = await start_dev_server(folder)
         api_port = free_port()
         overrides = {
             "DATABASE_URL": pg.dsn,

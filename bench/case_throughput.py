@@ -24,14 +24,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
 from bench.minimal_workflow import BenchMinimal
 from bench.screening import Sampler
+from bench.servers import start_dev_server
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
-from models import search
 from models.case import ReviewDecisionInput
 from models.identity import Actor, Role, RoleKind
 from registry import db, migrate, providers
@@ -60,17 +57,7 @@ async def main(n: int, concurrency: int) -> None:
         pg = EmbeddedPostgres(folder / "pg", free_port())
         pg.start()
         smtp_port = free_port()
-        env = await WorkflowEnvironment.start_local(
-            namespace="default",
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(Path(".venv/bin/temporal").resolve()),
-            dev_server_database_filename=str(folder / "temporal.db"),
-            search_attributes=list(search.ALL),
-            dev_server_extra_args=[
-                "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal",
-            ],
-        )  # fmt: skip
+        env = await start_dev_server(folder)
         task_queue = f"bench-{uuid.uuid4()}"
         overrides = {
             "DATABASE_URL": pg.dsn,

@@ -36,11 +36,10 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.minimal_workflow import BenchMinimal, touch
 from bench.seed import bounded, seed_registered_cases, wait_idle
+from bench.servers import start_dev_server
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from models import search
@@ -253,17 +252,7 @@ async def main(args: argparse.Namespace) -> None:
         pg = EmbeddedPostgres(folder / "pg", free_port())
         pg.start()
         smtp_port = free_port()
-        env = await WorkflowEnvironment.start_local(
-            namespace="default",
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(Path(".venv/bin/temporal").resolve()),
-            dev_server_database_filename=str(folder / "temporal.db"),
-            search_attributes=list(search.ALL),
-            dev_server_extra_args=[
-                "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal",
-            ],
-        )  # fmt: skip
+        env = await start_dev_server(folder)
         task_queue = f"bench-screening-{os.getpid()}"
         settings = load_settings(
             postgres={"url": pg.dsn, "pool_max": 20},

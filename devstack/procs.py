@@ -23,14 +23,19 @@ from runtime.settings import PROJECT_ROOT
 RUN_MARKER = "ODB_DEVSTACK_RUN_DIR"
 
 
+def _stat_fields(stat: str) -> list[str]:
+    """/proc/<pid>/stat after the command: state, ppid, pgrp, session, ... (field 3 on).
+    The command may hold spaces and parentheses: split after its last ')'."""
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def start_ticks(pid: int) -> int | None:
     """When the process started (clock ticks since boot), or None when it does not exist."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None if not _exists(pid) else 0
-    # Field 2 (the command) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
+    fields = _stat_fields(stat)
     if fields[0] == "Z":  # a zombie has finished; only its exit status is left
         return None
     return int(fields[19])
@@ -171,7 +176,7 @@ def untracked(run_dir: Path, known: Iterable[int]) -> list[Tracked]:
             argv = (entry / "cmdline").read_bytes().decode().split("\0")
         except (OSError, UnicodeDecodeError):
             continue  # gone meanwhile, or not ours to read
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = _stat_fields(stat)
         if fields[0] == "Z" or int(fields[3]) != pid:  # only session leaders: spawn's children
             continue
         found.append(
@@ -239,7 +244,7 @@ def group_running(pgid: int) -> bool:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        state, _ppid, pgrp = _stat_fields(stat)[:3]
         if int(pgrp) == pgid and state != "Z":
             return True
     return False

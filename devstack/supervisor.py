@@ -34,6 +34,7 @@ from devstack.errors import StackError
 from devstack.plan import Plan
 from devstack.ports import check_free, http_status, tcp_answers
 from devstack.postgres import EmbeddedPostgres
+from models import search
 from registry.db import connect as pg_connect
 from registry.migrate import MigrationError, migrate
 from runtime.settings import PROJECT_ROOT
@@ -226,7 +227,7 @@ class Stack:
             )
         if self.plan.temporal_local:
             added = await add_missing_search_attributes(
-                self.client, s.temporal.namespace, s.temporal.search_attributes
+                self.client, s.temporal.namespace, search.ALL
             )
             if added:
                 say(f"registered search attributes new since this state folder: {', '.join(added)}")

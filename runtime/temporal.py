@@ -3,8 +3,8 @@ address, namespace, TLS and API key (so a real cluster or Temporal Cloud needs n
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client, TLSConfig
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
@@ -38,25 +39,23 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 
 
 async def add_missing_search_attributes(
-    client: Client, namespace: str, wanted: Mapping[str, str]
+    client: Client, namespace: str, keys: Iterable[SearchAttributeKey[Any]]
 ) -> list[str]:
-    """Registers the custom search attributes (name -> type, e.g. "Int") the namespace
-    lacks, and returns their names. The dev server registers its `--search-attribute` flags
-    only when it creates its database; a state folder from before an attribute was added
-    needs this, or the first case that sets it fails its workflow task."""
+    """Registers the custom search attributes the namespace lacks and returns their names.
+    The dev server registers its `--search-attribute` flags only when it creates its
+    database; a state folder from before an attribute was added needs this, or the first
+    case that sets it fails its workflow task."""
     have = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )
-    missing = {name: kind for name, kind in wanted.items() if name not in have.custom_attributes}
+    missing = {key.name: key for key in keys if key.name not in have.custom_attributes}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=namespace,
                 search_attributes={
-                    name: IndexedValueType.Value(
-                        "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()
-                    )
-                    for name, kind in missing.items()
+                    name: IndexedValueType.ValueType(key.indexed_value_type)
+                    for name, key in missing.items()
                 },
             )
         )

@@ -124,22 +124,19 @@ class ApplicationWorkflow:
             fresh_run_at = self._fresh_run_at
             if fresh_run_at is not None and timer is not None and timer.due_at <= fresh_run_at:
                 fresh_run_at = None  # the deadline comes first; the fresh run waits for it
+            wake_at: datetime | None = None
+            summary: str | None = None
+            if fresh_run_at is not None:
+                wake_at, summary = fresh_run_at, case_view.FRESH_RUN_SUMMARY
+            elif timer is not None:
+                wake_at, summary = timer.due_at, case_view.timer_summary(timer)
             seen = self._version
             try:
-                if fresh_run_at is not None:
-                    await workflow.wait_condition(
-                        functools.partial(self._woken, seen),
-                        timeout=max(fresh_run_at - workflow.now(), timedelta(0)),
-                        timeout_summary=case_view.FRESH_RUN_SUMMARY,
-                    )
-                else:
-                    await workflow.wait_condition(
-                        functools.partial(self._woken, seen),
-                        timeout=(
-                            max(timer.due_at - workflow.now(), timedelta(0)) if timer else None
-                        ),
-                        timeout_summary=case_view.timer_summary(timer) if timer else None,
-                    )
+                await workflow.wait_condition(
+                    functools.partial(self._woken, seen),
+                    timeout=max(wake_at - workflow.now(), timedelta(0)) if wake_at else None,
+                    timeout_summary=summary,
+                )
             except TimeoutError:
                 if fresh_run_at is not None:
                     self._fresh_run_at = None
