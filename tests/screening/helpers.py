@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from models.case import CaseStatus, ReviewDecisionInput
@@ -51,6 +52,19 @@ async def system_worker(
     worker = build_worker(client, settings, pool)
     async with worker:
         yield worker
+
+
+async def end_running_cases(client: Client, pool: asyncpg.Pool[Any]) -> None:
+    """Terminates every case of the registry still running on `client`'s server. On the
+    time-skipping server a case left behind by a test whose worker is gone would, when its
+    next timer (a fresh-run, an appeal window) fires, put a task on a queue nobody polls,
+    and the server stops skipping time for every later test of the module."""
+    for row in await pool.fetch("SELECT dossier FROM applications"):
+        try:
+            await client.get_workflow_handle(row["dossier"]).terminate("test finished")
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # already ended, or never started
+                raise
 
 
 def new_settings(settings: Settings) -> Settings:
