@@ -27,12 +27,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from bench.seed import bounded, wait_idle
+from bench.seed import bounded, registered_case, wait_idle
 from bench.servers import start_dev_server
 from models.application import TrainingApplication, VolumeUnit
-from models.case import CaseInput, CaseState, CaseStatus, ScreeningOutcome
+from models.case import CaseInput, ScreeningOutcome
 from worker import shared_module_sandbox
-from workflows import case_view
 from workflows.application import ApplicationWorkflow
 
 KiB = 1024
@@ -49,18 +48,8 @@ def registered(dossier: str) -> CaseInput:
         volume=Decimal(40),
         volume_unit=VolumeUnit.CONTACT_HOURS,
     )
-    status = CaseStatus(
-        dossier=dossier,
-        title=application.title,
-        provider=application.provider,
-        competent_body=application.competent_body,
-        state=CaseState.REGISTERED,
-        submitted_at=SUBMITTED,
-        registered_from=application.start_date,
-    )
-    status.waiting_for, status.next_step = case_view.who_and_what(status)
-    return CaseInput(
-        dossier=dossier, application=application, submitted_at=SUBMITTED, carried=status
+    return registered_case(
+        dossier, application, submitted_at=SUBMITTED, registered_from=application.start_date
     )
 
 

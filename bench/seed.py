@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -49,22 +50,30 @@ async def bounded(
 
 
 def registered_input(dossier: str, row: asyncpg.Record) -> CaseInput:
-    application = TrainingApplication.model_validate(row["payload"])
+    return registered_case(
+        dossier,
+        TrainingApplication.model_validate(row["payload"]),
+        submitted_at=row["submitted_at"],
+        registered_from=row["starts_on"],
+    )
+
+
+def registered_case(
+    dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
+) -> CaseInput:
+    """A case's input as if it had continued as new after its approval: registered."""
     status = CaseStatus(
         dossier=dossier,
         title=application.title,
         provider=application.provider,
         competent_body=application.competent_body,
         state=CaseState.REGISTERED,
-        submitted_at=row["submitted_at"],
-        registered_from=row["starts_on"],
+        submitted_at=submitted_at,
+        registered_from=registered_from,
     )
     status.waiting_for, status.next_step = case_view.who_and_what(status)
     return CaseInput(
-        dossier=dossier,
-        application=application,
-        submitted_at=row["submitted_at"],
-        carried=status,
+        dossier=dossier, application=application, submitted_at=submitted_at, carried=status
     )
 
 
