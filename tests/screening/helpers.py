@@ -19,10 +19,9 @@ from temporalio.worker import Worker
 
 from models.case import CaseStatus, ReviewDecisionInput
 from models.screening import ScreeningInput, ScreeningReport, screening_workflow_id
-from registry import providers
 from runtime.settings import Settings
 from starter.client import CaseService
-from tests.workflows.harness import ORG, VOC_REVIEWER, application
+from tests.workflows.harness import VOC_REVIEWER, application, on_fresh_queue, seed_providers
 from worker import build_worker
 from workflows.application import ApplicationWorkflow
 from workflows.screening import ScreeningWorkflow
@@ -33,15 +32,6 @@ _YEARS = itertools.count(3000 + random.randrange(0, 3000, 10))
 
 def fresh_year() -> int:
     return next(_YEARS)
-
-
-def on_queue(settings: Settings, task_queue: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
-            "worker": settings.worker.model_copy(update={"graceful_shutdown_seconds": 0}),
-        }
-    )
 
 
 @asynccontextmanager
@@ -68,14 +58,18 @@ async def end_running_cases(client: Client, pool: asyncpg.Pool[Any]) -> None:
 
 
 def new_settings(settings: Settings) -> Settings:
-    return on_queue(settings, f"screening-{uuid.uuid4()}")
+    """On a queue of its own; a worker stopped by a test gives its activities no grace."""
+    settings = on_fresh_queue(settings, "screening")
+    return settings.model_copy(
+        update={"worker": settings.worker.model_copy(update={"graceful_shutdown_seconds": 0})}
+    )
 
 
 async def registered_cases(
     client: Client, pool: asyncpg.Pool[Any], settings: Settings, n: int, start: date
 ) -> list[str]:
     """`n` cases submitted and approved through the case workflow and the API's client."""
-    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
+    await seed_providers(pool)
     service = CaseService(settings, client=client, pool=pool)
     dossiers = []
     for _ in range(n):

@@ -22,10 +22,10 @@ from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
 from models.case import CaseState, CaseStatus, ReviewDecisionInput
-from registry import db, migrate, providers, queries
+from registry import db, migrate, queries
 from runtime.settings import Settings, load_settings
 from starter.client import CaseService
-from tests.workflows.harness import ORG, VOC_REVIEWER, application, until
+from tests.workflows.harness import VOC_REVIEWER, application, seed_providers, until
 from workflows.application import ApplicationWorkflow
 
 
@@ -75,7 +75,7 @@ async def test_worker_dies_mid_step_case_resumes_once(
     await migrate.migrate(conn)
     await conn.close()
     pool = await db.create_pool(settings, command_timeout=5)
-    await providers.upsert(pool, ORG, "Opleidingscentrum Vooruit vzw")
+    await seed_providers(pool)
     service = CaseService(settings, client=dev_env.client, pool=pool)
     start = datetime.now(UTC).date() + timedelta(days=200)
     submission = await service.submit(application(start), idempotency_key=str(uuid.uuid4()))
