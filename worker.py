@@ -86,7 +86,7 @@ def shared_module_sandbox() -> SandboxedWorkflowRunner:
     sandbox (tests/workflows/harness.py), where such a call fails the test.
     """
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "rules")
     )
 
 

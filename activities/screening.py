@@ -40,7 +40,7 @@ from models.steps import NotificationKind, Recipient
 from registry import notifications as outbox
 from registry import screening as repo
 from runtime.settings import Settings
-from workflows import deadlines
+from rules import deadlines
 
 # The workflow result carries at most this many negatives; the registry keeps them all.
 NEGATIVES_IN_RESULT = 1000

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from models.case import CaseState, DeadlineKind
 from models.enterprise import normalise_enterprise_number
 from models.identity import normalise_body
-from workflows.deadlines import BRUSSELS
+from rules.deadlines import BRUSSELS
 
 CASES = "WorkflowType = 'ApplicationWorkflow'"
 RUNNING = "ExecutionStatus = 'Running'"

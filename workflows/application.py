@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.case_view as case_view
-    import workflows.deadlines as deadlines
+    import rules.deadlines as deadlines
     from activities.registry import RegistryActivities
     from models.case import (
         Appeal,

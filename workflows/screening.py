@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TriggerResult,
         screening_workflow_id,
     )
-    from workflows.deadlines import BRUSSELS
+    from rules.deadlines import BRUSSELS
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 # A database or Temporal outage is waited out; a bad rubric is not retried (non-retryable).

@@ -39,7 +39,7 @@ from tests.workflows.harness import (
     running_cases,
 )
 from workflows.application import ApplicationWorkflow
-from workflows.deadlines import appeal_window, brussels_day, removal_after_negative_screening
+from rules.deadlines import appeal_window, brussels_day, removal_after_negative_screening
 
 T = TypeVar("T")
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."

@@ -15,7 +15,7 @@ from ops.metrics import METRICS
 from ops.searches import BY_NAME, SAVED_SEARCHES, STUCK_AFTER, week_of
 from tests.ops.conftest import Seeded, UiServer, eventually
 from tests.workflows.harness import ORG, OTHER_ORG
-from workflows.deadlines import BRUSSELS
+from rules.deadlines import BRUSSELS
 
 pytestmark = pytest.mark.devserver
 

@@ -32,7 +32,7 @@ from tests.screening.helpers import (
     told,
 )
 from tests.workflows.harness import BEC, PROVIDER, advance_to, at_brussels
-from workflows.deadlines import brussels_day
+from rules.deadlines import brussels_day
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 pytestmark = pytest.mark.usefixtures("pg_clean")

@@ -27,7 +27,7 @@ from registry import providers
 from runtime.settings import Settings
 from starter.client import CaseService
 from workflows.application import ApplicationWorkflow
-from workflows.deadlines import BRUSSELS
+from rules.deadlines import BRUSSELS
 
 ORG = "0123456749"  # a valid enterprise number (mod-97)
 OTHER_ORG = "0203201340"

@@ -48,7 +48,7 @@ from tests.workflows.harness import (
 )
 from workflows import case_view
 from workflows.application import ApplicationWorkflow
-from workflows.deadlines import brussels_day, why_not_working_day
+from rules.deadlines import brussels_day, why_not_working_day
 
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
 

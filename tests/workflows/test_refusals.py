@@ -40,7 +40,7 @@ from tests.workflows.harness import (
 )
 from tests.workflows.test_lifecycle import outcome
 from workflows.application import ApplicationWorkflow
-from workflows.deadlines import brussels_day
+from rules.deadlines import brussels_day
 
 ACTORS = {
     "provider": PROVIDER,
