@@ -39,8 +39,8 @@ from models.screening import (
 from models.steps import NotificationKind, Recipient
 from registry import notifications as outbox
 from registry import screening as repo
-from runtime.settings import Settings
 from rules import deadlines
+from runtime.settings import Settings
 
 # The workflow result carries at most this many negatives; the registry keeps them all.
 NEGATIVES_IN_RESULT = 1000

@@ -20,8 +20,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.case_view as case_view
     import rules.deadlines as deadlines
+    import workflows.case_view as case_view
     from activities.registry import RegistryActivities
     from models.case import (
         Appeal,

@@ -27,6 +27,7 @@ from models.case import (
     ScreeningOutcome,
     WithdrawInput,
 )
+from rules.deadlines import appeal_window, brussels_day, removal_after_negative_screening
 from runtime.settings import Settings
 from starter.client import summary
 from tests.fixtures.temporal import _binary, register_search_attributes
@@ -39,7 +40,6 @@ from tests.workflows.harness import (
     running_cases,
 )
 from workflows.application import ApplicationWorkflow
-from rules.deadlines import appeal_window, brussels_day, removal_after_negative_screening
 
 T = TypeVar("T")
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."

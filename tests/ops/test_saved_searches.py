@@ -13,9 +13,9 @@ import pytest
 
 from ops.metrics import METRICS
 from ops.searches import BY_NAME, SAVED_SEARCHES, STUCK_AFTER, week_of
+from rules.deadlines import BRUSSELS
 from tests.ops.conftest import Seeded, UiServer, eventually
 from tests.workflows.harness import ORG, OTHER_ORG
-from rules.deadlines import BRUSSELS
 
 pytestmark = pytest.mark.devserver
 

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.case import AppealInput, BecDecisionInput, CaseState, HearingInput, HearingSide
 from models.screening import Outcome, ScreeningProgress, ScreeningTrigger
 from registry import screening_demo as demo
+from rules.deadlines import brussels_day
 from runtime.settings import Settings
 from starter.client import CaseService
 from tests.screening.helpers import (
@@ -32,7 +33,6 @@ from tests.screening.helpers import (
     told,
 )
 from tests.workflows.harness import BEC, PROVIDER, advance_to, at_brussels
-from rules.deadlines import brussels_day
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 pytestmark = pytest.mark.usefixtures("pg_clean")

@@ -24,10 +24,10 @@ from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseStatus
 from models.identity import Actor, Role, RoleKind
 from registry import providers
+from rules.deadlines import BRUSSELS
 from runtime.settings import Settings
 from starter.client import CaseService
 from workflows.application import ApplicationWorkflow
-from rules.deadlines import BRUSSELS
 
 ORG = "0123456749"  # a valid enterprise number (mod-97)
 OTHER_ORG = "0203201340"

@@ -31,6 +31,7 @@ from models.case import (
 from models.dutch import dutch_date
 from models.errors import Refusal
 from registry import applications, queries
+from rules.deadlines import brussels_day, why_not_working_day
 from starter.client import Refused
 from tests.workflows.harness import (
     BEC,
@@ -48,7 +49,6 @@ from tests.workflows.harness import (
 )
 from workflows import case_view
 from workflows.application import ApplicationWorkflow
-from rules.deadlines import brussels_day, why_not_working_day
 
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
 

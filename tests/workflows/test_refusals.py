@@ -24,6 +24,7 @@ from models.case import (
 )
 from models.errors import Refusal
 from models.identity import Actor
+from rules.deadlines import brussels_day
 from starter.client import Refused
 from tests.workflows.harness import (
     BEC,
@@ -40,7 +41,6 @@ from tests.workflows.harness import (
 )
 from tests.workflows.test_lifecycle import outcome
 from workflows.application import ApplicationWorkflow
-from rules.deadlines import brussels_day
 
 ACTORS = {
     "provider": PROVIDER,
