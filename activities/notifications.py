@@ -1,28 +1,34 @@
-"""E-mails: Dutch templates rendered into the outbox, then sent through SMTP at most once.
+"""E-mails: Dutch templates rendered into the outbox, then delivered apart from the step
+that queued them, at least once, never lost.
 
-THE GUARANTEE (at most once, recorded):
-- A step's e-mails are rendered and written to the outbox in the same transaction as the
-  step itself, so they exist exactly once, with a stable Message-ID per
-  (dossier, kind, step[, recipient]).
-- Before talking to SMTP a message is marked 'sending' in its own committed statement; only
-  a 'pending' message can be claimed, so no retry, second worker or replay sends it again.
-- Failure before the server accepted DATA (connection refused, timeout, 4xx/5xx to MAIL,
-  RCPT or DATA): the server does not have it -> back to 'pending' and the activity raises a
-  retryable error; it goes out, once, when SMTP is back. A definite 5xx rejection of the
-  message -> 'failed' (not retried).
-- Failure after the message body was handed over but before the server's reply, or a
-  worker that dies mid-send: the server may have it -> 'uncertain' (or left 'sending') and
-  NOT resent; logged as `notification.uncertain` for ops (`registry.notifications.stuck`).
-  A duplicate is worse than a lost mail here: the record shows which ones to check.
+THE GUARANTEE (at least once, recorded):
+- A step's e-mails are written to the outbox in the same transaction as the step itself, so
+  they exist exactly once, with a stable Message-ID per (dossier, kind, step[, recipient]).
+  Recording a step never talks to SMTP: a decision answers whatever the mail server does.
+- Each notice is then delivered by durable work of its own (the case's `notifications.send`
+  activity, or the screening's delivery page), retried until SMTP accepts it.
+- Before talking to SMTP a message is claimed ('sending', with a lease) in its own committed
+  statement. The same claimant (a retried activity) takes it back at once; any other only
+  when the lease ran out. So a worker that dies or stalls mid-send delays a notice, never
+  loses it.
+- Failure before the server accepted the message: back to 'pending', retried. Failure after
+  the body was handed over but before the server's reply (or a crash before we recorded the
+  reply): sent again, with the same Message-ID. A duplicate can only arise there, and it is
+  recognisable as one. A definite 5xx rejection: 'failed', not retried; ops resend it
+  (`python -m starter mail resend`) once the cause (an address) is fixed.
+- A notice is rendered again when it is sent: the day it goes out is the day the provider
+  receives it, and the dates it quotes (the appeal deadline) run from that day.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import smtplib
+import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
@@ -32,16 +38,26 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import jinja2
 import structlog
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.dutch import dutch_date
-from models.steps import NotificationKind, NotificationRequest, Recipient, StepInput
+from models.steps import (
+    NoticeSent,
+    NotificationKind,
+    NotificationRequest,
+    Recipient,
+    SendNoticeInput,
+    StepInput,
+)
 from registry import applications
 from registry import notifications as outbox
 from registry.db import Conn
 from registry.errors import InvalidInput, NotFound
+from rules import deadlines
+from rules.notices import dated_by_sending
+from rules.notices import message_id as notice_message_id
 from runtime.settings import PROJECT_ROOT, Settings, SmtpSettings
 
 K = NotificationKind
@@ -52,16 +68,13 @@ K = NotificationKind
 REQUIRED_CONTEXT: dict[NotificationKind, tuple[str, ...]] = {
     K.ACKNOWLEDGMENT: ("late_warning",),
     K.APPROVAL: ("registered_from",),
-    K.REFUSAL: ("reason", "appeal_deadline"),
+    K.REFUSAL: ("reason",),  # + appeal_deadline, from the day it is sent
     K.WITHDRAWAL: (),
     K.APPEAL_RECEIVED: ("appeal_number", "decision_deadline"),
     K.BEC_DECISION: ("granted", "reason"),
     K.BEC_OVERDUE: ("appeal_number", "decision_deadline"),
-    K.SCREENING_RESULT: (
-        "year",
-        "passed",
-        "remarks",
-    ),  # + removal_on, appeal_deadline if not passed
+    # + removal_on, appeal_deadline if not passed: from the day it is sent
+    K.SCREENING_RESULT: ("year", "passed", "remarks"),
     K.REMOVAL: ("last_day",),
     K.STOP_CONFIRMATION: ("last_day",),
     K.REVOCATION: ("last_day", "reason"),
@@ -70,7 +83,6 @@ REQUIRED_CONTEXT: dict[NotificationKind, tuple[str, ...]] = {
 }
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
-MESSAGE_ID_DOMAIN = "opleidingsdatabank.vlaanderen.be"
 BRUSSELS = ZoneInfo("Europe/Brussels")
 _DEADLINE_NL = {
     "appeal_window": "de beroepstermijn",
@@ -150,11 +162,14 @@ def render(kind: NotificationKind, context: dict[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
-def message_id(dossier: str, kind: NotificationKind, step: str, to: Recipient) -> str:
-    local = f"{dossier}.{kind.value}.{step}"
-    if to != Recipient.PROVIDER:
-        local += f".{to.value}"
-    return f"<{re.sub(r'[^A-Za-z0-9_.-]', '-', local)}@{MESSAGE_ID_DOMAIN}>"
+message_id = notice_message_id
+
+
+def render_sent_on(
+    kind: NotificationKind, context: dict[str, Any], sent_on: date
+) -> tuple[str, str]:
+    """The message as sent on `sent_on`: the dates that run from receipt are computed here."""
+    return render(kind, {**context, **dated_by_sending(kind, context, sent_on)})
 
 
 async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
@@ -174,11 +189,14 @@ async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
         "bec_address": n.bec_address,
         "department_address": n.department_address,
     }
+    # Rendered now to refuse a missing key before anything is written; rendered again,
+    # dated, when it is sent.
+    provisional_day = deadlines.brussels_day(step.at)
     for request in step.notifications:
         context = {**base, **request.context}
         if request.kind == K.ACKNOWLEDGMENT and step.late_submission_warning is not None:
             context.setdefault("late_warning", step.late_submission_warning)
-        subject, body = render(request.kind, context)
+        subject, body = render_sent_on(request.kind, context, provisional_day)
         await outbox.add(
             conn,
             dossier=step.dossier,
@@ -189,6 +207,7 @@ async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
             subject=subject,
             body=body,
             message_id=message_id(step.dossier, request.kind, step.step, request.to),
+            context=to_jsonable_python(context),
         )
 
 
@@ -309,17 +328,120 @@ def _build(settings: Settings, msg: outbox.OutboxMessage) -> bytes:
     return email.as_bytes(policy=SMTP_POLICY)
 
 
+class NoticeRejected(Exception):
+    """The SMTP server refused the message for good; ops resend it once fixed."""
+
+
+class NoticeBusy(Exception):
+    """Another claimant holds the message (its lease runs); try again later."""
+
+
+class Clock:
+    """The moment a message is accepted, on the Temporal server's clock inside an activity
+    (the case computes its appeal window from it, and the test server skips time), else the
+    machine's clock."""
+
+    def __init__(self) -> None:
+        self._origin: datetime | None = None
+        self._t0 = time.monotonic()
+        if activity.in_activity():
+            self._origin = activity.info().started_time
+
+    def now(self) -> datetime:
+        if self._origin is None:
+            return datetime.now(UTC)
+        return self._origin + timedelta(seconds=time.monotonic() - self._t0)
+
+
+def claimant() -> str:
+    """Who claims: the activity (stable across its retries, so a retry takes its own claim
+    back at once), else this process."""
+    if activity.in_activity():
+        info = activity.info()
+        return f"{info.workflow_id}/{info.activity_id}"
+    return f"process-{os.getpid()}"
+
+
+async def send_one(
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    message_id: str,
+    session: SmtpSession,
+    *,
+    who: str | None = None,
+    clock: Clock | None = None,
+) -> datetime:
+    """Delivers one outbox message; returns when the server accepted it (the first
+    acceptance, if it had been sent already). Raises NoticeRejected (for good), NoticeBusy
+    or SmtpNotAccepted (try again later), NotFound."""
+    clock = clock or Clock()
+    lease = timedelta(seconds=settings.notifications.claim_lease_seconds)
+    claimed = await outbox.claim(pool, message_id, who or claimant(), lease)
+    if claimed is None:
+        raise NotFound(f"no e-mail {message_id} in the outbox")
+    if isinstance(claimed, outbox.Settled):
+        if claimed.status == "sent" and claimed.sent_at is not None:
+            return claimed.sent_at
+        if claimed.status == "failed":
+            raise NoticeRejected(f"{message_id} was refused by SMTP: {claimed.last_error}")
+        raise NoticeBusy(
+            f"{message_id} is being sent by another worker (lease until {claimed.lease_until})"
+        )
+    msg = claimed
+    bound = log.bind(dossier=msg.dossier, step=msg.step, kind=msg.kind, message_id=message_id)
+    if msg.context is not None:
+        subject, body = render_sent_on(
+            NotificationKind(msg.kind), msg.context, deadlines.brussels_day(clock.now())
+        )
+        await outbox.store_rendered(pool, msg.id, subject, body)
+        msg = outbox.OutboxMessage(**{**msg.__dict__, "subject": subject, "body": body})
+    data = _build(settings, msg)
+    try:
+        await _heartbeating(asyncio.to_thread(session.send, msg.to_address, data))
+    except _Rejected as exc:
+        await outbox.fail(pool, msg.id, str(exc))
+        bound.error("notification.rejected", error=str(exc))
+        raise NoticeRejected(f"{message_id} was refused by SMTP: {exc}") from exc
+    except (_NotAccepted, _Uncertain) as exc:
+        # Not accepted, or we cannot tell: the next attempt sends it (same Message-ID).
+        await outbox.release(pool, msg.id, str(exc))
+        bound.warning("notification.deferred", error=str(exc))
+        raise SmtpNotAccepted(f"{message_id}: {exc}") from exc
+    sent_at = await outbox.mark_sent(pool, msg.id, clock.now())
+    bound.info("notification.sent")
+    return sent_at
+
+
+async def _heartbeating(work: Any) -> Any:
+    """Awaits `work`, heartbeating inside an activity, so a worker killed mid-send is
+    noticed after the heartbeat timeout rather than the whole start-to-close timeout."""
+    task = asyncio.ensure_future(work)
+    if not activity.in_activity():
+        return await task
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if done:
+            return task.result()
+        activity.heartbeat()
+
+
+class SmtpNotAccepted(Exception):
+    """SMTP is down or did not take the message: kept in the outbox, sent later."""
+
+
 @dataclass
 class Delivery:
     sent: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # not accepted, still pending
+    # When the server accepted each sent message (Message-ID -> moment).
+    sent_at: dict[str, datetime] = field(default_factory=dict)
 
 
 async def deliver(
     pool: asyncpg.Pool[Any], settings: Settings, dossier: str, session: SmtpSession | None = None
 ) -> Delivery:
-    """Sends the dossier's pending e-mails, each at most once (see the module docstring),
-    over `session` when given (its owner closes it), else over a connection of its own."""
+    """Sends the dossier's unsent e-mails (see the module docstring), over `session` when
+    given (its owner closes it), else over a connection of its own."""
     if session is None:
         own = SmtpSession(settings.smtp)
         try:
@@ -327,27 +449,16 @@ async def deliver(
         finally:
             await asyncio.to_thread(own.close)
     result = Delivery()
-    for notification_id in await outbox.pending(pool, dossier):
-        msg = await outbox.claim(pool, notification_id)
-        if msg is None:
-            continue
-        bound = log.bind(dossier=dossier, message_id=msg.message_id, kind=msg.kind)
+    clock = Clock()
+    for mid in await outbox.open_for_dossier(pool, dossier):
         try:
-            await asyncio.to_thread(session.send, msg.to_address, _build(settings, msg))
-        except _NotAccepted as exc:
-            await outbox.mark(pool, msg.id, "pending", str(exc))
-            bound.warning("notification.deferred", error=str(exc))
-            result.retry.append(f"{msg.message_id}: {exc}")
-        except _Rejected as exc:
-            await outbox.mark(pool, msg.id, "failed", str(exc))
-            bound.error("notification.rejected", error=str(exc))
-        except _Uncertain as exc:
-            await outbox.mark(pool, msg.id, "uncertain", str(exc))
-            bound.error("notification.uncertain", error=str(exc), action="check the mail log")
+            result.sent_at[mid] = await send_one(pool, settings, mid, session, clock=clock)
+        except (SmtpNotAccepted, NoticeBusy) as exc:
+            result.retry.append(str(exc))
+        except NoticeRejected:
+            continue  # kept as failed for ops; not worth retrying
         else:
-            await outbox.mark(pool, msg.id, "sent")
-            bound.info("notification.sent")
-            result.sent.append(msg.message_id)
+            result.sent.append(mid)
     return result
 
 
@@ -360,19 +471,24 @@ def raise_if_deferred(delivery: Delivery) -> None:
         )
 
 
-class DeliverInput(BaseModel):
-    dossier: str
-
-
 class NotificationActivities:
-    """Sends what the outbox holds for a dossier (e.g. after SMTP was down)."""
+    """Delivers one queued notice: the durable work a case starts for each e-mail it queues."""
 
     def __init__(self, pool: asyncpg.Pool[Any], settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
 
-    @activity.defn(name="notifications.deliver")
-    async def deliver(self, inp: DeliverInput) -> list[str]:
-        delivery = await deliver(self._pool, self._settings, inp.dossier)
-        raise_if_deferred(delivery)
-        return delivery.sent
+    @activity.defn(name="notifications.send")
+    async def send(self, inp: SendNoticeInput) -> NoticeSent:
+        session = SmtpSession(self._settings.smtp)
+        try:
+            sent_at = await send_one(self._pool, self._settings, inp.message_id, session)
+        except NoticeRejected as exc:
+            raise ApplicationError(str(exc), type="NoticeRejected", non_retryable=True) from exc
+        except NotFound as exc:
+            raise ApplicationError(exc.message, type="NotFound", non_retryable=True) from exc
+        except (SmtpNotAccepted, NoticeBusy) as exc:
+            raise ApplicationError(str(exc), type="SmtpUnavailable") from exc
+        finally:
+            await asyncio.to_thread(session.close)
+        return NoticeSent(message_id=inp.message_id, sent_at=sent_at)

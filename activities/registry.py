@@ -2,7 +2,9 @@
 
 `record_step` is idempotent on (dossier, step): the step, its audit row and its outbox rows
 are one transaction; a retry after a crash or timeout finds the step and writes nothing
-(recorded=False), then still delivers whatever e-mail of the dossier is pending.
+(recorded=False). It never talks to SMTP: the case delivers each queued notice with an
+activity of its own (`notifications.send`). Only a step queued by code from before that
+change (`notices_apart` false) still has its e-mails delivered here.
 PostgreSQL unreachable or a dropped connection: the exception propagates and Temporal
 retries (the transaction was rolled back, no partial rows). Invalid input or an unknown
 dossier: a non-retryable ApplicationError of type models.errors.Refusal.
@@ -56,8 +58,9 @@ class RegistryActivities:
             "registry.step.recorded" if recorded else "registry.step.replayed",
             extra={"dossier": step.dossier, "step": step.step},
         )
-        delivery = await mail.deliver(self._pool, self._settings, step.dossier)
-        mail.raise_if_deferred(delivery)
+        if step.notifications and not step.notices_apart:
+            delivery = await mail.deliver(self._pool, self._settings, step.dossier)
+            mail.raise_if_deferred(delivery)
         return StepResult(
             recorded=recorded, sent=await outbox.sent_for_step(self._pool, step.dossier, step.step)
         )

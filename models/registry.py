@@ -94,9 +94,13 @@ class NotificationRecord(_Read):
     to_address: str
     subject: str
     message_id: str
-    status: str  # pending, sending, sent, uncertain, failed
+    status: str  # pending, sending, sent, failed (uncertain: left by earlier code)
     created_at: datetime
     sent_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    dossier: str | None = None
+    step: str | None = None
 
 
 class DossierSummary(_Read):

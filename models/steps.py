@@ -83,6 +83,10 @@ class StepInput(BaseModel):
     deadlines: list[Deadline] = Field(default_factory=list)
     notifications: list[NotificationRequest] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
+    # True: the case delivers each queued notice itself (`notifications.send`), so recording
+    # the step never talks to SMTP. False: steps queued by code before that change, whose
+    # notices this activity still delivers itself.
+    notices_apart: bool = False
 
 
 class StepResult(BaseModel):
@@ -90,3 +94,17 @@ class StepResult(BaseModel):
     recorded: bool
     # Message-IDs of this step's e-mails that are now sent.
     sent: list[str] = Field(default_factory=list)
+
+
+class SendNoticeInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str
+
+
+class NoticeSent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    # When the SMTP server accepted it (the Temporal server's clock): receipt of the notice.
+    sent_at: datetime

@@ -1,12 +1,16 @@
 """The e-mail outbox and the record of every message sent.
 
-status: pending -> sending -> sent. `claim` commits 'sending' before the SMTP conversation,
-so a message is never handed to SMTP twice; see activities/notifications.py for the rules.
+status: pending -> sending -> sent (or failed: the server refused it for good). `claim`
+commits 'sending' with a lease before the SMTP conversation. The claimant that holds it
+(a retried activity) may claim again at once; anyone else only once the lease has run out,
+so a worker that died or stalled mid-send never leaves a notice unsent. See
+activities/notifications.py for the delivery rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -15,6 +19,17 @@ from models.registry import NotificationRecord
 from registry.db import Conn
 
 Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
+
+# Rows a claim may take: never claimed, or claimed by the same claimant, or whose claim ran
+# out ('uncertain' rows were left so by earlier code; they are reclaimed the same way).
+_CLAIMABLE = """
+    status = 'pending'
+    OR (status IN ('sending', 'uncertain')
+        AND (claimed_by = $2
+             OR COALESCE(lease_until, sending_at + $3::interval, now()) < now()))
+"""
+_RECORD_COLUMNS = """kind, recipient, to_address, subject, message_id, status, attempts,
+    last_error, created_at, sent_at, dossier, step"""
 
 
 @dataclass(frozen=True)
@@ -27,6 +42,18 @@ class OutboxMessage:
     subject: str
     body: str
     message_id: str
+    context: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Why a message could not be claimed: already sent, refused for good, or held by
+    another claimant until `lease_until`."""
+
+    status: str
+    sent_at: datetime | None
+    lease_until: datetime | None
+    last_error: str | None
 
 
 async def add(
@@ -40,11 +67,12 @@ async def add(
     subject: str,
     body: str,
     message_id: str,
+    context: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO notifications (dossier, step, kind, recipient, to_address, subject,
-               body, message_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               body, message_id, context)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT DO NOTHING""",
         dossier,
         step,
@@ -54,41 +82,110 @@ async def add(
         subject,
         body,
         message_id,
+        context,
     )
 
 
-async def pending(db: Db, dossier: str) -> list[int]:
+async def open_for_dossier(db: Db, dossier: str) -> list[str]:
+    """Message-IDs of the dossier's notices not yet sent (nor refused for good)."""
     rows = await db.fetch(
-        "SELECT id FROM notifications WHERE dossier = $1 AND status = 'pending' ORDER BY id",
+        """SELECT message_id FROM notifications
+           WHERE dossier = $1 AND status IN ('pending', 'sending', 'uncertain') ORDER BY id""",
         dossier,
     )
-    return [int(r["id"]) for r in rows]
+    return [str(r["message_id"]) for r in rows]
 
 
-async def claim(db: Db, notification_id: int) -> OutboxMessage | None:
-    """Marks the message 'sending' (its own committed statement); None if another worker
-    took it or it is no longer pending."""
+async def claim(
+    db: Db, message_id: str, claimant: str, lease: timedelta
+) -> OutboxMessage | Settled | None:
+    """Marks the message 'sending' for `claimant` (its own committed statement). Returns the
+    message to send, or why it cannot be claimed, or None when there is no such message."""
     row = await db.fetchrow(
-        """UPDATE notifications
-           SET status = 'sending', sending_at = now(), attempts = attempts + 1
-           WHERE id = $1 AND status = 'pending'
-           RETURNING id, dossier, step, kind, to_address, subject, body, message_id""",
-        notification_id,
+        f"""UPDATE notifications
+            SET status = 'sending', sending_at = now(), claimed_by = $2,
+                lease_until = now() + $3::interval, attempts = attempts + 1
+            WHERE message_id = $1 AND ({_CLAIMABLE})
+            RETURNING id, dossier, step, kind, to_address, subject, body, message_id,
+                      context""",
+        message_id,
+        claimant,
+        lease,
     )
-    return None if row is None else OutboxMessage(**dict(row))
+    if row is not None:
+        return OutboxMessage(**dict(row))
+    found = await db.fetchrow(
+        """SELECT status, sent_at, lease_until, last_error FROM notifications
+           WHERE message_id = $1""",
+        message_id,
+    )
+    return None if found is None else Settled(**dict(found))
 
 
-async def mark(db: Db, notification_id: int, status: str, error: str | None = None) -> None:
-    """status: 'sent', 'pending' (not accepted, retry), 'uncertain' or 'failed'."""
+async def store_rendered(db: Db, notification_id: int, subject: str, body: str) -> None:
+    """The text as it is about to be sent (dated by the day it goes out)."""
+    await db.execute(
+        "UPDATE notifications SET subject = $2, body = $3 WHERE id = $1",
+        notification_id,
+        subject,
+        body,
+    )
+
+
+async def mark_sent(db: Db, notification_id: int, sent_at: datetime) -> datetime:
+    """Records the server's acceptance; returns the recorded moment (the first one, if a
+    concurrent claimant got there before)."""
+    value = await db.fetchval(
+        """UPDATE notifications
+           SET status = 'sent', sent_at = COALESCE(sent_at, $2), lease_until = NULL
+           WHERE id = $1
+           RETURNING sent_at""",
+        notification_id,
+        sent_at,
+    )
+    return value if value is not None else sent_at
+
+
+async def release(db: Db, notification_id: int, error: str) -> None:
+    """The server does not have it: pending again, for the next attempt."""
     await db.execute(
         """UPDATE notifications
-           SET status = $2, last_error = COALESCE($3, last_error),
-               sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
+           SET status = 'pending', last_error = $2, claimed_by = NULL, lease_until = NULL
            WHERE id = $1 AND status = 'sending'""",
         notification_id,
-        status,
         error,
     )
+
+
+async def fail(db: Db, notification_id: int, error: str) -> None:
+    """The server refused it for good (5xx): kept for ops, who can resend it."""
+    await db.execute(
+        """UPDATE notifications
+           SET status = 'failed', last_error = $2, claimed_by = NULL, lease_until = NULL
+           WHERE id = $1 AND status = 'sending'""",
+        notification_id,
+        error,
+    )
+
+
+async def requeue(db: Db, message_id: str) -> NotificationRecord | None:
+    """Ops' resend: the message goes back to pending whatever its status (a sent one is
+    sent again, with the same Message-ID)."""
+    row = await db.fetchrow(
+        f"""UPDATE notifications
+            SET status = 'pending', claimed_by = NULL, lease_until = NULL
+            WHERE message_id = $1
+            RETURNING {_RECORD_COLUMNS}""",
+        message_id,
+    )
+    return None if row is None else NotificationRecord.model_validate(dict(row))
+
+
+async def by_message_id(db: Db, message_id: str) -> NotificationRecord | None:
+    row = await db.fetchrow(
+        f"SELECT {_RECORD_COLUMNS} FROM notifications WHERE message_id = $1", message_id
+    )
+    return None if row is None else NotificationRecord.model_validate(dict(row))
 
 
 async def sent_for_step(db: Db, dossier: str, step: str) -> list[str]:
@@ -103,17 +200,40 @@ async def sent_for_step(db: Db, dossier: str, step: str) -> list[str]:
 
 async def for_dossier(db: Db, dossier: str) -> list[NotificationRecord]:
     rows = await db.fetch(
-        """SELECT kind, recipient, to_address, subject, message_id, status, created_at, sent_at
-           FROM notifications WHERE dossier = $1 ORDER BY id""",
-        dossier,
+        f"SELECT {_RECORD_COLUMNS} FROM notifications WHERE dossier = $1 ORDER BY id", dossier
     )
     return [NotificationRecord.model_validate(dict(r)) for r in rows]
 
 
-async def stuck(db: Db) -> list[NotificationRecord]:
-    """Messages ops must look at: sending (a worker died mid-send) or uncertain."""
+async def unsent(db: Db, limit: int = 100) -> list[NotificationRecord]:
+    """What ops look at: every message not sent (pending, sending, failed), oldest first."""
     rows = await db.fetch(
-        """SELECT kind, recipient, to_address, subject, message_id, status, created_at, sent_at
-           FROM notifications WHERE status IN ('sending', 'uncertain') ORDER BY id"""
+        f"""SELECT {_RECORD_COLUMNS} FROM notifications
+            WHERE status IN ('pending', 'sending', 'uncertain', 'failed')
+            ORDER BY created_at, id LIMIT $1""",
+        limit,
     )
     return [NotificationRecord.model_validate(dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    counts: dict[str, int]  # pending, sending, failed (uncertain counts as sending)
+    oldest_unsent_seconds: float  # age of the oldest pending or sending message; 0 if none
+
+
+async def state(db: Db) -> OutboxState:
+    rows = await db.fetch(
+        """SELECT CASE WHEN status = 'uncertain' THEN 'sending' ELSE status END AS status,
+                  count(*) AS n,
+                  extract(epoch FROM now() - min(created_at)) AS age
+           FROM notifications WHERE status IN ('pending', 'sending', 'uncertain', 'failed')
+           GROUP BY 1"""
+    )
+    counts = {"pending": 0, "sending": 0, "failed": 0}
+    oldest = 0.0
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + int(r["n"])
+        if r["status"] != "failed":
+            oldest = max(oldest, float(r["age"] or 0))
+    return OutboxState(counts=counts, oldest_unsent_seconds=oldest)

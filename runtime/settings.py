@@ -86,6 +86,9 @@ class NotificationSettings(_Section):
     bec_address: str = "beroepscommissie.wse@vlaanderen.be"
     contact_address: str = "opleidingsdatabank@vlaanderen.be"
     department_address: str = "vov@vlaanderen.be"
+    # A notice claimed for sending by a worker that then died or stalled is taken over by
+    # another after this long (the claiming activity itself retries at once).
+    claim_lease_seconds: int = Field(600, ge=10)
 
 
 class WorkerSettings(_Section):

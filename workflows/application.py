@@ -4,7 +4,9 @@ It lives from submission to its end, possibly years later. Human decisions arriv
 updates whose validators refuse (without writing history) what the actor or the state does
 not allow; the yearly screening arrives as a signal. Deadlines are data (how they were
 computed is kept) and durable timers. Each transition is recorded by one idempotent
-registry step keyed by (dossier, step), which also sends that step's e-mails once.
+registry step keyed by (dossier, step), which queues that step's e-mails; each e-mail is
+then delivered by an activity of its own, so a decision never waits for SMTP, and the appeal
+window of a refusal starts on the day its e-mail actually went out.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import rules.deadlines as deadlines
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         Hearing,
         HearingInput,
         HearingSide,
+        PendingNotice,
         ReviewDecisionInput,
         RevokeInput,
         ScreeningOutcome,
@@ -50,12 +53,15 @@ with workflow.unsafe.imports_passed_through():
     from models.errors import Refusal
     from models.identity import SYSTEM_ACTOR, Actor, RoleKind
     from models.steps import (
+        NoticeSent,
         NotificationKind,
         NotificationRequest,
         Recipient,
         RegistrationEnd,
+        SendNoticeInput,
         StepInput,
     )
+    from rules.notices import message_id
 
 # A database outage is retried until it is over; a refused input is not retried.
 RECORD_RETRY = RetryPolicy(
@@ -63,6 +69,14 @@ RECORD_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[Refusal.INVALID_INPUT, Refusal.NOT_FOUND, Refusal.CONFLICT],
+)
+# A notice is retried until SMTP takes it: an outage delays it, never loses it. The
+# interval stays short so a notice goes out within seconds of the server's return.
+NOTICE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["NoticeRejected", Refusal.NOT_FOUND],
 )
 HISTORY_KEPT = 30  # steps kept in the workflow; the registry keeps the full audit trail
 SCREENINGS_KEPT = 5
@@ -96,6 +110,8 @@ class ApplicationWorkflow:
         self._version = 0  # bumped by every change, so the main loop re-plans its timers
         self._cycle_done = False  # a screening cycle was handled: continue as new
         self._fresh_run_at: datetime | None = None  # when to continue as new after screening
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._resend: set[str] = set()  # rejected notices ops asked to send again
         if inp.carried is not None:
             self._s = inp.carried.model_copy(update={"runs": inp.carried.runs + 1})
         else:
@@ -156,6 +172,9 @@ class ApplicationWorkflow:
                         carried=self._s,
                     )
                 )
+        if self._s.pending_notices:
+            # An ended case still owes its last e-mails (a final refusal, a stop confirmation).
+            await workflow.wait_condition(lambda: not self._s.pending_notices)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._s
 
@@ -172,7 +191,7 @@ class ApplicationWorkflow:
         return self._version != seen_version or self._should_continue_as_new()
 
     def _should_continue_as_new(self) -> bool:
-        if self._s.state == CaseState.ENDED or self._lock.locked():
+        if self._s.state == CaseState.ENDED or self._lock.locked() or self._s.pending_notices:
             return False
         return self._cycle_done or workflow.info().is_continue_as_new_suggested()
 
@@ -231,6 +250,7 @@ class ApplicationWorkflow:
                 decided_by=inp.actor.subject,
                 body=self._s.competent_body,
             )
+            apart = self._notices_apart("review")
             if inp.approve:
                 await self._record_waited_for(
                     "review",
@@ -250,8 +270,27 @@ class ApplicationWorkflow:
                 )
                 self._s.registered_from = today
                 self._s.state = CaseState.REGISTERED
+            elif apart:
+                # The window runs from receipt, the day the refusal e-mail goes out: it
+                # starts when that notice is sent (`_notice_sent`), not now.
+                refusal = self._mail(
+                    NotificationKind.REFUSAL, decided_on=today.isoformat(), reason=decision.reason
+                )
+                await self._record_waited_for(
+                    "review",
+                    "application.refused",
+                    inp.actor,
+                    self._s.state,
+                    CaseState.REFUSED,
+                    decision=decision,
+                    notifications=[refusal],
+                )
+                self._s.appeal_window_subject = AppealSubject.REFUSAL
+                self._s.window_starts_with = self._message_id(refusal, "review")
+                self._s.state = CaseState.REFUSED
             else:
-                # The refusal is e-mailed today, so it is received today.
+                # Cases decided before notices were sent apart: e-mailed at once, received
+                # today.
                 window = deadlines.appeal_window(today)
                 await self._record_waited_for(
                     "review",
@@ -316,27 +355,30 @@ class ApplicationWorkflow:
         self._check_provider(inp.actor, "appeal this decision")
         window = self._s.appeal_window
         lapsed = self._s.lapsed_window
-        if window is None and lapsed is not None:
+        notice_unsent = (
+            self._s.window_starts_with is not None and self._s.state == CaseState.REFUSED
+        )
+        if window is None and lapsed is not None and not notice_unsent:
             raise _refuse(
                 Refusal.WINDOW_CLOSED,
                 f"the appeal window closed at the end of {dutch_date(lapsed.last_day)}; "
                 "an appeal can no longer be filed",
             )
-        if window is None or self._s.state not in (
+        if (window is None and not notice_unsent) or self._s.state not in (
             CaseState.REFUSED,
             CaseState.REMOVAL_SCHEDULED,
         ):
             raise _refuse(
                 Refusal.INVALID_STATE,
-                f"{self._s.dossier} has no decision open to appeal "
-                f"(state: {self._s.state.value})",
+                f"{self._s.dossier} has no decision open to appeal (state: {self._s.state.value})",
             )
         if self._s.open_appeal is not None:
             raise _refuse(
                 Refusal.INVALID_STATE,
                 f"an appeal for {self._s.dossier} is already at the BEC; wait for its decision",
             )
-        if workflow.now() >= window.due_at:
+        # Not yet notified: the window has not even started, so an appeal is in time.
+        if window is not None and workflow.now() >= window.due_at:
             raise _refuse(
                 Refusal.WINDOW_CLOSED,
                 f"the appeal window closed at the end of {dutch_date(window.last_day)}; "
@@ -388,6 +430,7 @@ class ApplicationWorkflow:
             )
             self._s.appeals.append(appeal)
             self._s.appeal_window = None
+            self._s.window_starts_with = None  # appealed already: no window to start
             self._s.state = after
             self._changed()
             return self._s
@@ -547,9 +590,7 @@ class ApplicationWorkflow:
 
     def _check_revoke(self, inp: RevokeInput) -> None:
         if not inp.actor.has(RoleKind.DEPARTMENT):
-            raise _refuse(
-                Refusal.FORBIDDEN, "only department WSE staff can revoke a registration"
-            )
+            raise _refuse(Refusal.FORBIDDEN, "only department WSE staff can revoke a registration")
         self._expect_registered("revoke the registration")
         _require_reason(inp.reason, "a revocation")
 
@@ -613,7 +654,7 @@ class ApplicationWorkflow:
             )
         if inp.deadline == DeadlineKind.APPEAL_WINDOW:
             window = self._s.appeal_window
-            if window is None:
+            if window is None and self._s.window_starts_with is None:
                 raise _refuse(
                     Refusal.INVALID_STATE,
                     f"{self._s.dossier} has no open appeal window to correct",
@@ -683,6 +724,8 @@ class ApplicationWorkflow:
             )
             if inp.deadline == DeadlineKind.APPEAL_WINDOW:
                 self._s.appeal_window = window
+                # The department fixed the receipt: the notice no longer starts the window.
+                self._s.window_starts_with = None
                 if removal is not None:
                     self._s.removal = removal
                     self._s.registered_until = removal.last_day
@@ -915,6 +958,8 @@ class ApplicationWorkflow:
         local: bool = False,
         **fields: object,
     ) -> None:
+        notifications = fields.get("notifications")
+        apart = bool(notifications) and self._notices_apart(step)
         step_input = StepInput(
             dossier=self._s.dossier,
             step=step,
@@ -924,6 +969,7 @@ class ApplicationWorkflow:
             state_before=before.value if before else None,
             state_after=after.value,
             competent_body=self._s.competent_body,
+            notices_apart=apart,
             **fields,
         )
         summary = f"{self._s.dossier}: {event}"
@@ -950,6 +996,95 @@ class ApplicationWorkflow:
                 summary=summary,
             )
         self._log(step, actor, event)
+        if apart and isinstance(notifications, list):
+            for request in notifications:
+                self._start_delivery(
+                    PendingNotice(
+                        message_id=self._message_id(request, step),
+                        kind=request.kind.value,
+                        step=step,
+                    )
+                )
+
+    # ------------------------------------------------------------------ notices
+
+    def _notices_apart(self, step: str) -> bool:
+        """Whether this step's e-mails are delivered by activities of their own. One patch
+        per step, so a case recorded before the change replays its old steps unchanged and
+        still takes the new way for every step after it."""
+        return workflow.patched(f"notices-apart-{step}")
+
+    def _message_id(self, request: NotificationRequest, step: str) -> str:
+        return message_id(self._s.dossier, request.kind, step, request.to)
+
+    def _start_delivery(self, notice: PendingNotice) -> None:
+        self._s.pending_notices = [*self._s.pending_notices, notice]
+        task = asyncio.create_task(self._deliver(notice))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, notice: PendingNotice) -> None:
+        # In the order they were queued: the provider reads the acknowledgment before the
+        # decision, whatever the mail server did in between.
+        await workflow.wait_condition(
+            lambda: self._s.pending_notices[0].message_id == notice.message_id
+        )
+        while True:
+            try:
+                sent = await workflow.execute_activity(
+                    "notifications.send",
+                    SendNoticeInput(message_id=notice.message_id),
+                    result_type=NoticeSent,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    # A worker killed mid-send is noticed after this, not after two minutes.
+                    heartbeat_timeout=timedelta(seconds=15),
+                    retry_policy=NOTICE_RETRY,
+                    summary=f"{self._s.dossier}: e-mail {notice.kind}",
+                )
+                break
+            except ActivityError as exc:
+                # Refused for good by the mail server: ops fix the cause and resend it.
+                cause = exc.cause
+                why = cause.message if isinstance(cause, ApplicationError) else str(exc)
+                self._set_rejected(notice.message_id, why)
+                await workflow.wait_condition(lambda: notice.message_id in self._resend)
+                self._resend.discard(notice.message_id)
+                self._set_rejected(notice.message_id, "")
+        async with self._lock:
+            await self._notice_sent(notice, sent)
+
+    def _set_rejected(self, message_id: str, why: str) -> None:
+        self._s.pending_notices = [
+            n.model_copy(update={"rejected": why}) if n.message_id == message_id else n
+            for n in self._s.pending_notices
+        ]
+        self._changed()
+
+    async def _notice_sent(self, notice: PendingNotice, sent: NoticeSent) -> None:
+        self._s.pending_notices = [
+            n for n in self._s.pending_notices if n.message_id != notice.message_id
+        ]
+        if self._s.window_starts_with == notice.message_id:
+            self._s.window_starts_with = None
+            if self._s.state == CaseState.REFUSED and self._s.appeal_window is None:
+                received_on = deadlines.brussels_day(sent.sent_at)
+                window = deadlines.appeal_window(received_on)
+                await self._record(
+                    f"{notice.step}-notified",
+                    "application.refusal.notified",
+                    SYSTEM_ACTOR,
+                    self._s.state,
+                    self._s.state,
+                    deadlines=[window],
+                    details={"message_id": notice.message_id, "sent_at": sent.sent_at.isoformat()},
+                )
+                self._s.appeal_window = window
+        self._changed()
+
+    @workflow.signal
+    def retry_notice(self, message_id: str) -> None:
+        """Ops resent a notice the mail server had refused (`python -m starter mail resend`)."""
+        self._resend.add(message_id)
 
     def _log(self, step: str, actor: Actor, event: str) -> None:
         entry = StepLog(step=step, at=workflow.now(), by=actor.subject, event=event)

@@ -58,6 +58,11 @@ def who_and_what(s: CaseStatus) -> tuple[str, str]:
         if missing:
             return "bec", f"the BEC hears the {' and the '.join(missing)}"
         return "bec", f"the BEC decides by {dutch_date(appeal.deadline.last_day)}"
+    if s.window_starts_with is not None and s.state == CaseState.REFUSED:
+        return "nobody", (
+            "refusal decided, notice not yet sent: the appeal window starts on the day the "
+            "refusal e-mail goes out"
+        )
     if s.appeal_window is not None:
         return "provider", f"the provider may appeal until {dutch_date(s.appeal_window.last_day)}"
     if s.state == CaseState.REMOVAL_SCHEDULED and s.removal is not None:
@@ -114,4 +119,9 @@ def details_markdown(s: CaseStatus) -> str:
             lines.append(f"- {timer_summary(d)}{shifted}")
     if s.open_appeal is not None and s.open_appeal.overdue:
         lines.append("\n**⚠ BEC decision overdue**")
+    if s.pending_notices:
+        lines.append("\n### E-mails not yet sent")
+        for n in s.pending_notices:
+            why = f" — ⚠ refused by the mail server: {n.rejected}" if n.rejected else ""
+            lines.append(f"- {n.kind} (`{n.message_id}`){why}")
     return "\n".join(lines)

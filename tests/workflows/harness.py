@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseStatus
@@ -112,11 +113,12 @@ async def running_cases(
     settings = on_fresh_queue(settings, "cases")
     await seed_providers(pool)
     activities = RegistryActivities(pool, settings)
+    notices = NotificationActivities(pool, settings)
     async with Worker(
         env.client,
         task_queue=settings.temporal.task_queue,
         workflows=[ApplicationWorkflow],
-        activities=[activities.record_step],
+        activities=[activities.record_step, notices.send],
     ):
         yield Cases(env, CaseService(settings, client=env.client, pool=pool), pool, settings)
 

@@ -123,7 +123,8 @@ async def case_in(cases: Cases, state: CaseState) -> str:
         await handle.signal(
             ApplicationWorkflow.screening_outcome, outcome(today.year, False, today)
         )
-    await until(handle, lambda s: s.state == state)
+    # Settled: its e-mails sent (and so a refusal's window started).
+    await until(handle, lambda s: s.state == state and not s.pending_notices)
     return handle.id
 
 
@@ -177,6 +178,7 @@ async def test_same_update_retried_has_one_effect(cases: Cases, smtp_sink: Any) 
     first = await cases.service.update(dossier, appeal, update_id="portal-request-1")
     second = await cases.service.update(dossier, appeal, update_id="portal-request-1")
     assert first.appeals == second.appeals and len(second.appeals) == 1
+    await until(cases.client.get_workflow_handle(dossier), lambda s: not s.pending_notices)
     received = [
         m for m in smtp_sink.messages() if f"{dossier}.appeal_received" in (m["Message-ID"] or "")
     ]

@@ -17,6 +17,7 @@ from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
@@ -44,7 +45,10 @@ def worker(env: WorkflowEnvironment, pool: Any, settings: Settings) -> Worker:
         env.client,
         task_queue=settings.temporal.task_queue,
         workflows=[ApplicationWorkflow],
-        activities=[RegistryActivities(pool, settings).record_step],
+        activities=[
+            RegistryActivities(pool, settings).record_step,
+            NotificationActivities(pool, settings).send,
+        ],
         graceful_shutdown_timeout=timedelta(seconds=0),
     )
 
