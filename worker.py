@@ -28,10 +28,12 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from activities.screening import ScreeningActivities
-from ops.metrics import start_domain_metrics
+from ops.metrics import start_domain_metrics, start_outbox_metrics
 from registry.db import create_pool
+from runtime.activity_watch import ActivityWatch
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
@@ -54,6 +56,7 @@ def build_worker(
     `extra_*` lets tests run a probe workflow through the very same worker code.
     """
     registry = RegistryActivities(pool, settings)
+    notices = NotificationActivities(pool, settings)
     screening = ScreeningActivities(pool, settings, client)
     workflows: list[type] = [
         ApplicationWorkflow,
@@ -61,7 +64,7 @@ def build_worker(
         ScreeningScheduleWorkflow,
         *extra_workflows,
     ]
-    activities = [*bound_activities(registry, screening), *extra_activities]
+    activities = [*bound_activities(registry, notices, screening), *extra_activities]
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -70,6 +73,8 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
         workflow_runner=shared_module_sandbox(),
         max_cached_workflows=settings.worker.max_cached_workflows,
+        # Activities retrying beyond a threshold are shown to ops (python -m ops stuck).
+        interceptors=[ActivityWatch(pool, client)],
     )
 
 
@@ -135,6 +140,7 @@ async def main(
         client = await connect(settings, runtime=make_runtime(settings))
     pool = await create_pool(settings)
     metrics = start_domain_metrics(client) if settings.worker.metrics_port else None
+    outbox_metrics = start_outbox_metrics(client, pool) if settings.worker.metrics_port else None
     try:
         worker = build_worker(
             client,
@@ -145,8 +151,9 @@ async def main(
         )
         await _run_until_signalled(worker, settings)
     finally:
-        if metrics is not None:
-            metrics.cancel()
+        for task in (metrics, outbox_metrics):
+            if task is not None:
+                task.cancel()
         await pool.close()
 
 

@@ -233,7 +233,7 @@ def _code_error(stage: str, code: int, reply: bytes) -> Exception:
 
 def _connect(cfg: SmtpSettings) -> smtplib.SMTP:
     try:
-        client = smtplib.SMTP(cfg.host, cfg.port, timeout=30)
+        client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
     except OSError as exc:
         raise _NotAccepted(f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}") from exc
     try:

@@ -8,15 +8,23 @@ or a resumed workflow repeats nothing:
   Message-ID, sent at most once by the registry's notification code;
 - a case is marked told only after its signal was accepted; a signal repeated after a crash
   between signal and mark is dropped by the case (it dedupes per year).
+
+An error no retry can cure (our own data failing validation, a programming error) is raised
+non-retryable with the reason and what it concerns, so the run fails at once and says why
+instead of retrying forever; after the repair the year's run is started again and resumes
+(`screen now` / `screen backfill`): nothing told is told again.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
+import pydantic
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -29,8 +37,10 @@ from models.rubric import RubricError
 from models.screening import (
     DeliverPageInput,
     DeliverPageResult,
+    InvalidResultRow,
     PrepareInput,
     PrepareResult,
+    ResultRow,
     ScorePageInput,
     ScorePageResult,
     ScreeningReport,
@@ -44,6 +54,38 @@ from runtime.settings import Settings
 
 # The workflow result carries at most this many negatives; the registry keeps them all.
 NEGATIVES_IN_RESULT = 1000
+
+# Errors a retry cannot cure: the same data and code give the same error. (A lost
+# connection, a timeout, SMTP or Temporal away are not among them: those are retried.)
+_INCURABLE: tuple[type[BaseException], ...] = (
+    pydantic.ValidationError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    AssertionError,
+    asyncpg.DataError,  # SQL class 22: a value our data holds that the statement rejects
+    asyncpg.IntegrityConstraintViolationError,  # class 23
+    asyncpg.exceptions.SyntaxOrAccessError,  # class 42: the statement itself is wrong
+)
+
+
+@contextmanager
+def fails_loudly(year: int, what: str) -> Iterator[None]:
+    """Turns an incurable error into a non-retryable one that names what it concerns."""
+    try:
+        yield
+    except InvalidResultRow as exc:
+        raise ApplicationError(
+            f"screening {year}: {exc}", exc.dossier, type="InvalidResultRow", non_retryable=True
+        ) from exc
+    except _INCURABLE as exc:
+        raise ApplicationError(
+            f"screening {year}, {what}: {type(exc).__name__}: {exc}. This is an error in our "
+            f"data or code, not a passing outage: fix it, then resume the run (python -m "
+            f"starter screen now, or screen backfill --year {year}).",
+            type="ScreeningDefect",
+            non_retryable=True,
+        ) from exc
 
 
 class ScreeningActivities:
@@ -66,14 +108,15 @@ class ScreeningActivities:
             rubric = load_rubric(path)
         except RubricError as exc:
             raise ApplicationError(str(exc), type="InvalidRubric", non_retryable=True) from exc
-        async with self._pool.acquire() as conn:
-            run = await repo.start_run(
-                conn,
-                year=inp.year,
-                screening_date=inp.screening_date,
-                rubric=rubric,
-                workflow_id=inp.workflow_id,
-            )
+        with fails_loudly(inp.year, "freezing the population"):
+            async with self._pool.acquire() as conn:
+                run = await repo.start_run(
+                    conn,
+                    year=inp.year,
+                    screening_date=inp.screening_date,
+                    rubric=rubric,
+                    workflow_id=inp.workflow_id,
+                )
         if run.resumed and run.rubric.version != rubric.version:
             activity.logger.warning(
                 "screening.rubric.kept",
@@ -86,11 +129,16 @@ class ScreeningActivities:
             rubric_version=run.rubric.version,
             total=run.total,
             resumed=run.resumed,
+            delivered=run.delivered,
+            not_yet_due=run.not_yet_due,
         )
 
     @activity.defn(name="screening.score_page")
     async def score_page(self, inp: ScorePageInput) -> ScorePageResult:
-        count, last, written = await repo.score_page(self._pool, inp.year, inp.after, inp.limit)
+        with fails_loudly(inp.year, f"scoring the page after {inp.after or 'the start'}"):
+            count, last, written = await repo.score_page(
+                self._pool, inp.year, inp.after, inp.limit
+            )
         activity.logger.info(
             "screening.page.scored",
             extra={"year": inp.year, "after": inp.after, "count": count, "written": written},
@@ -100,8 +148,26 @@ class ScreeningActivities:
     @activity.defn(name="screening.deliver_page")
     async def deliver_page(self, inp: DeliverPageInput) -> DeliverPageResult:
         """E-mails the providers of one page (bulk into the outbox, then sent once each),
-        then signals their cases with bounded concurrency."""
+        then signals their cases with bounded concurrency. Every row is checked before
+        anyone of the page is told: a bad row fails the run naming its dossier."""
+        with fails_loudly(inp.year, f"telling the page ({inp.after or 'start'}, {inp.upto}]"):
+            return await self._deliver_page(inp)
+
+    async def _deliver_page(self, inp: DeliverPageInput) -> DeliverPageResult:
+        step = screening_step(inp.year)
         rows = await repo.pending_deliveries(self._pool, inp.year, inp.after, inp.upto)
+        checked = {
+            r.dossier: ResultRow.check(
+                step,
+                dossier=r.dossier,
+                outcome=r.outcome,
+                passed=r.passed,
+                score=r.score,
+                rubric_version=r.rubric_version,
+                remarks=r.remarks,
+            )
+            for r in rows
+        }
         if not rows:
             return DeliverPageResult()
         # A case that ended after it was scored is reported, not e-mailed or signalled.
@@ -109,9 +175,13 @@ class ScreeningActivities:
         live = [r for r in rows if r.case_state != "ended"]
         if ended:
             await repo.mark_delivered(self._pool, inp.year, ended, "case_ended")
-        notified = await self._enqueue_emails(inp.year, live)
+        await self._enqueue_emails(inp.year, live)
         sent = await self._send_emails(live, inp.signal_concurrency)
-        signalled, gone = await self._signal_cases(inp, live, notified)
+        # Told with the day each notice went out: the provider received it that day.
+        dossiers = [r.dossier for r in live]
+        await repo.set_notified_on_from_sending(self._pool, inp.year, dossiers)
+        notified = await repo.notified_on(self._pool, inp.year, dossiers)
+        signalled, gone = await self._signal_cases(inp, live, notified, checked)
         if gone:
             await repo.mark_delivered(self._pool, inp.year, gone, "case_ended")
         return DeliverPageResult(
@@ -120,18 +190,16 @@ class ScreeningActivities:
             emails_sent=sent,
         )
 
-    async def _enqueue_emails(self, year: int, rows: list[repo.Delivery]) -> dict[str, Any]:
-        """One transaction for the page: the notice day and every rendered e-mail. A retry
-        finds the rows and keeps the first attempt's day (and so its dates in the mail)."""
+    async def _enqueue_emails(self, year: int, rows: list[repo.Delivery]) -> None:
+        """One transaction for the page: every e-mail into the outbox. Its dates (appeal
+        deadline, removal) are set when it is sent, from the day it goes out; a retry finds
+        the rows and adds nothing."""
         step = screening_step(year)
         # The server's clock, as the case workflows see it (and the test server skips it).
         today = deadlines.brussels_day(activity.info().current_attempt_scheduled_time)
         n = self._settings.notifications
         async with self._pool.acquire() as conn, conn.transaction():
-            await repo.set_notified_on(conn, year, [r.dossier for r in rows], today)
-            days = await repo.notified_on(conn, year, [r.dossier for r in rows])
             for r in rows:
-                day = days[r.dossier]
                 context: dict[str, Any] = {
                     "dossier": r.dossier,
                     "title": r.title,
@@ -143,12 +211,9 @@ class ScreeningActivities:
                     "passed": r.passed,
                     "remarks": r.remarks,
                 }
-                if not r.passed:
-                    context["removal_on"] = deadlines.removal_after_negative_screening(
-                        day
-                    ).last_day.isoformat()
-                    context["appeal_deadline"] = deadlines.appeal_window(day).last_day.isoformat()
-                subject, body = mail.render(NotificationKind.SCREENING_RESULT, context)
+                subject, body = mail.render_sent_on(
+                    NotificationKind.SCREENING_RESULT, context, today
+                )
                 await outbox.add(
                     cast("asyncpg.Connection[Any]", conn),
                     dossier=r.dossier,
@@ -161,8 +226,8 @@ class ScreeningActivities:
                     message_id=mail.message_id(
                         r.dossier, NotificationKind.SCREENING_RESULT, step, Recipient.PROVIDER
                     ),
+                    context=context,
                 )
-        return dict(days)
 
     async def _send_emails(self, rows: list[repo.Delivery], concurrency: int) -> int:
         deferred: list[str] = []
@@ -190,7 +255,11 @@ class ScreeningActivities:
         return sent
 
     async def _signal_cases(
-        self, inp: DeliverPageInput, rows: list[repo.Delivery], notified: dict[str, Any]
+        self,
+        inp: DeliverPageInput,
+        rows: list[repo.Delivery],
+        notified: dict[str, Any],
+        checked: dict[str, ResultRow],
     ) -> tuple[int, list[str]]:
         client = self._client or activity.client()
         gate = asyncio.Semaphore(inp.signal_concurrency)
@@ -201,6 +270,7 @@ class ScreeningActivities:
             outcome = ScreeningOutcome(
                 year=inp.year,
                 passed=r.passed,
+                outcome=checked[r.dossier].outcome.value,
                 score=r.score,
                 rubric_version=r.rubric_version,
                 remarks=r.remarks,
@@ -235,6 +305,10 @@ class ScreeningActivities:
     @activity.defn(name="screening.report")
     async def report(self, year: int) -> ScreeningReport:
         """Computes the run report from the registry, stores it, returns it."""
+        with fails_loudly(year, "writing the report"):
+            return await self._report(year)
+
+    async def _report(self, year: int) -> ScreeningReport:
         facts = await repo.report_facts(self._pool, year)
         full = ScreeningReport(
             year=facts.year,
@@ -247,6 +321,8 @@ class ScreeningActivities:
             case_ended=facts.case_ended,
             negatives=facts.negatives,
             emails_sent=facts.emails_sent,
+            not_yet_due=sum(facts.not_yet_due.values()),
+            not_yet_due_by_first_year={str(y): n for y, n in facts.not_yet_due.items()},
         )
         await repo.store_report(self._pool, year, full.model_dump(mode="json"))
         if len(full.negatives) > NEGATIVES_IN_RESULT:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 from temporalio.client import Client
 
 from bench.minimal_workflow import BenchMinimal, touch

@@ -22,7 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from models import search
 from models.application import TrainingApplication
 from models.case import CaseInput, CaseState, CaseStatus
-from registry import screening_demo as demo
+from starter import demo_data as demo
 from starter.client import start_details, summary
 from workflows import case_view
 

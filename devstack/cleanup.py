@@ -7,6 +7,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from devstack import procs
 from devstack.plan import Plan
 
@@ -46,18 +48,21 @@ def _stale_postmaster(plan: Plan) -> procs.Tracked | None:
     supervisor was killed while it started): found by its own postmaster.pid."""
     try:
         pid = int((plan.pg_dir / "postmaster.pid").read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError, IndexError):
+        proc = psutil.Process(pid)
+        cmdline = proc.cmdline()
+        started = proc.create_time()
+    except (OSError, ValueError, IndexError, psutil.Error):
         return None
     if (
-        Path(cmdline[0].decode()).name != "postgres"
-        or str(plan.pg_dir.resolve()).encode() not in cmdline
+        not cmdline
+        or Path(cmdline[0]).name != "postgres"
+        or str(plan.pg_dir.resolve()) not in cmdline
     ):
         return None
     return procs.Tracked(
         "postgres",
         pid,
-        procs.start_ticks(pid),
+        started,
         plan.run_dir / "postgres.pid",
         stop_signal=signal.SIGINT,
         stop_timeout=30.0,

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import IO
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 SYSTEM_USER = "embedded_postgres"
 DB_USER = "postgres"
@@ -70,6 +70,11 @@ class EmbeddedPostgres:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The postmaster's Popen: whoever watches it gets its exit code by polling it."""
+        return self._process
 
     # ---- binaries and the system user ----
 
@@ -165,6 +170,37 @@ class EmbeddedPostgres:
             )
         pid_file.unlink(missing_ok=True)
 
+    def _orphans(self) -> list[psutil.Process]:
+        """Server processes of our data folder whose postmaster is gone. Each leads a
+        process group of its own (not the postmaster's), so they are found by name and
+        working directory (the data folder, where PostgreSQL runs)."""
+        found = []
+        for proc in psutil.process_iter(["name", "cwd", "status"]):
+            info = proc.info
+            if (
+                info["name"] == "postgres"
+                and info["cwd"] == str(self.data_dir)
+                and info["status"] != psutil.STATUS_ZOMBIE
+            ):
+                found.append(proc)
+        return found
+
+    def _wait_for_orphans(self, timeout: float = 10.0) -> None:
+        """After the postmaster crashed, its children notice and exit by themselves within
+        moments; a new server refuses to start while they still hold the old shared memory
+        ("pre-existing shared memory block is still in use"), so wait for them and kill
+        whatever is left after timeout."""
+        # Polled rather than psutil.wait_procs: an orphan that exited stays a zombie until
+        # init reaps it, and must count as gone already.
+        deadline = time.monotonic() + timeout
+        while orphans := self._orphans():
+            if time.monotonic() > deadline:
+                for proc in orphans:
+                    with contextlib.suppress(psutil.Error):
+                        proc.kill()
+                return
+            time.sleep(0.05)
+
     def _socket_dir(self) -> Path:
         if len(str(self.data_dir)) + len(f"/.s.PGSQL.{self.port}.lock") <= _SOCKET_PATH_MAX:
             return self.data_dir
@@ -182,11 +218,14 @@ class EmbeddedPostgres:
         self._initdb()
         self._prepare_user()
         self._clear_stale_pid()
+        self._wait_for_orphans()
         if not _port_free(self.port):
             raise EmbeddedPostgresError(
                 f"port {self.port} on 127.0.0.1 is already in use: stop the process using it "
                 f"or choose another port (postgres.embedded_port in temporal-dev.yaml)"
             )
+        if self._log is not None:  # restarted after a crash
+            self._log.close()
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [

@@ -1,7 +1,8 @@
 """Child processes of the dev stack: each in its own process group, with a pid file and a log.
 
 A pid file records the pid and the process's start time, so a pid reused by an unrelated
-program after a crash is never mistaken for ours (and never signalled).
+program after a crash is never mistaken for ours (and never signalled). Process lookups and
+start times come from psutil.
 """
 
 from __future__ import annotations
@@ -16,39 +17,41 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from runtime.settings import PROJECT_ROOT
 
 # Every child carries the run folder of its stack in its environment: a child whose pid file
 # was never written (the supervisor killed between fork and pid file) is still found as ours.
 RUN_MARKER = "ODB_DEVSTACK_RUN_DIR"
 
+# psutil gives a start time in seconds since the epoch, derived from the boot time; that moves
+# when the wall clock is stepped, so two readings of one process may differ slightly. A pid is
+# never reused within a second, so this tolerance cannot mistake another process for ours.
+_SAME_START = 1.0
 
-def _stat_fields(stat: str) -> list[str]:
-    """/proc/<pid>/stat after the command: state, ppid, pgrp, session, ... (field 3 on).
-    The command may hold spaces and parentheses: split after its last ')'."""
-    return stat[stat.rindex(")") + 2 :].split()
 
-
-def start_ticks(pid: int) -> int | None:
-    """When the process started (clock ticks since boot), or None when it does not exist."""
+def started_at(pid: int) -> float | None:
+    """When the process started (seconds since the epoch), or None when it does not run.
+    A zombie counts as not running: it has finished, only its exit status is left."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None if not _exists(pid) else 0
-    fields = _stat_fields(stat)
-    if fields[0] == "Z":  # a zombie has finished; only its exit status is left
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except psutil.NoSuchProcess:
         return None
-    return int(fields[19])
+    except psutil.AccessDenied:
+        # It runs, but we may not read it (another user's process): not ours to adopt.
+        return 0.0
 
 
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _legacy_started(ticks: object) -> float | None:
+    """Pid files written before psutil recorded clock ticks since boot; psutil computes its
+    start time from the same ticks, so a stack started by the older code is still found."""
+    if not isinstance(ticks, int):
+        return None
+    return psutil.boot_time() + ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Tracked:
 
     name: str
     pid: int
-    ticks: int | None
+    started: float | None  # None: any process with this pid is taken for ours
     pid_file: Path
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
@@ -68,11 +71,31 @@ class Tracked:
         # Polling reaps our own child, so it does not linger as a zombie.
         if self.popen is not None and self.popen.poll() is not None:
             return False
-        now = start_ticks(self.pid)
-        return now is not None and (self.ticks is None or now == self.ticks)
+        now = started_at(self.pid)
+        if now is None:
+            return False
+        return self.started is None or abs(now - self.started) < _SAME_START
 
     def exit_code(self) -> int | None:
         return self.popen.poll() if self.popen is not None else None
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the process is gone within timeout seconds. Our own child is waited for
+        through its Popen, which keeps the exit code (psutil's wait would reap it and lose
+        the code); an adopted one is polled, a finished but unreaped zombie counting as gone
+        (psutil's wait would count it as running until its parent reaps it)."""
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout=max(timeout, 0.0))
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def signal(self, sig: int) -> None:
         if not self.alive():
@@ -88,7 +111,7 @@ class Tracked:
         record = {
             "name": self.name,
             "pid": self.pid,
-            "ticks": self.ticks,
+            "started": self.started,
             "stop_signal": int(self.stop_signal),
             "stop_timeout": self.stop_timeout,
             "group": self.group,
@@ -131,7 +154,7 @@ def spawn(
     child = Tracked(
         name=name,
         pid=popen.pid,
-        ticks=start_ticks(popen.pid),
+        started=started_at(popen.pid),
         pid_file=run_dir / f"{name}.pid",
         stop_signal=stop_signal,
         stop_timeout=stop_timeout,
@@ -145,10 +168,11 @@ def adopt(pid_file: Path) -> Tracked | None:
     """The process a pid file names, if that very process still runs; else None."""
     try:
         record = json.loads(pid_file.read_text())
+        started = record["started"] if "started" in record else _legacy_started(record.get("ticks"))
         tracked = Tracked(
             name=str(record["name"]),
             pid=int(record["pid"]),
-            ticks=record.get("ticks"),
+            started=None if started is None else float(started),
             pid_file=pid_file,
             stop_signal=int(record.get("stop_signal", signal.SIGTERM)),
             stop_timeout=float(record.get("stop_timeout", 10.0)),
@@ -162,29 +186,28 @@ def adopt(pid_file: Path) -> Tracked | None:
 def untracked(run_dir: Path, known: Iterable[int]) -> list[Tracked]:
     """Children of a stack on run_dir that no pid file names: session leaders (as spawn makes
     them) whose environment carries the stack's marker."""
-    marker = f"{RUN_MARKER}={run_dir.resolve()}".encode()
+    marker = str(run_dir.resolve())
     skip = {os.getpid(), *known}
     found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        pid = int(entry.name)
-        if pid in skip:
+    # An attribute we may not read (another user's process) comes back as None.
+    for proc in psutil.process_iter(["environ", "cmdline", "status", "create_time"]):
+        info = proc.info
+        if proc.pid in skip or (info["environ"] or {}).get(RUN_MARKER) != marker:
+            continue
+        if info["status"] == psutil.STATUS_ZOMBIE:
             continue
         try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+            if os.getsid(proc.pid) != proc.pid:  # only session leaders: spawn's children
                 continue
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, UnicodeDecodeError):
-            continue  # gone meanwhile, or not ours to read
-        fields = _stat_fields(stat)
-        if fields[0] == "Z" or int(fields[3]) != pid:  # only session leaders: spawn's children
-            continue
+        except OSError:
+            continue  # gone meanwhile
+        argv = info["cmdline"] or []
         found.append(
             Tracked(
                 " ".join(Path(a).name for a in argv[:3] if a),
-                pid,
-                int(fields[19]),
-                run_dir / f"untracked-{pid}.pid",
+                proc.pid,
+                info["create_time"],
+                run_dir / f"untracked-{proc.pid}.pid",
             )
         )
     return found
@@ -200,58 +223,39 @@ def stop_all(children: Iterable[Tracked]) -> list[str]:
         child.signal(child.stop_signal)
     started = time.monotonic()
     killed: list[str] = []
-    pending = [c for c in children if c.alive()]
-    while pending:
-        elapsed = time.monotonic() - started
-        for child in [c for c in pending if elapsed > c.stop_timeout]:
+    # Shortest timeout first: a stuck child is killed on time while the others still drain.
+    for child in sorted(children, key=lambda c: c.stop_timeout):
+        if not child.wait(started + child.stop_timeout - time.monotonic()):
             child.signal(signal.SIGKILL)
             killed.append(child.name)
-        pending = [c for c in pending if c.alive() and c.name not in killed]
-        if pending:
-            time.sleep(0.05)
+            child.wait(5.0)
     for child in children:
-        if child.name in killed:
-            _wait_gone(child, 5.0)
-        if child.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.popen.wait(timeout=1.0)
         if child.group:
-            _wait_group_gone(child.pid, 2.0)
+            wait_group_gone(child.pid, 2.0)
         child.forget()
     return killed
-
-
-def _wait_gone(child: Tracked, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while child.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def group_running(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies, finished but not yet reaped
     by their parent, do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    # Something of the group exists; psutil has no process group, so ask the kernel per pid.
+    for proc in psutil.process_iter(["status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = _stat_fields(stat)[:3]
-        if int(pgrp) == pgid and state != "Z":
-            return True
+        with contextlib.suppress(OSError):
+            if os.getpgid(proc.pid) == pgid:
+                return True
     return False
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    # Grandchildren share the group; give them a moment after SIGTERM/SIGKILL to leave it.
+def wait_group_gone(pgid: int, timeout: float) -> None:
+    """Grandchildren share the group; give them a moment after SIGTERM/SIGKILL (or after the
+    leader crashed) to leave it, then kill what is left."""
     deadline = time.monotonic() + timeout
     while group_running(pgid):
         if time.monotonic() > deadline:

@@ -3,6 +3,8 @@
 Every child runs in its own process group and has a pid file under <state>/run, so
 `devstack stop` from another terminal, and the next `up` after a killed run, can find and
 stop whatever is left. A failure at any step (or Ctrl-C) stops what was already started.
+A child that crashes once the stack runs is restarted (RESTARTS times within
+RESTART_WINDOW at most); the others stay up meanwhile and ride out its absence.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -27,6 +30,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from devstack import procs
 from devstack.cleanup import SUPERVISOR, say, sweep_leftovers
@@ -43,8 +47,12 @@ from starter.schedule import check_settings as check_schedule_settings
 from starter.schedule import ensure_schedule
 
 READY_TIMEOUT = 90.0
-WORKER_RESTARTS = 5  # within RESTART_WINDOW seconds, then the stack gives up
+RESTARTS = 5  # restarts of one process within RESTART_WINDOW seconds; one crash more stops all
 RESTART_WINDOW = 60.0
+# After Temporal came back, the worker's pollers reconnect by themselves; one that has not
+# polled again within this long is restarted.
+RECONNECT_TIMEOUT = 30.0
+SUPERVISE_EVERY = 0.5  # seconds between looks at the children
 READY_LINE = "dev stack ready"  # tests wait for this line on stdout
 
 
@@ -63,7 +71,10 @@ class Stack:
         self._lock: IO[str] | None = None
         self.client: Client | None = None
         self.ready = False
-        self._worker_starts: list[float] = []
+        # One thread starts PostgreSQL (a blocking library call), at start-up and on restarts.
+        self._pg_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pg")
+        self._restarts: dict[str, list[float]] = {}  # name -> when it was restarted
+        self._restarting: dict[str, asyncio.Task[None]] = {}
 
     # ---- ownership of the state folder ----
 
@@ -88,7 +99,7 @@ class Stack:
         me = procs.Tracked(
             SUPERVISOR,
             os.getpid(),
-            procs.start_ticks(os.getpid()),
+            procs.started_at(os.getpid()),
             run / f"{SUPERVISOR}.pid",
             stop_timeout=60.0,
             group=False,
@@ -136,38 +147,52 @@ class Stack:
         # Slow parts first and side by side: Temporal and PostgreSQL start concurrently.
         if plan.temporal_local:
             say(f"starting Temporal dev server on {s.temporal.address} ...")
-            self.spawn("temporal", self.temporal_argv(), env=self.temporal_env())
+            self.start_temporal()
         if plan.postgres_embedded:
             say(f"starting PostgreSQL on 127.0.0.1:{s.postgres.embedded_port} ...")
             self.pg = EmbeddedPostgres(plan.pg_dir, s.postgres.embedded_port, s.postgres.database)
-            self._pg_start = concurrent.futures.ThreadPoolExecutor(1).submit(self.pg.start)
+            self.start_postgres()
         if plan.smtp_local:
             say(f"starting SMTP sink on {s.smtp.host}:{s.smtp.port} ...")
-            self.spawn(
-                "smtp",
-                [
-                    plan.python,
-                    "-m",
-                    "devstack.smtp_sink",
-                    "--dir",
-                    str(plan.mail_dir),
-                    "--host",
-                    s.smtp.host,
-                    "--port",
-                    str(s.smtp.port),
-                ],
-            )
+            self.start_smtp()
 
         await asyncio.gather(self.temporal_ready(), self.postgres_ready(), self.smtp_ready())
         say(f"Temporal, PostgreSQL and SMTP ready after {time.monotonic() - t0:.1f} s")
 
         self.start_worker()
-        self.spawn("api", [plan.python, "-m", "starter.api"])
+        self.start_api()
         await asyncio.gather(self.worker_ready(), self.api_ready())
         await self.ensure_schedule()
         self.write_stack_file()
         self.ready = True
         self.banner(time.monotonic() - t0)
+
+    def start_temporal(self) -> None:
+        self.spawn("temporal", self.temporal_argv(), env=self.temporal_env())
+
+    def start_postgres(self) -> None:
+        assert self.pg is not None
+        self._pg_start = self._pg_thread.submit(self.pg.start)
+
+    def start_smtp(self) -> None:
+        plan, s = self.plan, self.plan.settings
+        self.spawn(
+            "smtp",
+            [
+                plan.python,
+                "-m",
+                "devstack.smtp_sink",
+                "--dir",
+                str(plan.mail_dir),
+                "--host",
+                s.smtp.host,
+                "--port",
+                str(s.smtp.port),
+            ],
+        )
+
+    def start_api(self) -> None:
+        self.spawn("api", [self.plan.python, "-m", "starter.api"])
 
     def temporal_argv(self) -> list[str]:
         t = self.plan.settings.temporal
@@ -242,17 +267,19 @@ class Stack:
             try:
                 await asyncio.wrap_future(self._pg_start)
             except Exception as exc:
+                self._track_failed_postgres()
                 raise StackError(f"PostgreSQL did not start: {exc}") from exc
             assert self.pg is not None and self.pg.pid is not None
             # Tracked for `devstack stop` after a killed supervisor; stopped with SIGINT (fast
-            # shutdown), which is what pg_ctl -m fast does.
+            # shutdown), which is what pg_ctl -m fast does. Its Popen gives the exit code.
             pg = procs.Tracked(
                 "postgres",
                 self.pg.pid,
-                procs.start_ticks(self.pg.pid),
+                procs.started_at(self.pg.pid),
                 self.plan.run_dir / "postgres.pid",
                 stop_signal=signal.SIGINT,
                 stop_timeout=30.0,
+                popen=self.pg.process,
             )
             pg.write_pid_file()
             self.children["postgres"] = pg
@@ -267,6 +294,16 @@ class Stack:
         if applied:
             say(f"migrations applied: {', '.join(applied)}")
 
+    def _track_failed_postgres(self) -> None:
+        """A restarted server that died while starting replaces the crashed one it follows,
+        so the next crash message gives its exit code. No pid file: it names a dead pid."""
+        failed = self.pg.process if self.pg is not None else None
+        tracked = self.children.get("postgres")
+        if failed is not None and tracked is not None and tracked.pid != failed.pid:
+            self.children["postgres"] = dataclasses.replace(
+                tracked, pid=failed.pid, started=None, popen=failed
+            )
+
     async def smtp_ready(self) -> None:
         if not self.plan.smtp_local:
             return
@@ -279,14 +316,13 @@ class Stack:
             await asyncio.sleep(0.1)
 
     def start_worker(self) -> None:
-        self._worker_starts.append(time.monotonic())
         self.spawn(
             "worker",
             [self.plan.python, str(PROJECT_ROOT / "worker.py")],
             stop_timeout=self.plan.settings.worker.graceful_shutdown_seconds + 5,
         )
 
-    async def worker_ready(self) -> None:
+    async def worker_ready(self, within: float = READY_TIMEOUT) -> None:
         """Ready when the server sees a poller from this very worker process."""
         assert self.client is not None
         s = self.plan.settings
@@ -295,12 +331,16 @@ class Stack:
             task_queue=TaskQueue(name=s.temporal.task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + within
         while True:
             worker = self.check_alive("worker")
-            resp = await self.client.workflow_service.describe_task_queue(request)
-            if any(p.identity.startswith(f"{worker.pid}@") for p in resp.pollers):
-                return
+            try:
+                resp = await self.client.workflow_service.describe_task_queue(request)
+            except RPCError:
+                pass  # Temporal itself is restarting: keep asking until the deadline
+            else:
+                if any(p.identity.startswith(f"{worker.pid}@") for p in resp.pollers):
+                    return
             if time.monotonic() > deadline:
                 raise StackError(
                     f"the worker did not start polling; see {rel(self.plan.log_dir / 'worker.log')}"
@@ -328,37 +368,141 @@ class Stack:
         if child is None:
             raise StackError(f"{name} is not running")
         if not child.alive():
-            log = self.plan.log_dir / f"{name}.log"
+            log = self.log_of(name)
             raise StackError(
-                f"{name} exited (code {child.exit_code()}) while starting; last lines "
+                f"{name} exited ({exit_text(child.exit_code())}) while starting; last lines "
                 f"of {rel(log)}:\n{tail(log)}"
             )
         return child
 
+    def log_of(self, name: str) -> Path:
+        if name == "postgres" and self.pg is not None:
+            return self.pg.log_path
+        return self.plan.log_dir / f"{name}.log"
+
     # ---- running ----
 
     async def supervise(self) -> int:
-        """Until a signal cancels us: restart a crashed worker, give up if anything else dies."""
-        while True:
-            await asyncio.sleep(0.5)
-            for name, child in list(self.children.items()):
-                if child.alive():
-                    continue
-                log = self.plan.log_dir / f"{name}.log"
-                if name == "worker" and self._may_restart_worker():
-                    say(f"worker exited (code {child.exit_code()}); restarting it")
-                    self.start_worker()  # replaces the pid file in one step
-                    continue
-                say(
-                    f"{name} exited (code {child.exit_code()}); stopping the dev stack. Last "
-                    f"lines of {rel(log)}:\n{tail(log)}"
-                )
-                return 1
+        """Until a signal cancels us: restart whatever crashed, within bounds."""
+        try:
+            while True:
+                await asyncio.sleep(SUPERVISE_EVERY)
+                if (failure := self._failed_restart()) is not None:
+                    say(failure)
+                    return 1
+                for name, child in list(self.children.items()):
+                    if name in self._restarting or child.alive():
+                        continue
+                    if not self._restart_crashed(name, child):
+                        return 1
+        finally:
+            # Ctrl-C or giving up: no restart may start a process after stop() has run.
+            restarting = list(self._restarting.values())
+            for task in restarting:
+                task.cancel()
+            await asyncio.gather(*restarting, return_exceptions=True)
 
-    def _may_restart_worker(self) -> bool:
+    def _restart_crashed(self, name: str, child: procs.Tracked) -> bool:
+        """Starts the restart of a crashed child; False when it crashed too often."""
         now = time.monotonic()
-        self._worker_starts = [t for t in self._worker_starts if now - t < RESTART_WINDOW]
-        return len(self._worker_starts) < WORKER_RESTARTS
+        recent = [t for t in self._restarts.get(name, []) if now - t < RESTART_WINDOW]
+        how = exit_text(child.exit_code())
+        if len(recent) >= RESTARTS:
+            log = self.log_of(name)
+            say(
+                f"{name} exited ({how}) after {RESTARTS} restarts within "
+                f"{RESTART_WINDOW:.0f} s; stopping the dev stack. Last lines of "
+                f"{rel(log)}:\n{tail(log)}"
+            )
+            return False
+        self._restarts[name] = [*recent, now]
+        say(
+            f"{name} exited ({how}); restarting it (attempt {len(recent) + 1} of {RESTARTS} "
+            f"within {RESTART_WINDOW:.0f} s)"
+        )
+        self._restarting[name] = asyncio.create_task(self._restart(name, child), name=name)
+        return True
+
+    def _failed_restart(self) -> str | None:
+        """Forgets finished restarts. One whose process died again is left to the crash
+        handling (and its count); one whose process runs but never got ready stops all."""
+        for name, task in list(self._restarting.items()):
+            if not task.done():
+                continue
+            del self._restarting[name]
+            exc = None if task.cancelled() else task.exception()
+            if exc is None:
+                continue
+            say(f"{name} did not come back: {exc}")
+            if not self.children[name].alive():
+                continue
+            return f"{name} runs but does not answer; stopping the dev stack"
+        return None
+
+    async def _restart(self, name: str, crashed: procs.Tracked) -> None:
+        t0 = time.monotonic()
+        if crashed.group:
+            # What the crashed process started (same group) must not keep its ports.
+            await asyncio.to_thread(procs.wait_group_gone, crashed.pid, 2.0)
+        if name == "worker":
+            # A worker started while its servers are down would crash again at once, and
+            # count: wait for their restarts first.
+            await self._restarts_done("temporal", "postgres")
+        match name:
+            case "temporal":
+                self.start_temporal()
+                self.client = None  # a fresh connection to the new server
+                await self.temporal_ready()
+                await self._worker_reconnected()
+            case "postgres":
+                self.start_postgres()
+                await self.postgres_ready()  # the migration runner: idempotent, usually no-op
+            case "smtp":
+                self.start_smtp()
+                await self.smtp_ready()
+            case "worker":
+                self.start_worker()  # replaces the pid file in one step
+                await self.worker_ready()
+            case "api":
+                self.start_api()
+                await self.api_ready()
+            case _:
+                raise StackError(f"{name}: no way to restart it")
+        self.write_stack_file()
+        say(f"{name} is back after {time.monotonic() - t0:.1f} s")
+
+    async def _restarts_done(self, *names: str) -> None:
+        for name in names:
+            task = self._restarting.get(name)
+            if task is not None:
+                await asyncio.wait([task])
+
+    async def _worker_reconnected(self) -> None:
+        """The worker reconnects to a restarted Temporal by itself; if it has not polled again
+        within RECONNECT_TIMEOUT, it is restarted (not counted as a crash)."""
+        worker = self.children.get("worker")
+        if worker is None or "worker" in self._restarting or not worker.alive():
+            return  # not started yet, or its own crash handling restarts it
+        try:
+            await self.worker_ready(within=RECONNECT_TIMEOUT)
+            return
+        except StackError:
+            if not worker.alive():
+                return
+        say(
+            f"the worker did not poll Temporal again within {RECONNECT_TIMEOUT:.0f} s of its "
+            f"return; restarting the worker"
+        )
+        # Its own restart task, so the crash handling does not also restart it once stopped.
+        self._restarting["worker"] = asyncio.create_task(self._replace_worker(worker))
+
+    async def _replace_worker(self, worker: procs.Tracked) -> None:
+        t0 = time.monotonic()
+        await asyncio.to_thread(procs.stop_all, [worker])
+        self.start_worker()
+        await self.worker_ready()
+        self.write_stack_file()
+        say(f"worker is back after {time.monotonic() - t0:.1f} s")
 
     # ---- stopping ----
 
@@ -370,8 +514,15 @@ class Stack:
                 self._pg_start.result(timeout=120)
         first = [c for n, c in self.children.items() if n in ("api", "worker")]
         rest = [c for n, c in self.children.items() if n not in ("api", "worker")]
-        if self.pg is not None and "postgres" not in self.children and self.pg.pid is not None:
-            # Started but not yet tracked (interrupted between the two): stop it all the same.
+        tracked_pg = self.children.get("postgres")
+        if (
+            self.pg is not None
+            and self.pg.pid is not None
+            and (tracked_pg is None or tracked_pg.pid != self.pg.pid)
+        ):
+            # Started (or restarted) but not yet tracked (interrupted between the two): stop
+            # it all the same.
+            rest = [c for c in rest if c.name != "postgres"]
             rest.append(
                 procs.Tracked(
                     "postgres",
@@ -380,6 +531,7 @@ class Stack:
                     self.plan.run_dir / "postgres.pid",
                     stop_signal=signal.SIGINT,
                     stop_timeout=30.0,
+                    popen=self.pg.process,
                 )
             )
         for phase in (first, rest):
@@ -444,6 +596,16 @@ class Stack:
             "",
         ]
         say("\n".join(lines))
+
+
+def exit_text(code: int | None) -> str:
+    """Popen's return code in words: a negative one is the signal that ended the process."""
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"code {code}"
 
 
 def tail(path: Path, lines: int = 15) -> str:

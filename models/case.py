@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from models.application import TrainingApplication
 from models.identity import Actor
+from models.text import Day, Text
 
 
 class CaseState(StrEnum):
@@ -105,6 +107,9 @@ class ScreeningOutcome(BaseModel):
 
     year: int
     passed: bool
+    # passed/failed/incomplete as the run judged it (models.screening.Outcome). None (an
+    # outcome sent before this field existed): the registry derives it from passed/score.
+    outcome: Literal["passed", "failed", "incomplete"] | None = None
     score: float | None = None
     rubric_version: str
     # Why, for an incomplete or negative result (criteria that failed, missing data).
@@ -116,6 +121,16 @@ class ScreeningOutcome(BaseModel):
     # after handling the outcome, so screening every case is not also a burst of new runs.
     # 0 (outcomes sent before this field existed): at once.
     continue_as_new_within_days: int = Field(default=0, ge=0)
+
+
+class PendingNotice(BaseModel):
+    """An e-mail the case queued and is delivering (an activity of its own per notice)."""
+
+    message_id: str
+    kind: str
+    step: str
+    # Why the mail server refused it for good; ops resend it once the cause is fixed.
+    rejected: str = ""
 
 
 class StepLog(BaseModel):
@@ -154,6 +169,11 @@ class CaseStatus(BaseModel):
     next_step: str = ""
     waiting_for: str = ""  # reviewer, provider, bec, department, nobody
     runs: int = 1  # how many workflow runs (continue-as-new) this case has had
+    # E-mails queued and not yet accepted by the mail server.
+    pending_notices: list[PendingNotice] = Field(default_factory=list)
+    # The Message-ID of the decision notice whose sending starts the appeal window (a
+    # refusal decided, its e-mail not yet sent): no window runs until it goes out.
+    window_starts_with: str | None = None
 
     @property
     def open_appeal(self) -> Appeal | None:
@@ -177,44 +197,48 @@ class _ActorInput(BaseModel):
     actor: Actor
 
 
+# Free text a person writes (reasons, notes): NUL-free, trimmed (models/text.py).
+Note = Annotated[str, Text(5000)]
+
+
 class ReviewDecisionInput(_ActorInput):
-    approve: bool
-    reason: str = Field("", max_length=5000)
+    approve: StrictBool
+    reason: Note = ""
 
 
 class AppealInput(_ActorInput):
-    motivation: str = Field(max_length=20000)
+    motivation: Annotated[str, Text(20000)]
     # The portal's reference to the motivated document, if uploaded separately.
-    document_reference: str | None = Field(None, max_length=500)
+    document_reference: Annotated[str, Text(500)] | None = None
 
 
 class HearingInput(_ActorInput):
     side: HearingSide
-    waived: bool = False
-    held_on: date | None = None  # default: today
-    note: str = Field("", max_length=5000)
+    waived: StrictBool = False
+    held_on: Day | None = None  # default: today
+    note: Note = ""
 
 
 class BecDecisionInput(_ActorInput):
-    granted: bool
-    reason: str = Field("", max_length=5000)
+    granted: StrictBool
+    reason: Note = ""
 
 
 class StopInput(_ActorInput):
-    reason: str = Field("", max_length=5000)
+    reason: Note = ""
 
 
 class RevokeInput(_ActorInput):
-    reason: str = Field(max_length=5000)
+    reason: Note
 
 
 class WithdrawInput(_ActorInput):
-    reason: str = Field("", max_length=5000)
+    reason: Note = ""
 
 
 class CorrectReceiptInput(_ActorInput):
     """Department staff corrects the day a decision (or an appeal) was received."""
 
     deadline: DeadlineKind
-    received_on: date
-    reason: str = Field(max_length=5000)
+    received_on: Day
+    reason: Note

@@ -5,24 +5,24 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
-_SEPARATORS = re.compile(r"[\s.\-]")
+# The forms accepted: 0123456749, 0123.456.749, 0123 456 749, BE0123456749, BE 0123.456.749,
+# and the old 9-digit form 123.456.749. The same regex is the OpenAPI pattern.
+ENTERPRISE_NUMBER_PATTERN = r"^(?:[Bb][Ee] ?)?[01]?[0-9]{3}[. -]?[0-9]{3}[. -]?[0-9]{3}$"
+_FORM = re.compile(ENTERPRISE_NUMBER_PATTERN)
+_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 def normalise_enterprise_number(value: str) -> str:
     """Returns the 10 digits; raises ValueError saying what is wrong."""
-    digits = _SEPARATORS.sub("", value.strip())
-    if digits.upper().startswith("BE"):
-        digits = digits[2:]
-    if len(digits) == 9 and digits.isdigit():
-        digits = "0" + digits
-    if len(digits) != 10 or not digits.isdigit():
+    if not _FORM.fullmatch(value):
         raise ValueError(
-            "an enterprise number has 10 digits, e.g. 0123.456.749 (BE and dots optional)"
+            "an enterprise number has 10 digits starting with 0 or 1, e.g. 0123.456.749 "
+            "(BE and dots optional)"
         )
-    if digits[0] not in "01":
-        raise ValueError("an enterprise number starts with 0 or 1")
+    body = value[2:] if value[:2].upper() == "BE" else value
+    digits = _NOT_DIGIT.sub("", body).zfill(10)  # the 9-digit form had no leading 0
     if 97 - int(digits[:8]) % 97 != int(digits[8:]):
         raise ValueError(
             f"enterprise number {digits} fails its mod-97 check: check the last two digits"
@@ -30,4 +30,17 @@ def normalise_enterprise_number(value: str) -> str:
     return digits
 
 
-EnterpriseNumber = Annotated[str, AfterValidator(normalise_enterprise_number)]
+EnterpriseNumber = Annotated[
+    str,
+    AfterValidator(normalise_enterprise_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ENTERPRISE_NUMBER_PATTERN,
+            # Not expressible as a pattern: the last two digits are 97 - (first eight mod 97).
+            "format": "be-enterprise-number",
+            "description": "Belgian enterprise number, e.g. 0123.456.749; its last two digits "
+            "are 97 minus the first eight modulo 97",
+        }
+    ),
+]

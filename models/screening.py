@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # A page is one SQL statement and one activity; 500 keeps both well under a second and an
 # activity's signals well within its heartbeat timeout.
@@ -31,6 +31,53 @@ class Outcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     INCOMPLETE = "incomplete"  # a measure could not be computed: recorded with the reason
+
+
+class InvalidResultRow(ValueError):
+    """A stored screening result no retry can make right: named, so ops can repair it."""
+
+    def __init__(self, dossier: str, step: str, reason: str) -> None:
+        super().__init__(
+            f"{dossier}: screening result {step} is invalid: {reason}. Repair the row in "
+            f"screening_results, then resume the run (python -m starter screen now, or "
+            f"screen backfill --year <year>): nothing already sent is sent again."
+        )
+        self.dossier = dossier
+
+
+class ResultRow(BaseModel):
+    """What every screening result row must say before it is told to anyone: checked when
+    the run reads rows back (another writer, or a hand edit, may have written them)."""
+
+    model_config = ConfigDict(frozen=True)
+    dossier: str
+    outcome: Outcome
+    passed: bool
+    score: float | None = Field(None, ge=0, le=100)
+    rubric_version: str = Field(min_length=1)
+    remarks: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResultRow:
+        if self.passed != (self.outcome == Outcome.PASSED):
+            raise ValueError(f"passed={self.passed} contradicts outcome {self.outcome.value!r}")
+        if self.outcome != Outcome.INCOMPLETE and self.score is None:
+            raise ValueError(f"a {self.outcome.value} result needs a score")
+        if not self.passed and not self.remarks.strip():
+            raise ValueError("a negative result needs remarks saying why")
+        return self
+
+    @classmethod
+    def check(cls, step: str, **row: object) -> ResultRow:
+        try:
+            return cls.model_validate(row)
+        except ValidationError as exc:
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
+                f" (got {e['input']!r})" if e["loc"] else e["msg"]
+                for e in exc.errors()
+            )
+            raise InvalidResultRow(str(row.get("dossier")), step, reason) from exc
 
 
 class Phase(StrEnum):
@@ -58,6 +105,8 @@ class ScreeningProgress(BaseModel):
     scored: int = 0
     delivered: int = 0  # cases told (signalled) or found ended
     case_ended: int = 0
+    # Registered on the screening date but not yet due: not screened, not told.
+    not_yet_due: int = 0
     # Keyset cursor of the scoring phase: last dossier scored.
     score_cursor: str = ""
     # Page boundaries found while scoring: delivery page i covers (bounds[i-1], bounds[i]].
@@ -97,6 +146,10 @@ class PrepareResult(BaseModel):
     total: int
     # True when an earlier run already froze this year's population (a resumed start).
     resumed: bool = False
+    # Cases an earlier (failed) run of the year already told: a resumed run counts them.
+    delivered: int = 0
+    # Registered on the screening date but not yet due (no data year yet): never told.
+    not_yet_due: int = 0
 
 
 class ScorePageInput(BaseModel):
@@ -154,6 +207,10 @@ class ScreeningReport(BaseModel):
     # registry keeps them all.
     negatives_truncated: bool = False
     emails_sent: int = 0
+    # Registered on the screening date, but their registration started after 1 January of
+    # the data year: not screened, no notice. By first screening year ("2027": 3).
+    not_yet_due: int = 0
+    not_yet_due_by_first_year: dict[str, int] = Field(default_factory=dict)
 
 
 class TriggerResult(BaseModel):

@@ -2,7 +2,9 @@
 
 `list` names them; `query NAME` prints the filter (paste it into the Web UI, or give it to
 `temporal workflow list --query`); `find NAME` runs it and prints one case a line.
-Examples are in the README's "Ops" section.
+`stuck` lists the activities retrying beyond the threshold (runtime/activity_watch.py), of
+cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
+a while (their workflow ended or was reset). Examples are in the README's "Ops" section.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 from temporalio.service import RPCError
 
 from models import search
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
+from registry import activity_watch
+from registry.db import create_pool
+from runtime.activity_watch import THRESHOLD
 from runtime.settings import ConfigError, load_settings
 from runtime.temporal import connect
 
@@ -25,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the saved searches and the questions they answer")
+    stuck = sub.add_parser(
+        "stuck", help=f"activities that failed {THRESHOLD}+ times and are still retried"
+    )
+    stuck.add_argument(
+        "--forget-stale",
+        action="store_true",
+        help="drop rows no attempt refreshed lately (their workflow ended or was reset)",
+    )
     for name, text in (("query", "print a search's filter"), ("find", "run a search")):
         p = sub.add_parser(name, help=text)
         p.add_argument("search", choices=sorted(BY_NAME))
@@ -52,8 +66,39 @@ async def _find(query: str) -> int:
     return 0
 
 
+async def _stuck(forget_stale: bool) -> int:
+    """One activity a line: workflow, activity, attempts, since, last error. Exit code 1
+    when any is retrying (so a script or cron can alert on it), 0 when none."""
+    settings = load_settings()
+    pool = await create_pool(settings, min_size=0, timeout=5)
+    try:
+        if forget_stale:
+            n = await activity_watch.forget_stale(pool)
+            sys.stdout.write(f"forgot {n} stale row(s)\n")
+        rows = await activity_watch.listing(pool)
+    finally:
+        await pool.close()
+    if not rows:
+        sys.stdout.write(f"no activity has failed {THRESHOLD} times and is still retried\n")
+        return 0
+    for r in rows:
+        since = r.first_seen_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        state = "STALE (not retried lately)" if r.stale else f"attempt {r.attempt}"
+        sys.stdout.write(
+            f"{r.workflow_id}\t{r.workflow_type}\t{r.activity_type}\t{state}\t"
+            f"since {since}\t{r.last_error[:300]}\n"
+        )
+    return 1 if any(not r.stale for r in rows) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "stuck":
+        try:
+            return asyncio.run(_stuck(args.forget_stale))
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            sys.stderr.write(f"the registry is unavailable: {exc}; is the stack running?\n")
+            return 4
     if args.command == "list":
         for s in SAVED_SEARCHES:
             needs = " ".join(f"--{n}" for n in s.needs if n != "now")

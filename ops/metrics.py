@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.common import MetricMeter
 from temporalio.runtime import Runtime
@@ -22,6 +24,7 @@ from temporalio.service import RPCError
 
 from models.case import CaseState
 from ops import searches
+from registry import notifications as outbox
 from runtime.logging import get_logger
 from workflows.screening import ScreeningWorkflow
 
@@ -157,3 +160,50 @@ def start_domain_metrics(client: Client) -> asyncio.Task[None]:
     """The worker's refresh task, on the meter of the runtime that serves /metrics."""
     runtime = client.service_client.config.runtime or Runtime.default()
     return asyncio.create_task(DomainMetrics(client, runtime.metric_meter).run())
+
+
+# The outbox lives in the registry, not in visibility: its own gauges, read from PostgreSQL.
+OUTBOX_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "odb_notices",
+        ("status",),
+        "e-mails not yet sent: pending (queued or retrying), sending (claimed), failed "
+        "(refused for good: resend)",
+    ),
+    MetricInfo(
+        "odb_notices_oldest_unsent_seconds", (), "age of the oldest pending or sending e-mail"
+    ),
+)
+
+
+class OutboxMetrics:
+    """Gauges of the e-mail outbox, refreshed from the registry every `interval`."""
+
+    def __init__(
+        self, pool: asyncpg.Pool[Any], meter: MetricMeter, *, interval: timedelta = DEFAULT_INTERVAL
+    ) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._gauges = {
+            m.name: meter.create_gauge(m.name, m.description, "1") for m in OUTBOX_METRICS
+        }
+
+    async def refresh(self) -> outbox.OutboxState:
+        state = await outbox.state(self._pool)
+        for status, n in state.counts.items():
+            self._gauges["odb_notices"].set(n, {"status": status})
+        self._gauges["odb_notices_oldest_unsent_seconds"].set(int(state.oldest_unsent_seconds))
+        return state
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("ops.metrics.outbox_refresh_failed", error=str(exc))
+            await asyncio.sleep(self._interval.total_seconds())
+
+
+def start_outbox_metrics(client: Client, pool: asyncpg.Pool[Any]) -> asyncio.Task[None]:
+    runtime = client.service_client.config.runtime or Runtime.default()
+    return asyncio.create_task(OutboxMetrics(pool, runtime.metric_meter).run())

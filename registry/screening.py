@@ -4,7 +4,12 @@ in one statement, delivery bookkeeping and the run report.
 Scoring is set-based: a page of trainings is measured, scored against every criterion of
 the rubric (passed in as JSON, so the SQL never changes with the rubric) and written in a
 single INSERT .. SELECT. Re-running a page writes nothing twice: results are keyed by
-(dossier, step 'screening-<year>').
+(dossier, step 'screening-<year>'). A row the case wrote first (an outcome signalled to it
+directly) is kept as it was told; the run only fills what it lacks (criteria, remarks).
+
+Who is screened follows rules/screening.py (through the SQL function
+odb_first_screening_year): registered on the screening date, registration (continued from a
+registered predecessor) started on or before 1 January of the data year.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from models.rubric import Rubric
-from models.screening import NegativeEntry, Outcome, screening_step
+from models.screening import NegativeEntry, Outcome, ResultRow, screening_step
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -33,6 +38,8 @@ class Run:
     rubric: Rubric
     total: int
     resumed: bool
+    delivered: int
+    not_yet_due: int
 
 
 async def start_run(
@@ -64,23 +71,7 @@ async def start_run(
         assert row is not None
         resumed = row["population_frozen_at"] is not None
         if not resumed:
-            # Registered on the screening date (an open or a later-closed period covers it)
-            # and the case has not ended since.
-            total = await conn.fetchval(
-                """WITH added AS (
-                       INSERT INTO screening_population (year, dossier)
-                       SELECT DISTINCT $1::int, rp.dossier
-                       FROM registration_periods rp
-                       JOIN applications a ON a.dossier = rp.dossier
-                       WHERE rp.starts_on <= $2
-                         AND (rp.ends_on IS NULL OR rp.ends_on >= $2)
-                         AND a.state <> 'ended'
-                       ON CONFLICT DO NOTHING
-                       RETURNING 1)
-                   SELECT count(*) FROM added""",
-                year,
-                row["screening_date"],
-            )
+            total, later = await _freeze_population(conn, year, row["screening_date"])
             await conn.execute(
                 """UPDATE screening_runs SET population_frozen_at = now(), total = $2
                    WHERE year = $1""",
@@ -89,6 +80,14 @@ async def start_run(
             )
         else:
             total = row["total"]
+            later = await conn.fetchval(
+                "SELECT count(*) FROM screening_not_yet_due WHERE year = $1", year
+            )
+        delivered = await conn.fetchval(
+            """SELECT count(*) FROM screening_population
+               WHERE year = $1 AND delivery <> 'pending'""",
+            year,
+        )
     return Run(
         year=year,
         screening_date=row["screening_date"],
@@ -96,7 +95,74 @@ async def start_run(
         rubric=Rubric.model_validate(row["rubric"]),
         total=int(total),
         resumed=resumed,
+        delivered=int(delivered),
+        not_yet_due=int(later),
     )
+
+
+# Registered on the screening date ($2: an open or a later-closed period covers it) and the
+# case has not ended since; then split on the registration's start, continued through
+# registered predecessors (rules.screening.registration_start: the earliest start of the
+# chain; depth-bounded against a cycle in bad data).
+_FREEZE = """
+WITH RECURSIVE candidates AS (
+    SELECT DISTINCT rp.dossier
+    FROM registration_periods rp
+    JOIN applications a ON a.dossier = rp.dossier
+    WHERE rp.starts_on <= $2
+      AND (rp.ends_on IS NULL OR rp.ends_on >= $2)
+      AND a.state <> 'ended'
+),
+own AS (
+    SELECT dossier, min(starts_on) AS starts_on FROM registration_periods GROUP BY dossier
+),
+chain AS (
+    SELECT c.dossier, a.predecessor_dossier AS prev, o.starts_on, 1 AS depth
+    FROM candidates c
+    JOIN applications a ON a.dossier = c.dossier
+    JOIN own o ON o.dossier = c.dossier
+    UNION ALL
+    SELECT chain.dossier, p.predecessor_dossier, o.starts_on, chain.depth + 1
+    FROM chain
+    JOIN applications p ON p.dossier = chain.prev
+    JOIN own o ON o.dossier = p.dossier
+    WHERE chain.depth < 50
+),
+started AS (
+    SELECT dossier, min(starts_on) AS registered_from,
+           odb_first_screening_year(min(starts_on)) AS first_year
+    FROM chain GROUP BY dossier
+),
+due AS (
+    INSERT INTO screening_population (year, dossier)
+    SELECT $1::int, dossier FROM started WHERE first_year <= $1
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+),
+later AS (
+    INSERT INTO screening_not_yet_due (year, dossier, registered_from, first_year)
+    SELECT $1::int, dossier, registered_from, first_year FROM started WHERE first_year > $1
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM later) AS later
+"""
+
+
+async def _freeze_population(conn: Conn, year: int, screening_date: date) -> tuple[int, int]:
+    row = await conn.fetchrow(_FREEZE, year, screening_date)
+    assert row is not None
+    return int(row["due"]), int(row["later"])
+
+
+async def first_screening_years(db: Db, days: list[date]) -> list[int]:
+    """The SQL rule applied to `days` (tests check it agrees with rules.screening)."""
+    rows = await db.fetch(
+        """SELECT odb_first_screening_year(d) AS y
+           FROM unnest($1::date[]) WITH ORDINALITY AS t(d, i) ORDER BY i""",
+        days,
+    )
+    return [int(r["y"]) for r in rows]
 
 
 # The measures, one JSON object per training. Each key is a models.rubric.Measure; a JSON
@@ -203,12 +269,19 @@ written AS (
            END,
            outcome
     FROM judged
-    ON CONFLICT (dossier, step) DO NOTHING
-    RETURNING 1
+    -- The case wrote this row first (its outcome was signalled to it directly): that outcome
+    -- was told and stays; only what the case could not know is filled in.
+    ON CONFLICT (dossier, step) DO UPDATE
+    SET criteria = CASE WHEN screening_results.criteria = '{}'::jsonb
+                        THEN EXCLUDED.criteria ELSE screening_results.criteria END,
+        remarks = CASE WHEN screening_results.remarks = ''
+                       THEN EXCLUDED.remarks ELSE screening_results.remarks END
+    WHERE screening_results.criteria = '{}'::jsonb OR screening_results.remarks = ''
+    RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM page) AS count,
        (SELECT max(dossier) FROM page) AS last,
-       (SELECT count(*) FROM written) AS written
+       (SELECT count(*) FROM written WHERE inserted) AS written
 """
 
 
@@ -256,16 +329,19 @@ async def pending_deliveries(db: Db, year: int, after: str, upto: str) -> list[D
     return [Delivery(**dict(r)) for r in rows]
 
 
-async def set_notified_on(
-    conn: Conn, year: int, dossiers: list[str], day: date
-) -> None:
-    """The notice day is fixed by the first attempt that sends: a retry keeps it."""
-    await conn.execute(
-        """UPDATE screening_results SET notified_on = COALESCE(notified_on, $3)
-           WHERE step = $1 AND dossier = ANY($2::text[])""",
+async def set_notified_on_from_sending(db: Db, year: int, dossiers: list[str]) -> None:
+    """The notice day is the Brussels day its e-mail was accepted by SMTP (receipt of the
+    decision): the appeal window and the removal date run from it. Set once; a day the case
+    recorded first is kept."""
+    await db.execute(
+        """UPDATE screening_results r
+           SET notified_on = (n.sent_at AT TIME ZONE 'Europe/Brussels')::date
+           FROM notifications n
+           WHERE r.step = $1 AND r.dossier = ANY($2::text[]) AND r.notified_on IS NULL
+             AND n.dossier = r.dossier AND n.step = r.step
+             AND n.kind = 'screening_result' AND n.status = 'sent'""",
         screening_step(year),
         dossiers,
-        day,
     )
 
 
@@ -309,6 +385,7 @@ class ReportFacts:
     case_ended: list[str]
     negatives: list[NegativeEntry]
     emails_sent: int
+    not_yet_due: dict[int, int]
 
 
 async def report_facts(db: Db, year: int) -> ReportFacts:
@@ -333,7 +410,8 @@ async def report_facts(db: Db, year: int) -> ReportFacts:
         step,
     )
     negatives = await db.fetch(
-        """SELECT r.dossier, r.outcome, r.score, r.remarks FROM screening_population p
+        """SELECT r.dossier, r.outcome, r.passed, r.score, r.rubric_version, r.remarks
+           FROM screening_population p
            JOIN screening_results r ON r.dossier = p.dossier AND r.step = $2
            WHERE p.year = $1 AND NOT r.passed ORDER BY r.dossier""",
         year,
@@ -351,6 +429,11 @@ async def report_facts(db: Db, year: int) -> ReportFacts:
         year,
         step,
     )
+    later = await db.fetch(
+        """SELECT first_year, count(*) AS n FROM screening_not_yet_due WHERE year = $1
+           GROUP BY 1 ORDER BY 1""",
+        year,
+    )
     distribution = {f"{b * 10}-{b * 10 + 9 if b < 9 else 100}": 0 for b in range(10)}
     for r in buckets:
         b = int(r["bucket"])
@@ -364,13 +447,18 @@ async def report_facts(db: Db, year: int) -> ReportFacts:
         distribution=distribution,
         delivery=await delivery_counts(db, year),
         case_ended=[r["dossier"] for r in ended],
-        negatives=[
-            NegativeEntry(
-                dossier=r["dossier"], outcome=r["outcome"], score=r["score"], remarks=r["remarks"]
-            )
-            for r in negatives
-        ],
+        negatives=[_negative(step, r) for r in negatives],
         emails_sent=int(sent or 0),
+        not_yet_due={int(r["first_year"]): int(r["n"]) for r in later},
+    )
+
+
+def _negative(step: str, r: asyncpg.Record) -> NegativeEntry:
+    # Checked first: a bad row fails the report naming its dossier, not as a bare
+    # validation error of the report model.
+    row = ResultRow.check(step, **dict(r))
+    return NegativeEntry(
+        dossier=row.dossier, outcome=row.outcome, score=row.score, remarks=row.remarks
     )
 
 

@@ -148,23 +148,31 @@ async def _hearing(conn: Conn, dossier: str, appeal_number: int, hearing: Hearin
 async def _screening(conn: Conn, step: StepInput) -> None:
     s = step.screening
     assert s is not None
-    # The screening run usually wrote this result first (with each criterion's score); the
-    # case's own record of the same step then only fills what the run's row lacks.
+    # One row per (dossier, year), complete whichever side writes it first: the run
+    # (usually, with each criterion's score) or the case (e.g. an outcome signalled by hand).
+    # The second writer only fills what the first left empty. An outcome sent before the
+    # signal carried one is derived as migration 0101 derived it for stored rows.
+    outcome = s.outcome or (
+        "passed" if s.passed else "incomplete" if s.score is None else "failed"
+    )
     await conn.execute(
         """INSERT INTO screening_results (dossier, step, year, passed, score, rubric_version,
-               remarks, notified_on, result_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               remarks, notified_on, result_id, outcome)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (dossier, step) DO UPDATE
            SET notified_on = COALESCE(screening_results.notified_on, EXCLUDED.notified_on),
+               remarks = CASE WHEN screening_results.remarks = ''
+                              THEN EXCLUDED.remarks ELSE screening_results.remarks END,
                result_id = CASE WHEN screening_results.result_id = ''
                                 THEN EXCLUDED.result_id ELSE screening_results.result_id END""",
         step.dossier,
         step.step,
         s.year,
-        s.passed,
+        outcome == "passed",
         s.score,
         s.rubric_version,
         s.remarks,
         s.notified_on,
         s.result_id,
+        outcome,
     )

@@ -80,6 +80,8 @@ class SmtpSettings(_Section):
     password: str | None = None
     starttls: bool = False
     sender: str = "opleidingsdatabank@vlaanderen.be"
+    # A server that accepts the connection but does not answer is given up on after this.
+    timeout_seconds: float = Field(30, gt=0, le=300)
 
 
 class NotificationSettings(_Section):

@@ -82,11 +82,11 @@ def may_list(actor: Actor, provider: str | None) -> str:
             )
         return actor.organisation
     if actor.has(RoleKind.DEPARTMENT):
-        raise Problem(
-            422,
-            "invalid-input",
-            "Invalid input",
-            "provider: required for department staff (the enterprise number to list)",
+        # 403, not 422: the request is well formed; department staff may not list every
+        # organisation at once.
+        raise forbidden(
+            "department staff list the dossiers of one organisation at a time: add "
+            "?provider=<enterprise number>",
             field="provider",
         )
     raise forbidden("only provider users (their own organisation) and the department list dossiers")

@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: FastAPI reads the derived body mod
 the live annotations of the route functions built in `_decision_route`.
 """
 
-import datetime as dt
+import email.message
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -36,13 +37,14 @@ from models.case import (
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor, RoleKind
 from models.registry import DossierSummary
+from models.text import Day
 from registry.errors import RegistryError
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from starter import access, problems
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.limits import BodyLimit
-from starter.problems import PROBLEM_RESPONSES, Problem
+from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.schemas import RegisteredAnswer, SubmitResponse, body_model
 
 _bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
@@ -50,13 +52,18 @@ _bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see
 DossierPath = Annotated[
     str, Path(pattern=DOSSIER_PATTERN, description="dossier number, e.g. ODB-2027-000001")
 ]
+# Visible ASCII only: HTTP drops whitespace at the ends of a header value, so a key with
+# spaces would not arrive as sent.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{8,200}$"
 IdempotencyKey = Annotated[
     str,
     Header(
         alias="Idempotency-Key",
         min_length=8,
         max_length=200,
-        description="unique per user action; a retry with the same key has one effect",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="unique per user action, 8 to 200 visible ASCII characters (a UUID); "
+        "a retry with the same key has one effect",
     ),
 ]
 OptionalIdempotencyKey = Annotated[
@@ -65,9 +72,40 @@ OptionalIdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=200,
-        description="recommended: a retry with the same key has one effect",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="recommended, 8 to 200 visible ASCII characters (a UUID): a retry with "
+        "the same key has one effect",
     ),
 ]
+
+
+async def json_body(request: Request) -> None:
+    """415 for a body that is not sent as JSON (it would otherwise be read as bytes and
+    refused with a puzzling 422)."""
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if not has_body:
+        return
+    message = email.message.Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    subtype = message.get_content_subtype()
+    if message.get_content_maintype() != "application" or not (
+        subtype == "json" or subtype.endswith("+json")
+    ):
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with the header Content-Type: application/json",
+            field="Content-Type",
+        )
+
+
+BODY_ROUTE: dict[str, Any] = {
+    "responses": {**PROBLEM_RESPONSES, **BODY_PROBLEM_RESPONSES},
+    "dependencies": [Depends(json_body)],
+}
 
 
 def _service(request: Request) -> CaseService:
@@ -156,8 +194,8 @@ def _decision_route(
         methods=["POST"],
         response_model=CaseStatus,
         summary=doc,
-        responses=PROBLEM_RESPONSES,
         tags=["decisions"],
+        **BODY_ROUTE,
     )
 
 
@@ -170,6 +208,7 @@ def _routes() -> APIRouter:
         response_model=SubmitResponse,
         tags=["applications"],
         summary="Submit an application; the same Idempotency-Key always gives the same dossier",
+        **BODY_ROUTE,
     )
     async def submit(
         application: TrainingApplication,
@@ -221,7 +260,7 @@ def _routes() -> APIRouter:
     )
     async def registered_on(
         dossier: DossierPath,
-        on: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+        on: Annotated[Day, Query(description="YYYY-MM-DD")],
         _: ActorDep,
         service: ServiceDep,
     ) -> RegisteredAnswer:
@@ -237,7 +276,7 @@ def _routes() -> APIRouter:
         responses={200: {"content": {"text/csv": {}}}},
     )
     async def export(
-        on: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+        on: Annotated[Day, Query(description="YYYY-MM-DD")],
         _: ActorDep,
         service: ServiceDep,
     ) -> Response:
@@ -277,6 +316,7 @@ def create_app(
         summary="The WSE-loket's way in: applications, decisions, appeals and registry reads",
         lifespan=lifespan,
     )
+    app.openapi = lambda: _exact_openapi(app)  # type: ignore[method-assign]
     app.state.service = service
     app.state.verifier = verifier or TokenVerifier(settings.auth, PROJECT_ROOT)
     app.include_router(_routes())
@@ -293,6 +333,28 @@ def create_app(
         app.add_exception_handler(exc_type, problems.handle)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     return app
+
+
+def _exact_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with an optional header or query parameter said as what may be
+    sent: absent, or a string. (FastAPI writes `anyOf: [string, null]`, and `null` cannot be
+    sent in a header or a query.)"""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+        )
+        for operation in (op for item in spec["paths"].values() for op in item.values()):
+            for param in operation.get("parameters", []):
+                schema = param["schema"]
+                options = [o for o in schema.get("anyOf", []) if o.get("type") != "null"]
+                if len(options) == 1 and len(schema["anyOf"]) == 2:
+                    del schema["anyOf"]
+                    schema.update(options[0])
+        app.openapi_schema = spec
+    return app.openapi_schema
 
 
 def serve(settings: Settings) -> None:

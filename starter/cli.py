@@ -25,7 +25,7 @@ from runtime.settings import ConfigError, load_settings
 from starter.auth import mint_dev_token
 from starter.client import Refused, Unavailable
 
-COMMAND_MODULES = ("starter.cli_cases", "starter.demo", "starter.schedule")
+COMMAND_MODULES = ("starter.cli_cases", "starter.cli_mail", "starter.demo", "starter.schedule")
 
 
 def _register_core(sub: Any) -> None:

@@ -58,7 +58,12 @@ RPC_TIMEOUT = timedelta(seconds=5)
 # An update waits for the registry step (and its e-mail outbox write) inside the workflow.
 UPDATE_TIMEOUT = timedelta(seconds=20)
 CONNECT_TIMEOUT_SECONDS = 3.0
+# How long the `SELECT 1` that tells "the registry is down" from "Temporal is slow" may take.
+PROBE_TIMEOUT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
+# The names a 503 gives the service that is down.
+TEMPORAL = "Temporal"
+REGISTRY = "the registry (PostgreSQL)"
 
 T = TypeVar("T")
 I = TypeVar("I", bound=BaseModel)  # noqa: E741
@@ -67,10 +72,12 @@ I = TypeVar("I", bound=BaseModel)  # noqa: E741
 class Unavailable(Exception):
     """A backing service (Temporal or PostgreSQL) cannot be reached right now."""
 
-    def __init__(self, service: str, detail: str) -> None:
+    def __init__(self, service: str, detail: str, *, timed_out: bool = False) -> None:
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
+        # No answer in time (rather than refused): the case may be waiting for the registry.
+        self.timed_out = timed_out
 
 
 class Refused(Exception):
@@ -156,7 +163,7 @@ class CaseService:
                         connect(self.settings), CONNECT_TIMEOUT_SECONDS
                     )
                 except (TimeoutError, RuntimeError, OSError, RPCError) as exc:
-                    raise Unavailable("Temporal", f"cannot be reached: {_brief(exc)}") from exc
+                    raise Unavailable(TEMPORAL, f"cannot be reached: {_brief(exc)}") from exc
             return self._client
 
     async def pool(self) -> asyncpg.Pool[Any]:
@@ -179,7 +186,22 @@ class CaseService:
                 # A pool's connection proxy behaves as the connection the registry expects.
                 return await fn(cast("asyncpg.Connection[Any]", conn))
         except registry_reads.UNAVAILABLE as exc:
-            raise Unavailable("PostgreSQL", f"cannot be reached: {_brief(exc)}") from exc
+            raise Unavailable(REGISTRY, f"cannot be reached: {_brief(exc)}") from exc
+
+    async def _slow_case(self, dossier: str, detail: str) -> Unavailable:
+        """What to blame when a case did not answer in time. Its registry step is retried
+        while PostgreSQL is down, so a quick probe tells "the registry is down" from
+        "Temporal (or its worker) is down or slow"."""
+        try:
+            pool = await self.pool()
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except registry_reads.UNAVAILABLE as exc:
+            return Unavailable(
+                REGISTRY,
+                f"cannot be reached ({_brief(exc)}); dossier {dossier} is waiting for it",
+            )
+        return Unavailable(TEMPORAL, detail)
 
     # ---- writes ----
 
@@ -226,26 +248,31 @@ class CaseService:
             # The SDK keeps polling an update the worker has not accepted yet (worker down,
             # workflow task failing); the overall bound turns that into a retryable answer.
             result = await asyncio.wait_for(
-                _temporal(
-                    handle.execute_update(
-                        method,
-                        inp,
-                        id=update_id or str(uuid.uuid4()),
-                        rpc_timeout=UPDATE_TIMEOUT,
-                    )
+                handle.execute_update(
+                    method,
+                    inp,
+                    id=update_id or str(uuid.uuid4()),
+                    rpc_timeout=UPDATE_TIMEOUT,
                 ),
                 UPDATE_TIMEOUT.total_seconds(),
             )
-        except TimeoutError as exc:
-            raise Unavailable(
-                "Temporal", f"dossier {dossier} did not process the request in time"
+        except (TimeoutError, RPCTimeoutOrCancelledError) as exc:
+            raise await self._slow_case(
+                dossier,
+                f"dossier {dossier} did not process the request in time (server down, or no "
+                "worker running the case)",
             ) from exc
         except WorkflowUpdateFailedError as exc:
             raise _refusal(exc.cause) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise await self._ended(dossier, inp) from exc
-            raise
+            down = _rpc_unavailable(exc)
+            if down is None:
+                raise
+            if down.timed_out:
+                raise await self._slow_case(dossier, down.detail) from exc
+            raise down from exc
         return CaseStatus.model_validate(result)
 
     async def _ended(self, dossier: str, inp: BaseModel) -> Refused:
@@ -282,6 +309,10 @@ class CaseService:
                 handle.query(ApplicationWorkflow.status, rpc_timeout=RPC_TIMEOUT)
             )
             return CaseStatus.model_validate(result)
+        except Unavailable as exc:
+            if exc.timed_out:
+                raise await self._slow_case(dossier, exc.detail) from exc
+            raise
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -316,16 +347,23 @@ async def _temporal(call: Awaitable[T]) -> T:
         return await call
     except RPCTimeoutOrCancelledError as exc:
         raise Unavailable(
-            "Temporal", "no answer in time (server down, or no worker running the case)"
+            TEMPORAL,
+            "no answer in time (server down, or no worker running the case)",
+            timed_out=True,
         ) from exc
     except RPCError as exc:
-        if exc.status in (
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.CANCELLED,
-        ):
-            raise Unavailable("Temporal", f"cannot be reached: {exc.message}") from exc
-        raise
+        down = _rpc_unavailable(exc)
+        if down is None:
+            raise
+        raise down from exc
+
+
+def _rpc_unavailable(exc: RPCError) -> Unavailable | None:
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+        return Unavailable(TEMPORAL, f"cannot be reached: {exc.message}")
+    if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return Unavailable(TEMPORAL, f"no answer in time: {exc.message}", timed_out=True)
+    return None
 
 
 def _refusal(cause: BaseException | None) -> Refused:

@@ -4,6 +4,11 @@ so a newcomer finds cases in every state in the Temporal Web UI within a minute.
 Providers are seeded in the registry first; tokens are minted with the dev secret. The one
 step that is no user action (a negative yearly screening) is sent as the screening would
 send it: a signal to the case.
+
+For the yearly screening (`python -m starter screen now --follow` next) it also seeds three
+trainings registered three years ago, with their cases, whose activity in the data year
+makes one pass, one fail and one incomplete; the cases played above were registered today,
+so that screening reports them "not yet due" (starter/demo_data.py).
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from models.case import ScreeningOutcome
+from models import search
+from models.case import CaseState, ScreeningOutcome
 from registry import providers
 from runtime.settings import Settings, load_settings
+from starter import demo_data
 from starter.auth import mint_dev_token
 from starter.cli import out
-from starter.client import CaseService
+from starter.client import CaseService, start_details, summary
 from starter.registry_reads import create_pool
 from workflows.application import ApplicationWorkflow
 
@@ -132,6 +141,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         for number, (name, email) in PROVIDERS.items():
             await providers.upsert(pool, number, name, email)
+        await _due_for_screening(settings, pool)
     finally:
         await pool.close()
     failures = 0
@@ -208,6 +218,7 @@ async def _negative_screening(
         ScreeningOutcome(
             year=today.year,
             passed=False,
+            outcome="failed",
             score=41.0,
             rubric_version="example-2027",
             remarks="De opleiding werd het afgelopen jaar niet georganiseerd.",
@@ -227,3 +238,35 @@ async def _negative_screening(
         await asyncio.sleep(0.25)
     out(f"{dossier}  {state:<18} {title} (negative screening)")
     return 0
+
+
+async def _due_for_screening(settings: Settings, pool: Any) -> None:
+    """Trainings registered long enough ago to be screened this year, with their cases (as
+    if they had continued as new after their approval, years ago)."""
+    year = datetime.now(ZoneInfo(settings.screening.timezone)).year
+    number, (name, email) = next(iter(PROVIDERS.items()))
+    async with pool.acquire() as conn:
+        made = await demo_data.seed_due_trainings(
+            conn, year=year, provider=number, provider_name=name, contact_email=email
+        )
+    client = await CaseService(settings).client()
+    for dossier, application, submitted_at, registered_from in made:
+        await client.start_workflow(
+            ApplicationWorkflow.run,
+            demo_data.registered_case(
+                dossier, application, submitted_at=submitted_at, registered_from=registered_from
+            ),
+            id=dossier,
+            task_queue=settings.temporal.task_queue,
+            static_summary=summary(dossier, application.title),
+            static_details=start_details(dossier, application),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search.STATE, CaseState.REGISTERED.value),
+                    SearchAttributePair(search.COMPETENT_BODY, application.competent_body),
+                    SearchAttributePair(search.PROVIDER, application.provider),
+                    SearchAttributePair(search.WAITING_FOR, "nobody"),
+                ]
+            ),
+        )
+        out(f"{dossier}  {'registered':<18} {application.title} (due for screening {year})")

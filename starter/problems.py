@@ -74,19 +74,39 @@ REFUSAL_STATUS: dict[Refusal, tuple[int, str, str]] = {
     Refusal.NOT_FOUND: (404, "not-found", "Not found"),
 }
 
-# Problem responses the OpenAPI document lists for every endpoint.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemBody, "content": {MEDIA_TYPE: {}}, "description": text}
-    for status, text in (
-        (401, "missing or invalid token"),
-        (403, "the user's roles do not allow this"),
-        (404, "unknown dossier"),
-        (409, "not possible in the case's state, or a time limit passed"),
-        (413, "request body too large"),
-        (422, "invalid input; `field` names the offending field"),
-        (503, "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds"),
-    )
+def _responses(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": ProblemBody, "content": {MEDIA_TYPE: {}}, "description": text}
+        for status, text in statuses
+    }
+
+
+# Problem responses the OpenAPI document lists for every endpoint (an endpoint that takes a
+# body adds BODY_PROBLEM_RESPONSES).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = _responses(
+    (401, "missing or invalid token"),
+    (403, "the user's roles do not allow this"),
+    (404, "unknown dossier or provider"),
+    (409, "not possible in the case's state, or a time limit passed"),
+    (413, "request body too large"),
+    (422, "invalid input; `field` names the offending field"),
+    (
+        503,
+        "Temporal or the registry (PostgreSQL) unreachable; `detail` names which; retry "
+        "after `Retry-After` seconds with the same Idempotency-Key",
+    ),
+)
+PROBLEM_RESPONSES[405] = {
+    **_responses((405, "method not allowed; the `Allow` header lists the methods"))[405],
+    "headers": {"Allow": {"description": "the methods allowed", "schema": {"type": "string"}}},
 }
+PROBLEM_RESPONSES[503]["headers"] = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}
+}
+BODY_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = _responses(
+    (400, "the body is not JSON (the detail gives the position)"),
+    (415, "the body is not sent as Content-Type: application/json"),
+)
 
 
 def render(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -136,12 +156,15 @@ def field_errors(errors: Sequence[Any], *, skip_source: bool = True) -> list[Fie
             )
             continue
         name = field_name(loc, skip_source=skip_source)
-        msg = str(err.get("msg", "invalid"))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        named = _LEADING_FIELD.match(msg)
+        if name is None and named:  # a rule over several fields names its field first
+            name = named.group(1)
+            msg = msg[named.end() :]
         if rule == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
         elif rule == "missing":
             msg = "required"
-        msg = msg.removeprefix("Value error, ")
         found.append(FieldError(field=name, detail=f"{name}: {msg}" if name else msg, rule=rule))
     return found
 
@@ -203,17 +226,31 @@ def from_exception(exc: Exception) -> Problem:
             return Problem(
                 503,
                 "unavailable",
-                "Service unavailable",
+                f"{exc.service} unavailable",
                 f"{exc.service}: {exc.detail}; retry in "
                 f"{RETRY_AFTER_SECONDS} seconds with the same Idempotency-Key: "
                 f"the request will have one effect",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        case StarletteHTTPException() if exc.status_code == 400:
+            # FastAPI could not read the body as JSON at all (e.g. it is not UTF-8).
+            return Problem(
+                400,
+                "malformed-json",
+                "Malformed JSON",
+                "the body is not JSON in UTF-8; send a JSON object",
+            )
         case StarletteHTTPException():
             slug = {404: "no-such-endpoint", 405: "method-not-allowed", 413: "body-too-large"}.get(
                 exc.status_code, "http-error"
             )
-            return Problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+            detail = str(exc.detail)
+            if exc.status_code == 405 and exc.headers:
+                detail = f"method not allowed here; use {exc.headers.get('Allow', '')}"
+            # A 405 carries `Allow`: the methods the path does take.
+            return Problem(
+                exc.status_code, slug, str(exc.detail), detail, headers=dict(exc.headers or {})
+            )
     return Problem(500, "internal", "Internal error", "an unexpected error; it was logged")
 
 

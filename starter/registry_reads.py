@@ -19,17 +19,26 @@ from runtime.settings import Settings
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 
-# What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset, timed out,
-# shutting down, too many clients.
+# What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset or dropped
+# connections (OSError, InterfaceError and its ConnectionDoesNotExistError), a pool with no
+# free connection in time (TimeoutError), class 08 (connection exception), 57P01-57P03
+# (admin or crash shutdown, cannot connect now: starting or stopping), class 53 (too many
+# connections 53300, out of memory or disk) and 55000 (the database does not accept
+# connections: ALTER DATABASE ... ALLOW_CONNECTIONS false).
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncio.TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
-    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.ObjectNotInPrerequisiteStateError,
+    # A pooled connection whose server died under it can report "cannot switch to state":
+    # a lost connection, not a bug of ours.
+    asyncpg.InternalClientError,
 )
 
 CONNECT_TIMEOUT_SECONDS = 3

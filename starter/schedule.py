@@ -192,10 +192,35 @@ async def _cmd_now(args: argparse.Namespace) -> int:
     settings = load_settings()
     client = await _client(settings)
     handle = await ensure_schedule(client, settings)
-    await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
     year = _this_year(settings)
+    before = await _announce(client, year)
+    await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
     _out(f"triggered; screening {year} runs as workflow {workflow_id_for(year)}")
-    return await follow(client, year) if args.follow else 0
+    return await follow(client, year, not_run=before) if args.follow else 0
+
+
+async def _announce(client: Client, year: int) -> str | None:
+    """Says what a trigger for `year` will do; returns the run id a new run will replace
+    (a failed one, resumed), so following waits for the new run rather than report the old
+    failure."""
+    handle = client.get_workflow_handle(workflow_id_for(year))
+    try:
+        info = await handle.describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    if info.status == WorkflowExecutionStatus.COMPLETED:
+        _out(f"screening {year} already ran; a trigger screens nothing twice")
+        return None
+    if info.status == WorkflowExecutionStatus.RUNNING:
+        _out(f"screening {year} is running; following it")
+        return None
+    _out(
+        f"screening {year} ended {info.status.name if info.status else '?'}: it resumes "
+        f"where it stopped (the population stays frozen; no notice is sent twice)"
+    )
+    return info.run_id
 
 
 async def _cmd_pause(args: argparse.Namespace) -> int:
@@ -224,12 +249,13 @@ async def _cmd_backfill(args: argparse.Namespace) -> int:
     settings = load_settings()
     client = await _client(settings)
     await ensure_schedule(client, settings)
+    before = await _announce(client, args.year)
     await backfill_year(client, settings, args.year)
     _out(
         f"backfill of {firing_time(settings, args.year).isoformat()} requested; "
         f"workflow {workflow_id_for(args.year)}"
     )
-    return await follow(client, args.year) if args.follow else 0
+    return await follow(client, args.year, not_run=before) if args.follow else 0
 
 
 async def _cmd_follow(args: argparse.Namespace) -> int:
@@ -312,21 +338,35 @@ def summary(report: ScreeningReport) -> str:
     ]
     if report.case_ended:
         lines.append(f"cases that had ended (not told): {', '.join(report.case_ended)}")
+    if report.not_yet_due:
+        by_year = sorted(report.not_yet_due_by_first_year.items())
+        firsts = ", ".join(f"{n} in {y}" for y, n in by_year)
+        lines.append(
+            f"not yet due (registered after 1 January {report.year - 1}; no notice): "
+            f"{report.not_yet_due}, first screened: {firsts}"
+        )
+    for n in report.negatives[:20]:
+        lines.append(f"  {n.dossier} {n.outcome.value}: {n.remarks}")
+    if len(report.negatives) > 20:
+        lines.append(f"  ... and {len(report.negatives) - 20} more (screen status --year)")
     return "\n".join(lines)
 
 
-async def follow(client: Client, year: int, poll_seconds: float = 1.0) -> int:
+async def follow(
+    client: Client, year: int, poll_seconds: float = 1.0, *, not_run: str | None = None
+) -> int:
     """Draws the run's progress on stderr until it ends; prints the report. Exit code 0
-    when it completed, 1 when it failed."""
+    when it completed, 1 when it failed. `not_run`: a failed run a trigger is replacing
+    (wait for the new one)."""
     handle = client.get_workflow_handle(workflow_id_for(year), result_type=ScreeningReport)
     for _ in range(60):  # a trigger starts the run a moment later
         try:
-            await handle.describe()
-            break
+            if (await handle.describe()).run_id != not_run:
+                break
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-            await asyncio.sleep(poll_seconds)
+        await asyncio.sleep(poll_seconds)
     tty = sys.stderr.isatty()
     while True:
         info = await handle.describe()

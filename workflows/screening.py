@@ -52,6 +52,20 @@ class ScreeningWorkflow:
 
     @workflow.run
     async def run(self, inp: ScreeningInput) -> ScreeningReport:
+        try:
+            return await self._run(inp)
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                # An error no retry can cure fails the run at once, with the activity's
+                # reason as the run's own (the UI, `screen follow`); the run can be started
+                # again for the same year once the cause is repaired.
+                raise ApplicationError(
+                    cause.message, *cause.details, type=cause.type, non_retryable=True
+                ) from exc
+            raise
+
+    async def _run(self, inp: ScreeningInput) -> ScreeningReport:
         if inp.carried is not None:
             self._p = inp.carried.model_copy(update={"runs": inp.carried.runs + 1})
         else:
@@ -81,6 +95,9 @@ class ScreeningWorkflow:
                 screening_date=prep.screening_date,
                 rubric_version=prep.rubric_version,
                 total=prep.total,
+                # A run resumed after a failure counts the cases told before it.
+                delivered=prep.delivered,
+                not_yet_due=prep.not_yet_due,
             )
         p = self._p
         self._show()
@@ -174,9 +191,15 @@ class ScreeningWorkflow:
         ]
         if p.case_ended:
             lines.append(f"- cases that had ended (not told): {p.case_ended}")
+        if p.not_yet_due:
+            lines.append(f"- registered too recently, not yet due: {p.not_yet_due}")
         if report is not None:
             counts = ", ".join(f"{k}: {v}" for k, v in report.counts.items())
-            lines += ["", f"**Done.** {counts}; e-mails sent: {report.emails_sent}"]
+            lines += [
+                "",
+                f"**Done.** {counts}; not yet due: {report.not_yet_due}; "
+                f"e-mails sent: {report.emails_sent}",
+            ]
         workflow.set_current_details("\n".join(lines))
 
 

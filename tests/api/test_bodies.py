@@ -171,3 +171,104 @@ async def test_unknown_provider_is_404_naming_the_field(api: Api) -> None:
     assert response.status_code == 404, response.text
     assert response.json()["field"] == "provider"
     assert "opleidingsdatabank@vlaanderen.be" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"title": "Lassen\u0000 voor gevorderden"}, "title"),
+        ({"description": "regel 1\u0000regel 2"}, "description"),
+        ({"provider_name": "Vooruit\u0000 vzw"}, "provider_name"),
+        ({"occupation_codes": ["K1401", "\u0000"]}, "occupation_codes[1]"),
+        ({"certification": "\u0000"}, "certification"),
+        ({"contact_email": "dossiers\u0000@vooruit.example.be"}, "contact_email"),
+    ],
+)
+async def test_nul_in_application_text_is_422_naming_the_field(
+    api: Api, changes: dict[str, Any], field: str
+) -> None:
+    """PostgreSQL cannot store NUL: refused up front with the field named, never a 500."""
+    response = await api.submit(**changes)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert field != "contact_email" or "e-mail" in response.json()["detail"]
+    assert field == "contact_email" or "NUL" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "persona", "body", "field"),
+    [
+        ("review-decision", "voc_reviewer",
+         {"approve": False, "reason": "te\u0000 smal, weigering"}, "reason"),
+        ("appeal", "provider", {"motivation": "Beroep tegen\u0000 de weigering."}, "motivation"),
+        ("appeal", "provider",
+         {"motivation": "Beroep tegen de weigering.", "document_reference": "\u0000"},
+         "document_reference"),
+        ("hearing", "bec", {"side": "provider", "note": "gehoord\u0000"}, "note"),
+        ("withdraw", "provider", {"reason": "\u0000"}, "reason"),
+        ("revoke", "department", {"reason": "voldoet niet\u0000 meer"}, "reason"),
+    ],
+)  # fmt: skip
+async def test_nul_in_decision_text_is_422_naming_the_field(
+    api: Api, path: str, persona: str, body: dict[str, Any], field: str
+) -> None:
+    dossier = await api.case_in("under_review")
+    response = await api.act(dossier, path, persona, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert "NUL" in response.json()["detail"]
+    status = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("department"))
+    assert status.json()["state"] == "under_review"
+
+
+@pytest.mark.parametrize(
+    ("path", "persona", "body", "field", "words"),
+    [
+        ("review-decision", "voc_reviewer",
+         {"approve": False, "reason": "  kort  "}, "reason", "at least 10"),
+        ("review-decision", "voc_reviewer", {"approve": 1}, "approve", "boolean"),
+        ("revoke", "department", {"reason": "kort"}, "reason", "at least 10"),
+        ("receipt-date", "department",
+         {"deadline": "removal", "received_on": "2027-01-05", "reason": "datum bevestigd"},
+         "deadline", "appeal_window"),
+        ("hearing", "bec", {"side": "provider", "held_on": 1700000000}, "held_on", "YYYY-MM-DD"),
+    ],
+)  # fmt: skip
+async def test_rules_of_the_schema_are_the_servers(
+    api: Api, path: str, persona: str, body: dict[str, Any], field: str, words: str
+) -> None:
+    """What the OpenAPI document states (a refusal's reason, strict booleans and days, the
+    deadlines that can be corrected) is what the server refuses, with the field named."""
+    dossier = await api.case_in("under_review")
+    response = await api.act(dossier, path, persona, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert words in response.json()["detail"]
+
+
+async def test_non_json_body_is_415(api: Api) -> None:
+    response = await api.http.post(
+        "/applications",
+        content=b"title=Lassen",
+        headers={
+            **api.auth("provider"),
+            "Idempotency-Key": str(uuid.uuid4()),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["detail"]
+
+
+async def test_wrong_method_is_405_with_allow(api: Api) -> None:
+    response = await api.http.delete("/applications", headers=api.auth("provider"))
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert response.json()["type"] == "urn:odb:problem:method-not-allowed"
+
+
+async def test_volume_forms(api: Api) -> None:
+    """A volume is a whole number or a decimal string: a binary fraction is refused."""
+    for volume, status in (("40.5", 201), (40, 201), (40.5, 422), ("40.555", 422)):
+        response = await api.submit(volume=volume)
+        assert response.status_code == status, (volume, response.text)

@@ -60,6 +60,8 @@ def step(dossier: str, name: str, **fields: Any) -> StepInput:
         "event": f"application.{name}",
         "state_before": "under_review",
         "state_after": "under_review",
+        # As the case records steps today: it delivers each queued notice itself.
+        "notices_apart": True,
     }
     base.update(fields)
     return StepInput.model_validate(base)

@@ -1,9 +1,11 @@
-"""E-mails through the real SMTP sink: rendered in Dutch, sent at most once, recorded."""
+"""E-mails through the real SMTP sink: rendered in Dutch, dated by the day they are sent,
+delivered at least once (never lost), a repeat only ever with the same Message-ID."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -11,13 +13,21 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.notifications import REQUIRED_CONTEXT, SmtpSession, belgian_date, render
+from activities.notifications import (
+    REQUIRED_CONTEXT,
+    NotificationActivities,
+    SmtpSession,
+    belgian_date,
+    render_sent_on,
+)
 from activities.registry import RegistryActivities
 from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
+from models.steps import NoticeSent, Recipient, SendNoticeInput
 from models.steps import NotificationKind as K
-from models.steps import Recipient
-from registry import queries
+from registry import notifications, queries
+from rules.deadlines import appeal_window, brussels_day
+from rules.notices import message_id
 from runtime.settings import Settings, load_settings
 from tests.registry.helpers import new_dossier, note, step
 
@@ -68,14 +78,14 @@ def test_belgian_dates() -> None:
 @pytest.mark.parametrize("kind", list(K))
 def test_every_kind_renders_with_dossier_and_contact(kind: K) -> None:
     assert set(EXAMPLE_CONTEXT[kind]) >= set(REQUIRED_CONTEXT[kind])
-    subject, body = render(kind, {**FACTS, **EXAMPLE_CONTEXT[kind]})
+    subject, body = render_sent_on(kind, {**FACTS, **EXAMPLE_CONTEXT[kind]}, date(2027, 3, 1))
     assert subject and "{{" not in body
     assert "ODB-2027-000042" in body and "opleidingsdatabank@vlaanderen.be" in body
 
 
 def test_missing_key_names_the_key() -> None:
-    with pytest.raises(Exception, match=r"notifications\.screening_result\.context\.removal_on"):
-        render(K.SCREENING_RESULT, {**FACTS, "year": 2027, "passed": False, "remarks": ""})
+    with pytest.raises(Exception, match=r"notifications\.refusal\.context\.reason"):
+        render_sent_on(K.REFUSAL, {**FACTS}, date(2027, 3, 1))
 
 
 def refusal_step(dossier: str, name: str = "review") -> Any:
@@ -83,12 +93,9 @@ def refusal_step(dossier: str, name: str = "review") -> Any:
         dossier,
         name,
         state_after="refused",
+        notices_apart=True,
         notifications=[
-            note(
-                K.REFUSAL,
-                reason="De opleiding is niet arbeidsmarktgericht.",
-                appeal_deadline="2028-12-31",
-            ),
+            note(K.REFUSAL, reason="De opleiding is niet arbeidsmarktgericht."),
             note(K.BEC_OVERDUE, Recipient.BEC, appeal_number=1, decision_deadline="2027-06-01"),
         ],
     )
@@ -98,31 +105,59 @@ def _for(sink: SmtpSink, dossier: str) -> list[Any]:
     return [m for m in sink.messages() if m["X-ODB-Dossier"] == dossier]
 
 
-async def test_refusal_arrives_once_when_the_activity_runs_twice(
+def activity_env(activity_id: str = "7") -> ActivityEnvironment:
+    """An activity of a case: the server's clock is now; the claimant is (workflow, activity)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, started_time=datetime.now(UTC), workflow_id="wf", activity_id=activity_id
+    )
+    return env
+
+
+def mid(
+    dossier: str, kind: K, step_name: str = "review", to: Recipient = Recipient.PROVIDER
+) -> str:
+    return message_id(dossier, kind, step_name, to)
+
+
+async def send(acts: NotificationActivities, message: str, activity_id: str = "7") -> NoticeSent:
+    result: NoticeSent = await activity_env(activity_id).run(
+        acts.send, SendNoticeInput(message_id=message)
+    )
+    return result
+
+
+async def test_recording_never_talks_to_smtp_and_each_notice_goes_out_once(
     pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
 ) -> None:
     dossier = await new_dossier(pg_pool)
-    acts = RegistryActivities(pg_pool, test_settings)
     s = refusal_step(dossier)
-    first = await ActivityEnvironment().run(acts.record_step, s)
-    second = await ActivityEnvironment().run(acts.record_step, s)
-    # And two workers racing on the same step.
-    await asyncio.gather(*(ActivityEnvironment().run(acts.record_step, s) for _ in range(3)))
+    recorded = await ActivityEnvironment().run(
+        RegistryActivities(pg_pool, test_settings).record_step, s
+    )
+    assert recorded.recorded and _for(smtp_sink, dossier) == []
+    acts = NotificationActivities(pg_pool, test_settings)
+    refusal = mid(dossier, K.REFUSAL)
+    first = await send(acts, refusal)
+    second = await send(acts, refusal)  # a retry, or a second worker: nothing more
+    await asyncio.gather(*(send(acts, refusal, str(n)) for n in range(3)))
+    assert first.sent_at == second.sent_at
+    await send(acts, mid(dossier, K.BEC_OVERDUE, to=Recipient.BEC))
     mails = _for(smtp_sink, dossier)
     assert len(mails) == 2
-    refusal = next(m for m in mails if m["To"] == "aanvragen@test.example.be")
-    assert refusal["Message-ID"] == f"<{dossier}.refusal.review@opleidingsdatabank.vlaanderen.be>"
-    text = refusal.get_content()
+    mail = next(m for m in mails if m["To"] == "aanvragen@test.example.be")
+    assert mail["Message-ID"] == f"<{dossier}.refusal.review@opleidingsdatabank.vlaanderen.be>"
+    # The appeal deadline it quotes runs from the day it was sent (received that day).
+    last_day = appeal_window(brussels_day(first.sent_at)).last_day
+    text = mail.get_content()
     for expected in (
         "De opleiding is niet arbeidsmarktgericht.",
-        "31 december 2028",
+        belgian_date(last_day),
         "beroepscommissie.wse@vlaanderen.be",
         dossier,
         "opleidingsdatabank@vlaanderen.be",
     ):
         assert expected in text
-    assert first.sent == second.sent and refusal["Message-ID"] in first.sent
-    assert next(m for m in mails if m["To"] == "beroepscommissie.wse@vlaanderen.be")
     record = await queries.dossier_record(pg_pool, dossier)
     assert [n.status for n in record.notifications] == ["sent", "sent"]
 
@@ -134,21 +169,22 @@ async def test_smtp_down_keeps_the_mail_and_sends_it_once_when_back(
     settings = load_settings(
         postgres={"url": test_settings.postgres.url}, smtp={"host": "127.0.0.1", "port": port}
     )
-    acts = RegistryActivities(pg_pool, settings)
     dossier = await new_dossier(pg_pool)
-    s = refusal_step(dossier)
+    await ActivityEnvironment().run(
+        RegistryActivities(pg_pool, settings).record_step, refusal_step(dossier)
+    )
+    acts = NotificationActivities(pg_pool, settings)
     for _ in range(2):  # Temporal retries while SMTP is down
         with pytest.raises(ApplicationError) as err:
-            await ActivityEnvironment().run(acts.record_step, s)
+            await send(acts, mid(dossier, K.REFUSAL))
         assert not err.value.non_retryable and err.value.type == "SmtpUnavailable"
     record = await queries.dossier_record(pg_pool, dossier)
     assert [n.status for n in record.notifications] == ["pending", "pending"]
-    assert [a.step for a in record.audit] == ["review"]  # the step itself is recorded
+    assert record.notifications[0].attempts == 2
     with SmtpSink(tmp_path / "mail", port) as sink:
-        result = await ActivityEnvironment().run(acts.record_step, s)
-        await ActivityEnvironment().run(acts.record_step, s)
-        assert len(sink.messages()) == 2
-    assert result.recorded is False and len(result.sent) == 2
+        await send(acts, mid(dossier, K.REFUSAL))
+        await send(acts, mid(dossier, K.REFUSAL))
+        assert len(sink.messages()) == 1
 
 
 async def _drop_after_data(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -172,7 +208,7 @@ async def _drop_after_data(reader: asyncio.StreamReader, writer: asyncio.StreamW
         await writer.drain()
 
 
-async def test_failure_after_data_is_uncertain_and_never_resent(
+async def test_failure_after_data_is_sent_again_with_the_same_message_id(
     pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
 ) -> None:
     server = await asyncio.start_server(_drop_after_data, "127.0.0.1", 0)
@@ -181,21 +217,94 @@ async def test_failure_after_data_is_uncertain_and_never_resent(
         postgres={"url": test_settings.postgres.url}, smtp={"host": "127.0.0.1", "port": port}
     )
     dossier = await new_dossier(pg_pool)
-    s = step(
-        dossier,
-        "approval",
-        state_after="registered",
-        open_registration=date(2027, 3, 1),
-        notifications=[note(K.APPROVAL, registered_from="2027-03-01")],
+    await ActivityEnvironment().run(
+        RegistryActivities(pg_pool, test_settings).record_step, refusal_step(dossier)
     )
+    refusal = mid(dossier, K.REFUSAL)
     async with server:
-        result = await ActivityEnvironment().run(RegistryActivities(pg_pool, flaky).record_step, s)
-    assert result.recorded and result.sent == []
-    # A retry against a working server does not send it again.
-    await ActivityEnvironment().run(RegistryActivities(pg_pool, test_settings).record_step, s)
-    assert _for(smtp_sink, dossier) == []
-    record = await queries.dossier_record(pg_pool, dossier)
-    assert [n.status for n in record.notifications] == ["uncertain"]
+        with pytest.raises(ApplicationError) as err:
+            await send(NotificationActivities(pg_pool, flaky), refusal)
+    assert not err.value.non_retryable  # the server may not have it: at least once
+    await send(NotificationActivities(pg_pool, test_settings), refusal)
+    [mail] = _for(smtp_sink, dossier)
+    assert mail["Message-ID"] == refusal
+    record = await notifications.by_message_id(pg_pool, refusal)
+    assert record is not None and record.status == "sent" and record.attempts == 2
+
+
+async def test_a_claim_left_by_a_dead_worker_is_taken_back(
+    pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    dossier = await new_dossier(pg_pool)
+    await ActivityEnvironment().run(
+        RegistryActivities(pg_pool, test_settings).record_step, refusal_step(dossier)
+    )
+    acts = NotificationActivities(pg_pool, test_settings)
+    refusal = mid(dossier, K.REFUSAL)
+    overdue = mid(dossier, K.BEC_OVERDUE, to=Recipient.BEC)
+    lease = timedelta(minutes=10)
+    # Two workers claimed a notice each and died before talking to SMTP.
+    for message in (refusal, overdue):
+        claimed = await notifications.claim(pg_pool, message, "wf/7", lease)
+        assert isinstance(claimed, notifications.OutboxMessage)
+    # The same delivery, retried, takes its own claim back at once and sends it, once.
+    await send(acts, refusal, activity_id="7")
+    assert [m["Message-ID"] for m in _for(smtp_sink, dossier)] == [refusal]
+    # Anyone else waits for the lease (retryable), then takes it over.
+    with pytest.raises(ApplicationError) as err:
+        await send(acts, overdue, activity_id="8")
+    assert not err.value.non_retryable and "being sent by another worker" in err.value.message
+    await pg_pool.execute(
+        "UPDATE notifications SET lease_until = now() - interval '1 second' WHERE message_id = $1",
+        overdue,
+    )
+    await send(acts, overdue, activity_id="8")
+    sent = sorted(m["Message-ID"].strip() for m in _for(smtp_sink, dossier))
+    assert sent == sorted([refusal, overdue])
+
+
+async def _reject_rcpt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An SMTP server that refuses the recipient for good (550)."""
+    writer.write(b"220 strict ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb == b"RCPT":
+            writer.write(b"550 no such mailbox\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        else:
+            writer.write(b"250 ok\r\n")
+        await writer.drain()
+
+
+async def test_a_rejected_notice_is_failed_for_ops_and_resent_on_request(
+    pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    server = await asyncio.start_server(_reject_rcpt, "127.0.0.1", 0)
+    strict = load_settings(
+        postgres={"url": test_settings.postgres.url},
+        smtp={"host": "127.0.0.1", "port": server.sockets[0].getsockname()[1]},
+    )
+    dossier = await new_dossier(pg_pool)
+    await ActivityEnvironment().run(
+        RegistryActivities(pg_pool, test_settings).record_step, refusal_step(dossier)
+    )
+    refusal = mid(dossier, K.REFUSAL)
+    async with server:
+        with pytest.raises(ApplicationError) as err:
+            await send(NotificationActivities(pg_pool, strict), refusal)
+    assert err.value.non_retryable and err.value.type == "NoticeRejected"
+    assert "550 no such mailbox" in err.value.message
+    [unsent] = [n for n in await notifications.unsent(pg_pool, 1000) if n.message_id == refusal]
+    assert unsent.status == "failed"
+    assert (await notifications.state(pg_pool)).counts["failed"] >= 1
+    # Ops fixed the cause and resend it: it goes out, with its Message-ID.
+    await notifications.requeue(pg_pool, refusal)
+    await send(NotificationActivities(pg_pool, test_settings), refusal)
+    assert [m["Message-ID"] for m in _for(smtp_sink, dossier)] == [refusal]
 
 
 async def test_one_connection_carries_many_mails_and_survives_a_server_restart(

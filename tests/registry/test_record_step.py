@@ -233,12 +233,12 @@ async def test_missing_template_key_is_non_retryable_and_writes_nothing(
         dossier,
         "review",
         state_after="refused",
-        notifications=[note(K.REFUSAL, reason="Niet arbeidsmarktgericht")],
+        notifications=[note(K.REFUSAL)],
     )
     with pytest.raises(ApplicationError) as err:
         await run(acts, bad)
     assert err.value.non_retryable and err.value.type == "InvalidInput"
-    assert "notifications.refusal.context.appeal_deadline" in err.value.message
+    assert "notifications.refusal.context.reason" in err.value.message
     assert sum((await rows(pg_pool, dossier)).values()) == 0
 
 

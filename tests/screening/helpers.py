@@ -122,3 +122,11 @@ async def told(client: Client, dossier: str, year: int) -> Any:
             return status
         await asyncio.sleep(0.05)
     raise AssertionError(f"{dossier} never handled its screening outcome of {year}")
+
+
+async def registered_since(pool: asyncpg.Pool[Any], dossier: str, day: date) -> None:
+    """Moves a case's registration start in the registry (the screening reads it there):
+    a case approved today made to look registered since `day`."""
+    await pool.execute(
+        "UPDATE registration_periods SET starts_on = $2 WHERE dossier = $1", dossier, day
+    )

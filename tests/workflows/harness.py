@@ -152,6 +152,8 @@ async def until(
             )
         except RPCError:
             # A query that races a continue-as-new can be lost with the closing run: ask again.
+            if asyncio.get_running_loop().time() > deadline:
+                raise
             continue
         if check(status):
             return status

@@ -1,9 +1,10 @@
 """Recorded histories of every lifecycle path replay against the current workflow code, so a
 change that would break a running case fails CI. `v1-*.json` were recorded before the
 `local-registry-steps` patch (steps as ordinary activities), `v2-*.json` before the
-`publish-changed-search-attributes` patch and the spread continue-as-new after a screening:
-cases that old still run, so their histories stay. After a deliberate, patched change, keep
-the old files (renamed) and record the new ones:
+`publish-changed-search-attributes` patch and the spread continue-as-new after a screening,
+`v3-*.json` before the `notices-apart-<step>` patches (e-mails sent inside the step, the
+refusal's window from the decision day): cases that old still run, so their histories stay.
+After a deliberate, patched change, keep the old files (renamed) and record the new ones:
 ODB_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_lifecycle.py"""
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def test_every_lifecycle_path_has_a_recorded_history() -> None:
         "withdrawn",
         "corrected_window",
         "screening_fresh_run",
+        "refusal_notice_delayed",
+        "refusal_notice_rejected_resent",
     } <= names
 
 

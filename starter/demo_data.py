@@ -1,6 +1,7 @@
 """Demo data for the screening: registered trainings with plausible activity facts, the
-year's occupations in demand and recognised certificates. Used by bench/seed.py and tests;
-never by the running system.
+year's occupations in demand and recognised certificates. Used by `python -m starter demo`,
+bench/seed.py and tests; never by the running system (which is why it lives in starter/,
+not registry/).
 
 Dossier numbers come from the registry's own counter, so demo dossiers never collide with
 real ones. The mix is roughly that of the first real screening (2021: 4,915 screened,
@@ -17,7 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from models.application import TrainingApplication, VolumeUnit
+from models.case import CaseInput, CaseState, CaseStatus
 from registry.screening import Conn
+from workflows import case_view
 
 IN_DEMAND = [
     ("2512", "Softwareontwikkelaar"),
@@ -177,4 +180,100 @@ async def set_activity(
 async def forget_activity(conn: Conn, dossier: str, year: int) -> None:
     await conn.execute(
         "DELETE FROM training_activity WHERE dossier = $1 AND year = $2", dossier, year
+    )
+
+
+# ---- the newcomer's demo: one training per outcome, registered long enough ago ----
+
+# (title, sessions, participants, completions, occupations, certification): the activity
+# report of the data year decides the outcome with the example rubric.
+DUE_PROFILES: list[tuple[str, int | None, int | None, int | None, tuple[str, ...], str | None]] = [
+    # organised often, well attended, completed, an occupation in demand, recognised: passed
+    ("Heftruckchauffeur met VCA (sinds 2023)", 8, 96, 88, ("8332",), "VCA-basis"),
+    # not organised in the data year: the knockout criterion fails it
+    ("Keramiek voor beginners (sinds 2023)", 0, 0, 0, (), None),
+    # no activity report for the data year: incomplete
+    ("Bakkerij: brood en banket (sinds 2023)", None, None, None, ("5120",), None),
+]
+
+
+async def seed_due_trainings(
+    conn: Conn, *, year: int, provider: str, provider_name: str, contact_email: str
+) -> list[tuple[str, TrainingApplication, datetime, date]]:
+    """Trainings of `provider` registered since 1 March of `year` - 3, so due in the
+    screening of `year`, each with (or, for the incomplete one, without) its activity report
+    of `year` - 1. Returns (dossier, application, submitted at, registered from) so the
+    caller can start their cases. The caller's own fresh cases are the "not yet due" ones."""
+    await seed_reference(conn, year)
+    since = year - 3
+    n = len(DUE_PROFILES)
+    last = await conn.fetchval(
+        """INSERT INTO dossier_counters (year, last_value) VALUES ($1, $2)
+           ON CONFLICT (year) DO UPDATE SET last_value = dossier_counters.last_value + $2
+           RETURNING last_value""",
+        since,
+        n,
+    )
+    submitted = datetime(since, 1, 10, 9, 0, tzinfo=UTC)
+    registered_from = date(since, 3, 1)
+    made: list[tuple[str, TrainingApplication, datetime, date]] = []
+    async with conn.transaction():
+        for k, (title, sessions, participants, completions, codes, cert) in enumerate(
+            DUE_PROFILES
+        ):
+            dossier = f"ODB-{since}-{int(last) - n + 1 + k:06d}"
+            application = TrainingApplication(
+                provider=provider,
+                provider_name=provider_name,
+                contact_email=contact_email,
+                title=title,
+                start_date=date(since, 4, 1),
+                volume_unit=VolumeUnit.CONTACT_HOURS,
+                volume=Decimal(60),
+                occupation_codes=codes,
+                certification=cert,
+            )
+            payload = application.model_dump(mode="json")
+            digest = hashlib.sha256(
+                json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+            await conn.execute(
+                """INSERT INTO applications (dossier, provider, idempotency_key,
+                       payload_sha256, payload, title, provider_name, contact_email,
+                       start_date, volume_unit, volume, competent_body, submitted_at, state)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                           'registered')""",
+                dossier, provider, f"demo-{dossier}", digest, payload, title,
+                provider_name, contact_email, application.start_date,
+                application.volume_unit.value, application.volume,
+                application.competent_body, submitted,
+            )
+            await conn.execute(
+                """INSERT INTO registration_periods (dossier, starts_on, opened_step)
+                   VALUES ($1, $2, 'review')""",
+                dossier,
+                registered_from,
+            )
+            if sessions is not None:
+                await set_activity(conn, dossier, year - 1, sessions, participants, completions)
+            made.append((dossier, application, submitted, registered_from))
+    return made
+
+
+def registered_case(
+    dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
+) -> CaseInput:
+    """A case's input as if it had continued as new after its approval: registered."""
+    status = CaseStatus(
+        dossier=dossier,
+        title=application.title,
+        provider=application.provider,
+        competent_body=application.competent_body,
+        state=CaseState.REGISTERED,
+        submitted_at=submitted_at,
+        registered_from=registered_from,
+    )
+    status.waiting_for, status.next_step = case_view.who_and_what(status)
+    return CaseInput(
+        dossier=dossier, application=application, submitted_at=submitted_at, carried=status
     )

@@ -1,0 +1,284 @@
+"""The dev stack heals: a crashed PostgreSQL, Temporal dev server or SMTP sink is restarted
+while the API stays up (answering 503 while a server it needs is down), and a process that
+keeps crashing stops the stack with a clear message.
+
+One stack for the module; the last test makes it give up, so the tests run in file order.
+To hold an outage open until the test has seen the API's answer to it, the supervisor is
+paused (SIGSTOP) around the kill: nothing can restart the server until it is resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+from devstack.supervisor import RESTART_WINDOW, RESTARTS
+from models import search
+from registry import providers
+from registry.migrate import migration_files
+from runtime.temporal import connect
+from tests.fixtures.api import application_body, auth
+from tests.stack.harness import RunningStack, StackConfig, wait_no_processes
+from tests.workflows.harness import ORG
+
+pytestmark = pytest.mark.stack
+
+T = TypeVar("T")
+BACK_WITHIN = 60.0  # seconds from a kill to the API answering 200 again
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> StackConfig:
+    return StackConfig.fresh(tmp_path_factory.mktemp("healing") / "state")
+
+
+@pytest.fixture(scope="module")
+def stack(config: StackConfig) -> Iterator[RunningStack]:
+    running = RunningStack(config)
+    try:
+        running.wait_ready(timeout=90)
+        yield running
+    finally:
+        with_supervisor(running, signal.SIGCONT)  # never leave it paused by a failed test
+        if running.proc.poll() is None:
+            running.interrupt()
+            try:
+                running.wait(60)
+            except subprocess.TimeoutExpired:
+                running.kill()
+
+
+@pytest.fixture(scope="module")
+async def seeded(stack: RunningStack) -> None:
+    conn = await asyncpg.connect(database_url(stack))
+    try:
+        await providers.upsert(conn, ORG, "Opleidingscentrum Vooruit vzw")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def http(stack: RunningStack) -> Iterator[httpx.Client]:
+    api = f"http://127.0.0.1:{stack.config.ports['api']}"
+    with httpx.Client(base_url=api, timeout=30) as client:
+        yield client
+
+
+def database_url(stack: RunningStack) -> str:
+    return f"postgresql://postgres@127.0.0.1:{stack.config.ports['postgres']}/odb"
+
+
+def headers(stack: RunningStack, persona: str) -> dict[str, str]:
+    return auth(stack.config.settings(), persona)
+
+
+def pid_of(stack: RunningStack, name: str) -> int:
+    pid: int = json.loads((stack.config.state / "run" / f"{name}.pid").read_text())["pid"]
+    return pid
+
+
+def with_supervisor(stack: RunningStack, sig: int) -> None:
+    if stack.proc.poll() is None:
+        os.kill(stack.proc.pid, sig)
+
+
+@contextmanager
+def supervisor_paused(stack: RunningStack) -> Iterator[None]:
+    with_supervisor(stack, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with_supervisor(stack, signal.SIGCONT)
+
+
+def wait_until(check: Callable[[], T | None], what: str, within: float = BACK_WITHIN) -> T:
+    """Polls check until it returns something, or fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while (found := check()) is None:
+        assert time.monotonic() < deadline, f"no {what} within {within:.0f} s"
+        time.sleep(0.1)
+    return found
+
+
+def count(stack: RunningStack, text: str) -> int:
+    return sum(text in line for line in list(stack.lines))
+
+
+def answer(http: httpx.Client, path: str, hdrs: dict[str, str]) -> httpx.Response:
+    """The API's answer; a refused or dropped connection fails the test (the API must stay up
+    through every outage)."""
+    return http.get(path, headers=hdrs)
+
+
+def assert_unavailable(responses: list[httpx.Response]) -> None:
+    for response in responses:
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"].isdigit()
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_crashed_postgres_is_restarted_and_the_api_answers_503_meanwhile(
+    stack: RunningStack, http: httpx.Client, seeded: None
+) -> None:
+    path, hdrs = f"/dossiers?provider={ORG}", headers(stack, "department")
+    assert answer(http, path, hdrs).status_code == 200
+    with supervisor_paused(stack):
+        os.kill(pid_of(stack, "postgres"), signal.SIGKILL)  # the postmaster: a crash
+        killed = time.monotonic()
+        down = [answer(http, path, hdrs) for _ in range(3)]
+    assert_unavailable(down)
+
+    wait_until(
+        lambda: True if answer(http, path, hdrs).status_code == 200 else None,
+        "200 from the API after PostgreSQL's restart",
+    )
+    assert time.monotonic() - killed < BACK_WITHIN
+    stack.wait_for_line(
+        f"postgres exited (killed by SIGKILL); restarting it (attempt 1 of {RESTARTS}", 5
+    )
+    stack.wait_for_line("postgres is back", 30)
+
+
+async def test_postgres_comes_back_with_its_data_and_every_migration(
+    stack: RunningStack,
+) -> None:
+    conn = await asyncpg.connect(database_url(stack))
+    try:
+        seeded = await conn.fetchval(
+            "SELECT count(*) FROM providers WHERE enterprise_number = $1", ORG
+        )
+        applied = await conn.fetch("SELECT filename FROM schema_migrations ORDER BY filename")
+    finally:
+        await conn.close()
+    assert seeded == 1
+    assert [r["filename"] for r in applied] == [p.name for p in migration_files()]
+
+
+def test_a_crashed_temporal_is_restarted_with_its_cases_and_search_attributes(
+    stack: RunningStack, http: httpx.Client, seeded: None
+) -> None:
+    provider = headers(stack, "provider")
+    submitted = http.post(
+        "/applications",
+        json=application_body(),
+        headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert submitted.status_code == 201, submitted.text
+    dossier = submitted.json()["dossier"]
+    path = f"/dossiers/{dossier}"
+    before = answer(http, path, provider)
+    assert before.status_code == 200, before.text
+
+    with supervisor_paused(stack):
+        os.kill(pid_of(stack, "temporal"), signal.SIGKILL)
+        killed = time.monotonic()
+        down = [answer(http, path, provider) for _ in range(2)]
+    assert_unavailable(down)
+
+    # The case answers again: the server is back from its SQLite file and the worker polls.
+    after = wait_until(
+        lambda: r if (r := answer(http, path, provider)).status_code == 200 else None,
+        "200 for the case submitted before Temporal's crash",
+    )
+    assert time.monotonic() - killed < BACK_WITHIN
+    assert after.json()["state"] == before.json()["state"]
+    stack.wait_for_line(
+        f"temporal exited (killed by SIGKILL); restarting it (attempt 1 of {RESTARTS}", 5
+    )
+    stack.wait_for_line("temporal is back", 60)
+
+    # A new case runs (its search attributes are registered), by the reconnected worker.
+    again = http.post(
+        "/applications",
+        json=application_body(),
+        headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert again.status_code == 201, again.text
+    assert answer(http, f"/dossiers/{again.json()['dossier']}", provider).status_code == 200
+
+
+async def test_temporal_comes_back_with_its_search_attributes_and_schedule(
+    stack: RunningStack,
+) -> None:
+    settings = stack.config.settings()
+    client = await connect(settings)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    assert {key.name for key in search.ALL} <= set(listed.custom_attributes)
+    schedule = await client.get_schedule_handle(settings.screening.schedule_id).describe()
+    assert schedule.id == settings.screening.schedule_id
+
+
+def send_mail(stack: RunningStack, subject: str) -> bool:
+    msg = EmailMessage()
+    msg["From"] = "opleidingsdatabank@vlaanderen.be"
+    msg["To"] = "provider@example.be"
+    msg["Subject"] = subject
+    msg.set_content("test")
+    try:
+        with smtplib.SMTP("127.0.0.1", stack.config.ports["smtp"], timeout=5) as smtp:
+            smtp.send_message(msg)
+    except OSError:
+        return False
+    return True
+
+
+def mail_with(stack: RunningStack, subject: str) -> Path | None:
+    for path in (stack.config.state / "mail").glob("*.eml"):
+        if subject in path.read_text(errors="replace"):
+            return path
+    return None
+
+
+def test_a_crashed_smtp_sink_is_restarted_and_the_api_stays_up(
+    stack: RunningStack, http: httpx.Client
+) -> None:
+    os.kill(pid_of(stack, "smtp"), signal.SIGKILL)
+    killed = time.monotonic()
+    assert http.get("/health").status_code == 200
+    subject = f"after the crash {uuid.uuid4()}"
+    wait_until(lambda: True if send_mail(stack, subject) else None, "SMTP sink accepting mail")
+    assert time.monotonic() - killed < BACK_WITHIN
+    assert mail_with(stack, subject) is not None
+    stack.wait_for_line(f"smtp exited (killed by SIGKILL); restarting it (attempt 1 of {RESTARTS}")
+    assert http.get("/health").status_code == 200
+
+
+def test_a_process_that_keeps_crashing_stops_the_stack_with_a_clear_message(
+    stack: RunningStack,
+) -> None:
+    give_up = f"after {RESTARTS} restarts within {RESTART_WINDOW:.0f} s; stopping the dev stack"
+
+    def restarted_or_given_up(back: int) -> bool | None:
+        return True if count(stack, "smtp is back") > back or give_up in stack.output else None
+
+    for _ in range(RESTARTS + 1):  # the crash of the previous test counts too
+        back = count(stack, "smtp is back")
+        os.kill(pid_of(stack, "smtp"), signal.SIGKILL)
+        wait_until(
+            lambda: restarted_or_given_up(back),  # noqa: B023 (called before the loop moves on)
+            "restart of the SMTP sink, or the stack giving up",
+        )
+        if give_up in stack.output:
+            break
+    assert stack.wait(60) == 1
+    assert f"smtp exited (killed by SIGKILL) {give_up}" in stack.output
+    assert "Last lines of" in stack.output
+    assert count(stack, f"restarting it (attempt {RESTARTS} of {RESTARTS}") == 1
+    assert wait_no_processes(stack.config.state) == []
