@@ -22,9 +22,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from models import search
 from models.application import TrainingApplication
 from models.case import CaseInput, CaseState, CaseStatus
+from rules import case_view
 from starter import demo_data as demo
 from starter.client import start_details, summary
-from workflows import case_view
 
 CASE_WORKFLOW = "ApplicationWorkflow"
 

@@ -103,7 +103,7 @@ class Appeal(BaseModel):
 class ScreeningOutcome(BaseModel):
     """Sent by the yearly screening to a case (signal)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     year: int
     passed: bool
@@ -182,6 +182,8 @@ class CaseStatus(BaseModel):
 
 class CaseInput(BaseModel):
     """Input of the application workflow. `carried` is set when the case continues as new."""
+
+    model_config = ConfigDict(extra="forbid")
 
     dossier: str
     application: TrainingApplication

@@ -90,7 +90,7 @@ class Phase(StrEnum):
 class ScreeningTrigger(BaseModel):
     """Input of the scheduled workflow; the year is that of the scheduled time."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=5000)
 
 
@@ -117,6 +117,8 @@ class ScreeningProgress(BaseModel):
 
 
 class ScreeningInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     year: int = Field(ge=2000, le=9999)
     # Trainings registered on this day are screened (default: 15 January of `year`, set by
     # the trigger from the schedule's time).
@@ -130,7 +132,7 @@ class ScreeningInput(BaseModel):
 
 
 class PrepareInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     year: int
     screening_date: date
     rubric_path: str | None = None
@@ -153,7 +155,7 @@ class PrepareResult(BaseModel):
 
 
 class ScorePageInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     year: int
     after: str = ""  # last dossier of the previous page
     limit: int
@@ -166,7 +168,7 @@ class ScorePageResult(BaseModel):
 
 
 class DeliverPageInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     year: int
     after: str  # exclusive
     upto: str  # inclusive

@@ -39,7 +39,7 @@ class Recipient(StrEnum):
 
 
 class NotificationRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: NotificationKind
     to: Recipient
@@ -48,14 +48,14 @@ class NotificationRequest(BaseModel):
 
 
 class RegistrationEnd(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     last_day: date  # the last day the training is registered (inclusive)
     reason: EndReason
 
 
 class StepInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     dossier: str
     # Unique within the dossier: "submitted", "review", "appeal-1", "hearing-1-provider", ...
@@ -103,7 +103,7 @@ class SendNoticeInput(BaseModel):
 
 
 class NoticeSent(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     message_id: str
     # When the SMTP server accepted it (the Temporal server's clock): receipt of the notice.

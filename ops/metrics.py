@@ -23,10 +23,10 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from models.case import CaseState
+from models.screening import ScreeningProgress
 from ops import searches
 from registry import notifications as outbox
 from runtime.logging import get_logger
-from workflows.screening import ScreeningWorkflow
 
 log = get_logger("ops.metrics")
 
@@ -114,9 +114,10 @@ class DomainMetrics:
         count = 0
         async for wf in self._client.list_workflows(SCREENING):
             count += 1
-            handle = self._client.get_workflow_handle_for(ScreeningWorkflow.run, wf.id)
+            handle = self._client.get_workflow_handle(wf.id)
             try:
-                progress = await handle.query(ScreeningWorkflow.progress)
+                raw = await handle.query("progress")
+                progress = ScreeningProgress.model_validate(raw) if raw else None
             except WorkflowQueryFailedError as exc:
                 log.warning("ops.metrics.screening_unreadable", workflow_id=wf.id, error=str(exc))
                 continue

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
 
-import asyncpg
-
-Db: TypeAlias = (
-    "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any] | asyncpg.Pool[Any]"
-)
+from registry.db import Db
 
 # A row no attempt refreshed for this long belongs to an activity that is no longer retried
 # (its workflow ended, was reset or terminated): listed as stale, not counted as retrying.

@@ -3,13 +3,9 @@ idempotent: the first insert wins, a retry finds the row and writes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
-
 from models.registry import AuditEntry
 from models.steps import StepInput
-from registry.db import Conn
+from registry.db import Conn, Db
 
 # Recorded in their own tables or columns; everything else of the step goes in `details`.
 _OWN_COLUMNS = {"dossier", "step", "at", "actor", "event", "state_before", "state_after"}
@@ -37,7 +33,7 @@ async def append(conn: Conn, step: StepInput) -> bool:
     return row_id is not None
 
 
-async def trail(conn: Conn | asyncpg.Pool[Any], dossier: str) -> list[AuditEntry]:
+async def trail(conn: Db, dossier: str) -> list[AuditEntry]:
     rows = await conn.fetch(
         """SELECT step, at, actor, event, state_before, state_after, details
            FROM audit WHERE dossier = $1 ORDER BY at, id""",

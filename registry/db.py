@@ -9,8 +9,11 @@ import asyncpg
 
 from runtime.settings import Settings
 
-# A connection, whether opened alone or taken from a pool; repositories accept either.
+# The one pair of connection types, imported by every module that runs SQL.
+# Conn: a connection, whether opened alone or taken from a pool (what a transaction needs).
 Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
+# Db: a connection or the pool itself (each statement then takes a connection of its own).
+Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
 
 
 def dsn_from_settings(settings: Settings) -> str:

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
-
-import asyncpg
+from typing import Any
 
 from models.registry import NotificationRecord
-from registry.db import Conn
-
-Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
+from registry.db import Conn, Db
 
 # Rows a claim may take: never claimed, or claimed by the same claimant, or whose claim ran
 # out ('uncertain' rows were left so by earlier code; they are reclaimed the same way).

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
-
 from models.enterprise import normalise_enterprise_number
-from registry.db import Conn
+from registry.db import Db
 from registry.errors import InvalidInput
 
 
 async def upsert(
-    conn: Conn | asyncpg.Pool[Any],
+    conn: Db,
     enterprise_number: str,
     name: str,
     contact_email: str | None = None,
@@ -39,7 +35,7 @@ async def upsert(
     return number
 
 
-async def exists(conn: Conn | asyncpg.Pool[Any], enterprise_number: str) -> bool:
+async def exists(conn: Db, enterprise_number: str) -> bool:
     row = await conn.fetchval(
         "SELECT 1 FROM providers WHERE enterprise_number = $1", enterprise_number
     )

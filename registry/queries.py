@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Any, TypeAlias
-
-import asyncpg
 
 from models.registry import (
     AppealRecord,
@@ -22,10 +19,8 @@ from models.registry import (
     ScreeningRecord,
 )
 from registry import audit, notifications
-from registry.db import Conn
+from registry.db import Db
 from registry.errors import NotFound
-
-Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
 
 # Registered on $day: inside a period (both ends inclusive) and not past a planned removal
 # (the removal day itself is the last registered day).
@@ -72,14 +67,25 @@ async def registered_on_csv(db: Db, day: date) -> str:
     return out.getvalue()
 
 
+_SUMMARY_COLUMNS = """dossier, provider, title, competent_body, state, submitted_at,
+                      predecessor_dossier"""
+
+
 async def dossiers_of(db: Db, provider: str) -> list[DossierSummary]:
     rows = await db.fetch(
-        """SELECT dossier, provider, title, competent_body, state, submitted_at,
-                  predecessor_dossier
-           FROM applications WHERE provider = $1 ORDER BY submitted_at, dossier""",
+        f"""SELECT {_SUMMARY_COLUMNS}
+            FROM applications WHERE provider = $1 ORDER BY submitted_at, dossier""",
         provider,
     )
     return [DossierSummary.model_validate(dict(r)) for r in rows]
+
+
+async def dossier_summary(db: Db, dossier: str) -> DossierSummary | None:
+    """One row, one query: who owns the dossier, its state, when it was submitted."""
+    row = await db.fetchrow(
+        f"SELECT {_SUMMARY_COLUMNS} FROM applications WHERE dossier = $1", dossier
+    )
+    return None if row is None else DossierSummary.model_validate(dict(row))
 
 
 async def dossier_record(db: Db, dossier: str) -> DossierRecord:

@@ -16,18 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
 from models.rubric import Rubric
 from models.screening import NegativeEntry, Outcome, ResultRow, screening_step
-
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
-Db: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any] | asyncpg.Pool[Any]"
+from registry.db import Conn, Db
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The one settings class: `temporal-dev.yaml`, overridden by environment variables.
+"""The one settings class, read through pydantic-settings sources, highest first:
+`load_settings(**overrides)` (tests), the environment (`ODB_<SECTION>__<KEY>`, then the
+conventional names in ENV_ALIASES), the YAML file (`ODB_CONFIG`, else `temporal-dev.yaml`),
+the defaults below. Sections are merged key by key across sources.
 
 Unknown keys and wrong types are refused with the key named, so a typo in the YAML never
 silently falls back to a default.
@@ -7,7 +10,6 @@ silently falls back to a default.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,8 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +131,13 @@ class ScreeningSettings(_Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ODB_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="ODB_",
+        env_nested_delimiter="__",
+        # The default file; ODB_CONFIG names another, looked up each time settings are built
+        # (config_file), so a test or a child process can point elsewhere.
+        yaml_file=DEFAULT_CONFIG,
+        extra="forbid",
+        frozen=True,
     )
 
     state_dir: Path = Path(".dev")
@@ -148,7 +159,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _AliasEnvSource(settings_cls))
+        # No .env file and no secrets directory: only what is listed in the module docstring.
+        return (
+            init_settings,
+            env_settings,
+            _AliasEnvSource(settings_cls),
+            _YamlFile(settings_cls, yaml_file=config_file()),
+        )
 
     @property
     def state_path(self) -> Path:
@@ -159,7 +176,36 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and what to do."""
+
+
+def config_file() -> Path:
+    """The YAML file read: `ODB_CONFIG` when set, else `temporal-dev.yaml` (absent: no file)."""
+    named = os.environ.get("ODB_CONFIG")
+    return Path(named) if named else DEFAULT_CONFIG
+
+
+class _YamlFile(YamlConfigSettingsSource):
+    """The library's YAML source, with its two failures turned into our messages: the file
+    is not YAML, or its top level is not a mapping (the library would fail on `.keys()`)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file_path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file_path}: the top level must be a mapping of sections")
+        return data
+
+
 class _AliasEnvSource(PydanticBaseSettingsSource):
+    """The names in ENV_ALIASES. Hand-written because pydantic-settings reads a nested key
+    only as `<prefix><field><delimiter><key>` (ODB_POSTGRES__URL): an alias on a section's
+    field is not an environment name, and an unprefixed alias on a whole section would take
+    the section, not one key of it."""
+
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
@@ -172,54 +218,50 @@ class _AliasEnvSource(PydanticBaseSettingsSource):
         return out
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names the key and what to do."""
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Read the YAML file, apply environment variables, then `overrides` (tests use these)."""
-    path = path or Path(os.environ.get("ODB_CONFIG", DEFAULT_CONFIG))
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from all sources; `overrides` (tests use these) beat the environment and
+    the file key by key: `postgres={"url": ...}` keeps the other postgres keys."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    # Environment beats the file: build from env first, then lay the file underneath.
-    try:
-        from_env = Settings().model_dump(exclude_unset=True)
+        return Settings(**overrides)
+    except SettingsError as exc:  # an environment value that is not valid JSON for its key
+        raise ConfigError(f"invalid configuration in environment:\n  {exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, "environment")) from exc
-    data = _merge(_merge(raw, from_env), overrides)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path))) from exc
+        raise ConfigError(_describe(exc, overrides)) from exc
 
 
-def _describe(exc: ValidationError, origin: str) -> str:
-    lines = [f"invalid configuration in {origin}:"]
+def _describe(exc: ValidationError, overrides: dict[str, Any]) -> str:
+    """One block per origin (the environment, the file, the overrides), one line per key."""
+    by_origin: dict[str, list[str]] = {}
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key; remove it or check its spelling")
+            line = f"  {key}: unknown key; remove it or check its spelling"
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
+            line = f"  {key}: {err['msg']} (got {err.get('input')!r})"
+        by_origin.setdefault(_origin(err["loc"], overrides), []).append(line)
+    return "\n".join(
+        line
+        for origin, lines in by_origin.items()
+        for line in [f"invalid configuration in {origin}:", *lines]
+    )
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
+def _origin(loc: tuple[int | str, ...], overrides: dict[str, Any]) -> str:
+    """Where the value at `loc` came from, highest source first (a validation error does not
+    say): asked of the same environment sources the settings were read through."""
+    if _holds(overrides, loc):
+        return "load_settings arguments"
+    if _holds(EnvSettingsSource(Settings)(), loc) or _holds(_AliasEnvSource(Settings)(), loc):
+        return "environment"
+    return str(config_file())
+
+
+def _holds(data: Any, loc: tuple[int | str, ...]) -> bool:
+    """True when `data` has a value at `loc`, or a whole value (not a mapping) above it."""
+    for part in loc:
+        if not isinstance(data, dict):
+            return True
+        if part not in data:
+            return False
+        data = data[part]
+    return True

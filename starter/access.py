@@ -1,5 +1,7 @@
-"""Who may do what, checked in the API before anything is sent to a case (the workflow's
-update validators check the same again). Each rule refuses with a sentence the user can act on.
+"""Who may submit, read and list, checked in the API (these touch no case workflow). Who may
+send each decision to a case is `rules.guards` (named in the table of decisions), checked by
+the API before it sends and by the workflow again. Each rule refuses with a sentence the
+user can act on.
 """
 
 from __future__ import annotations
@@ -29,32 +31,6 @@ def may_submit(actor: Actor, provider: str) -> None:
             f"you act for organisation {actor.organisation}; you cannot submit for {provider}",
             field="provider",
         )
-
-
-def own_dossier(actor: Actor, dossier: DossierSummary) -> None:
-    """The provider user of the organisation the dossier belongs to."""
-    if not actor.has(RoleKind.PROVIDER):
-        raise forbidden(
-            f"only a provider user of the organisation that owns {dossier.dossier} may do this"
-        )
-    if actor.organisation != dossier.provider:
-        raise forbidden(
-            f"dossier {dossier.dossier} belongs to organisation {dossier.provider}; "
-            f"you act for {actor.organisation}"
-        )
-
-
-def reviewer_of(actor: Actor, dossier: DossierSummary) -> None:
-    if not actor.reviews_for(dossier.competent_body):
-        raise forbidden(
-            f"dossier {dossier.dossier} is judged by {dossier.competent_body}; only a "
-            f"reviewer of {dossier.competent_body} may decide it"
-        )
-
-
-def has_role(actor: Actor, kind: RoleKind, what: str) -> None:
-    if not actor.has(kind):
-        raise forbidden(f"only {what} may do this")
 
 
 def may_read(actor: Actor, dossier: DossierSummary) -> None:

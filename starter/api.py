@@ -7,7 +7,7 @@ the live annotations of the route functions built in `_decision_route`.
 """
 
 import email.message
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -22,27 +22,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from models.application import DOSSIER_PATTERN, TrainingApplication
-from models.case import (
-    AppealInput,
-    BecDecisionInput,
-    CaseStatus,
-    CorrectReceiptInput,
-    HearingInput,
-    ReviewDecisionInput,
-    RevokeInput,
-    StopInput,
-    WithdrawInput,
-    _ActorInput,
-)
+from models.case import CaseStatus, _ActorInput
 from models.enterprise import EnterpriseNumber
-from models.identity import Actor, RoleKind
+from models.identity import Actor
 from models.registry import DossierSummary
 from models.text import Day
 from registry.errors import RegistryError
+from rules.guards import CaseRefused
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from starter import access, problems
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
+from starter.decisions import DECISIONS, Decision
 from starter.limits import BodyLimit
 from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.schemas import RegisteredAnswer, SubmitResponse, body_model
@@ -136,43 +127,14 @@ def _with_actor(model: type[_ActorInput], body: BaseModel, actor: Actor) -> _Act
         raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
 
 
-# ---- who may send which decision (the workflow checks again) ----
-
-Rule = Callable[[Actor, DossierSummary], None]
+# ---- the decisions, from the one table (starter/decisions.py) ----
 
 
-def _bec(actor: Actor, _: DossierSummary) -> None:
-    access.has_role(actor, RoleKind.BEC, "members of the appeals board (BEC)")
-
-
-def _department(actor: Actor, _: DossierSummary) -> None:
-    access.has_role(actor, RoleKind.DEPARTMENT, "department WSE staff")
-
-
-DECISIONS: tuple[tuple[str, type[_ActorInput], Rule, str], ...] = (
-    ("review-decision", ReviewDecisionInput, access.reviewer_of,
-     "A reviewer of the competent body approves or refuses (a refusal needs a reason)."),
-    ("appeal", AppealInput, access.own_dossier,
-     "The provider appeals a refusal or a negative screening within 30 days."),
-    ("hearing", HearingInput, _bec,
-     "The BEC records the hearing (or waiver) of the provider or the department."),
-    ("bec-decision", BecDecisionInput, _bec,
-     "The BEC grants or rejects the appeal, after both sides were heard."),
-    ("stop", StopInput, access.own_dossier, "The provider stops a registration."),
-    ("revoke", RevokeInput, _department,
-     "The department revokes a registration that no longer meets the criteria."),
-    ("withdraw", WithdrawInput, access.own_dossier,
-     "The provider withdraws an application before it is decided."),
-    ("receipt-date", CorrectReceiptInput, _department,
-     "The department corrects the day a decision or appeal was received."),
-)  # fmt: skip
-
-
-def _decision_route(
-    router: APIRouter, path: str, model: type[_ActorInput], rule: Rule, doc: str
-) -> None:
+def _decision_route(router: APIRouter, decision: Decision) -> None:
+    model = decision.model
     body_type = body_model(model)
-    update_name = path.replace("-", "_")
+    # The update id's prefix: a retried request (same Idempotency-Key) has one effect.
+    update_name = decision.route.replace("-", "_")
 
     async def endpoint(
         dossier: DossierPath,
@@ -182,18 +144,18 @@ def _decision_route(
         idempotency_key: OptionalIdempotencyKey = None,
     ) -> CaseStatus:
         owner = await service.owner(dossier)
-        rule(actor, owner)
+        decision.may(actor, owner)  # the same rule the workflow checks again
         inp = _with_actor(model, body, actor)
         update_id = f"{update_name}:{idempotency_key}" if idempotency_key else None
         return await service.update(dossier, inp, update_id)
 
     endpoint.__name__ = update_name
     router.add_api_route(
-        f"/dossiers/{{dossier}}/{path}",
+        f"/dossiers/{{dossier}}/{decision.route}",
         endpoint,
         methods=["POST"],
         response_model=CaseStatus,
-        summary=doc,
+        summary=decision.summary,
         tags=["decisions"],
         **BODY_ROUTE,
     )
@@ -291,8 +253,8 @@ def _routes() -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for path, model, rule, doc in DECISIONS:
-        _decision_route(router, path, model, rule, doc)
+    for decision in DECISIONS:
+        _decision_route(router, decision)
     return router
 
 
@@ -325,6 +287,7 @@ def create_app(
         RequestValidationError,
         AuthError,
         Refused,
+        CaseRefused,
         Unavailable,
         RegistryError,
         StarletteHTTPException,

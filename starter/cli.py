@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry.errors import RegistryError
+from rules.guards import CaseRefused
 from runtime.settings import ConfigError, load_settings
 from starter.auth import mint_dev_token
 from starter.client import Refused, Unavailable
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.run(args)
         code = asyncio.run(result) if inspect.iscoroutine(result) else result
         return int(code or 0)
-    except Refused as exc:
+    except (Refused, CaseRefused) as exc:
         print(f"refused ({exc.refusal.value}): {exc.message}", file=sys.stderr)
         return 3
     except Unavailable as exc:

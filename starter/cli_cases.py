@@ -10,30 +10,19 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from models.application import TrainingApplication
-from models.case import (
-    AppealInput,
-    BecDecisionInput,
-    HearingInput,
-    ReviewDecisionInput,
-    RevokeInput,
-    StopInput,
-    WithdrawInput,
-)
 from models.identity import Actor
-from models.registry import DossierSummary
 from runtime.settings import load_settings
 from starter.auth import parse_role
 from starter.cli import dump, out
 from starter.client import CaseService
-
-Build = Callable[[argparse.Namespace, Actor], BaseModel]
-Default = Callable[[DossierSummary], tuple[str | None, tuple[str, ...]]]
+from starter.decisions import DECISIONS, Decision
 
 
 @asynccontextmanager
@@ -60,39 +49,48 @@ def _acting(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", help="idempotency key (default: a new one)")
 
 
-def _decision(
-    sub: Any, name: str, help_text: str, default: Default, build: Build
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+def _decision(sub: Any, decision: Decision) -> None:
+    """The decision's sub-command, its options derived from the input model's fields."""
+    parser: argparse.ArgumentParser = sub.add_parser(decision.verb, help=decision.summary)
     parser.add_argument("dossier")
     _acting(parser)
+    for name, info in decision.model.model_fields.items():
+        if name == "actor":
+            continue
+        option = "--" + name.replace("_", "-")
+        required = info.is_required()
+        if name in decision.switches:
+            yes, no = decision.switches[name]
+            group = parser.add_mutually_exclusive_group(required=True)
+            group.add_argument(yes, dest=name, action="store_true", default=None)
+            group.add_argument(no, dest=name, action="store_false")
+        elif info.annotation is bool:
+            parser.add_argument(option, dest=name, action="store_true")
+        elif isinstance(info.annotation, type) and issubclass(info.annotation, Enum):
+            choices = [m.value for m in info.annotation]
+            parser.add_argument(option, dest=name, required=required, choices=choices)
+        elif info.annotation in (date, date | None):
+            parser.add_argument(option, dest=name, required=required, type=date.fromisoformat)
+        else:
+            parser.add_argument(option, dest=name, required=required)
 
     async def run(args: argparse.Namespace) -> int:
         async with service() as svc:
             owner = await svc.owner(args.dossier)
-            org, roles = default(owner)
-            inp = build(args, _actor(args, org, roles))
-            dump(await svc.update(args.dossier, inp, f"{name}:{args.key or uuid.uuid4()}"))
+            org, roles = decision.acting_as(owner)
+            actor = _actor(args, org, roles)
+            decision.may(actor, owner)  # the same rule the API and the workflow check
+            fields = {
+                n: getattr(args, n)
+                for n in decision.model.model_fields
+                if n != "actor" and getattr(args, n, None) is not None
+            }
+            inp = decision.model(actor=actor, **fields)
+            key = f"{decision.route.replace('-', '_')}:{args.key or uuid.uuid4()}"
+            dump(await svc.update(args.dossier, inp, key))
         return 0
 
     parser.set_defaults(run=run)
-    return parser
-
-
-def _as_provider(d: DossierSummary) -> tuple[str | None, tuple[str, ...]]:
-    return d.provider, ("provider",)
-
-
-def _as_reviewer(d: DossierSummary) -> tuple[str | None, tuple[str, ...]]:
-    return None, (f"reviewer:{d.competent_body}",)
-
-
-def _as_bec(_: DossierSummary) -> tuple[str | None, tuple[str, ...]]:
-    return None, ("bec",)
-
-
-def _as_department(_: DossierSummary) -> tuple[str | None, tuple[str, ...]]:
-    return None, ("department",)
 
 
 def register(sub: Any) -> None:
@@ -101,63 +99,8 @@ def register(sub: Any) -> None:
     submit.add_argument("--key", help="idempotency key (default: derived from the file)")
     submit.set_defaults(run=_submit)
 
-    decide = _decision(
-        sub,
-        "decide",
-        "a reviewer approves or refuses",
-        _as_reviewer,
-        lambda a, actor: ReviewDecisionInput(actor=actor, approve=a.approve, reason=a.reason),
-    )
-    group = decide.add_mutually_exclusive_group(required=True)
-    group.add_argument("--approve", action="store_true", default=False)
-    group.add_argument("--refuse", dest="approve", action="store_false")
-    decide.add_argument("--reason", default="")
-
-    appeal = _decision(
-        sub,
-        "appeal",
-        "the provider appeals to the BEC",
-        _as_provider,
-        lambda a, actor: AppealInput(actor=actor, motivation=a.motivation),
-    )
-    appeal.add_argument("--motivation", required=True)
-
-    hearing = _decision(
-        sub,
-        "hearing",
-        "the BEC records a hearing",
-        _as_bec,
-        lambda a, actor: HearingInput(actor=actor, side=a.side, waived=a.waived, note=a.note),
-    )
-    hearing.add_argument("--side", required=True, choices=["provider", "department"])
-    hearing.add_argument("--waived", action="store_true")
-    hearing.add_argument("--note", default="")
-
-    bec = _decision(
-        sub,
-        "bec-decide",
-        "the BEC grants or rejects an appeal",
-        _as_bec,
-        lambda a, actor: BecDecisionInput(actor=actor, granted=a.granted, reason=a.reason),
-    )
-    group = bec.add_mutually_exclusive_group(required=True)
-    group.add_argument("--grant", dest="granted", action="store_true", default=False)
-    group.add_argument("--reject", dest="granted", action="store_false")
-    bec.add_argument("--reason", default="")
-
-    for name, help_text, default, model in (
-        ("stop", "the provider stops a registration", _as_provider, StopInput),
-        ("withdraw", "the provider withdraws an application", _as_provider, WithdrawInput),
-        ("revoke", "the department revokes a registration", _as_department, RevokeInput),
-    ):
-        parser = _decision(
-            sub,
-            name,
-            help_text,
-            default,
-            lambda a, actor, m=model: m(actor=actor, reason=a.reason),  # type: ignore[misc]
-        )
-        parser.add_argument("--reason", default="", required=name == "revoke")
+    for decision in DECISIONS:
+        _decision(sub, decision)
 
     show = sub.add_parser("show", help="show a dossier as the workflow (or registry) has it")
     show.add_argument("dossier")

@@ -35,16 +35,9 @@ from models import search
 from models.application import TrainingApplication
 from models.case import (
     AppealInput,
-    BecDecisionInput,
     CaseInput,
     CaseState,
     CaseStatus,
-    CorrectReceiptInput,
-    HearingInput,
-    ReviewDecisionInput,
-    RevokeInput,
-    StopInput,
-    WithdrawInput,
 )
 from models.dutch import dutch_date
 from models.errors import Refusal
@@ -52,6 +45,7 @@ from models.registry import DossierSummary
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import registry_reads
+from starter.decisions import BY_MODEL
 from workflows.application import ApplicationWorkflow
 
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -94,19 +88,6 @@ class Refused(Exception):
 class Submission:
     dossier: str
     created: bool  # False: the idempotency key was seen before, same dossier returned
-
-
-# The workflow's updates, by the name the API and CLI use for them.
-UPDATES: dict[type[BaseModel], Any] = {
-    ReviewDecisionInput: ApplicationWorkflow.review_decision,
-    AppealInput: ApplicationWorkflow.file_appeal,
-    HearingInput: ApplicationWorkflow.record_hearing,
-    BecDecisionInput: ApplicationWorkflow.bec_decision,
-    StopInput: ApplicationWorkflow.stop,
-    RevokeInput: ApplicationWorkflow.revoke,
-    WithdrawInput: ApplicationWorkflow.withdraw,
-    CorrectReceiptInput: ApplicationWorkflow.correct_receipt_date,
-}
 
 
 def summary(dossier: str, title: str) -> str:
@@ -241,7 +222,7 @@ class CaseService:
     ) -> CaseStatus:
         """Sends one human decision. The same `update_id` (the portal's Idempotency-Key)
         has one effect however often it is retried."""
-        method = UPDATES[type(inp)]
+        update = BY_MODEL[type(inp)].update  # type: ignore[index]
         client = await self.client()
         handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
         try:
@@ -249,8 +230,9 @@ class CaseService:
             # workflow task failing); the overall bound turns that into a retryable answer.
             result = await asyncio.wait_for(
                 handle.execute_update(
-                    method,
+                    update,
                     inp,
+                    result_type=CaseStatus,
                     id=update_id or str(uuid.uuid4()),
                     rpc_timeout=UPDATE_TIMEOUT,
                 ),

@@ -19,8 +19,8 @@ from typing import Any
 
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseInput, CaseState, CaseStatus
-from registry.screening import Conn
-from workflows import case_view
+from registry.db import Conn
+from rules import case_view
 
 IN_DEMAND = [
     ("2512", "Softwareontwikkelaar"),

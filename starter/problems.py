@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.errors import Refusal
 from registry.errors import InvalidInput as RegistryInvalidInput
 from registry.errors import RegistryError
+from rules.guards import CaseRefused
 from starter.auth import AuthError
 from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable
 
@@ -206,7 +207,7 @@ def from_exception(exc: Exception) -> Problem:
                     f'error_description="{exc.reason.replace(chr(34), chr(39))}"'
                 },
             )
-        case Refused():
+        case Refused() | CaseRefused():
             status, slug, title = REFUSAL_STATUS[exc.refusal]
             named = _LEADING_FIELD.match(exc.message)
             field = exc.field or (named.group(1) if named else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
@@ -13,11 +13,10 @@ from models.application import TrainingApplication
 from models.case import CaseState, CaseStatus, Decision, EndReason, StepLog
 from models.registry import DossierRecord, DossierSummary
 from registry import applications, queries
+from registry.db import Conn
 from registry.db import create_pool as _create_pool
 from registry.errors import NotFound
 from runtime.settings import Settings
-
-Conn: TypeAlias = "asyncpg.Connection[Any]"
 
 # What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset or dropped
 # connections (OSError, InterfaceError and its ConnectionDoesNotExistError), a pool with no
@@ -62,10 +61,7 @@ async def allocate(
 
 
 async def owner(conn: Conn, dossier: str) -> DossierSummary | None:
-    try:
-        return (await queries.dossier_record(conn, dossier)).summary
-    except NotFound:
-        return None
+    return await queries.dossier_summary(conn, dossier)
 
 
 async def list_dossiers(conn: Conn, provider: str) -> list[DossierSummary]:

@@ -31,7 +31,7 @@ from models.case import (
     _ActorInput,
 )
 from models.text import Text, text_pattern
-from workflows.application import MIN_REASON
+from rules.guards import MIN_REASON
 
 # Fields the workflow always wants as a written reason of at least MIN_REASON characters.
 _WRITTEN_REASON: dict[type[_ActorInput], str] = {

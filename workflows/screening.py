@@ -18,12 +18,14 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, WorkflowIDReusePo
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.screening import ScreeningActivities
     from models.screening import (
         DeliverPageInput,
+        DeliverPageResult,
         Phase,
         PrepareInput,
+        PrepareResult,
         ScorePageInput,
+        ScorePageResult,
         ScreeningInput,
         ScreeningProgress,
         ScreeningReport,
@@ -70,14 +72,15 @@ class ScreeningWorkflow:
             self._p = inp.carried.model_copy(update={"runs": inp.carried.runs + 1})
         else:
             try:
-                prep = await workflow.execute_activity_method(
-                    ScreeningActivities.prepare,
+                prep = await workflow.execute_activity(
+                    "screening.prepare",
                     PrepareInput(
                         year=inp.year,
                         screening_date=inp.screening_date,
                         rubric_path=inp.rubric_path,
                         workflow_id=workflow.info().workflow_id,
                     ),
+                    result_type=PrepareResult,
                     start_to_close_timeout=timedelta(minutes=5),
                     retry_policy=RETRY,
                     summary=f"freeze population {inp.year}",
@@ -105,9 +108,10 @@ class ScreeningWorkflow:
         while p.phase == Phase.SCORING:
             if pages >= PAGES_PER_RUN or workflow.info().is_continue_as_new_suggested():
                 self._continue(inp)
-            page = await workflow.execute_activity_method(
-                ScreeningActivities.score_page,
+            page = await workflow.execute_activity(
+                "screening.score_page",
                 ScorePageInput(year=p.year, after=p.score_cursor, limit=inp.page_size),
+                result_type=ScorePageResult,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RETRY,
                 summary=f"score after {p.score_cursor or 'start'}",
@@ -134,9 +138,10 @@ class ScreeningWorkflow:
             p.phase = Phase.REPORTING
             self._show()
 
-        report = await workflow.execute_activity_method(
-            ScreeningActivities.report,
+        report: ScreeningReport = await workflow.execute_activity(
+            "screening.report",
             p.year,
+            result_type=ScreeningReport,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RETRY,
             summary="run report",
@@ -149,14 +154,15 @@ class ScreeningWorkflow:
         p = self._p
         assert p is not None
         async with gate:
-            result = await workflow.execute_activity_method(
-                ScreeningActivities.deliver_page,
+            result = await workflow.execute_activity(
+                "screening.deliver_page",
                 DeliverPageInput(
                     year=p.year,
                     after=p.bounds[index - 1] if index else "",
                     upto=p.bounds[index],
                     signal_concurrency=inp.signal_concurrency,
                 ),
+                result_type=DeliverPageResult,
                 start_to_close_timeout=timedelta(minutes=10),
                 # A killed worker's page is retried after this long (it heartbeats per case).
                 heartbeat_timeout=timedelta(seconds=20),

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
+from models.application import TrainingApplication
 from models.errors import Refusal
 from registry import applications, queries
 from registry.errors import Conflict, InvalidInput, NotFound
+from starter import registry_reads
 from tests.registry.helpers import new_provider, payload
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
@@ -143,3 +145,26 @@ async def test_missing_idempotency_key_is_refused(pg_pool: asyncpg.Pool[Any]) ->
     with pytest.raises(InvalidInput, match="idempotency_key"):
         await _allocate(pg_pool, "  ", payload(provider))
     assert await _count_applications(pg_pool, provider) == 0
+
+
+async def test_dossier_summary_is_the_record_summary(pg_pool: asyncpg.Pool[Any]) -> None:
+    provider = await new_provider(pg_pool)
+    dossier, _ = await _allocate(pg_pool, f"k-{uuid.uuid4()}", payload(provider))
+    summary = await queries.dossier_summary(pg_pool, dossier)
+    assert summary == (await queries.dossier_record(pg_pool, dossier)).summary
+    assert summary is not None and summary.provider == provider
+    assert await queries.dossier_summary(pg_pool, "ODB-1999-000001") is None
+
+
+async def test_a_replayed_key_keeps_its_first_submission_time(pg_pool: asyncpg.Pool[Any]) -> None:
+    provider = await new_provider(pg_pool)
+    key = f"portal-{uuid.uuid4()}"
+    application = TrainingApplication.model_validate(payload(provider))
+    later = NOW + timedelta(hours=1)
+    async with pg_pool.acquire() as conn:
+        first = await registry_reads.allocate(conn, key, application, NOW)
+        again = await registry_reads.allocate(conn, key, application, later)
+        owner = await registry_reads.owner(conn, first[0])
+    assert first == (first[0], True, NOW)
+    assert again == (first[0], False, NOW)
+    assert owner is not None and owner.submitted_at == NOW

@@ -31,6 +31,7 @@ from models.case import (
 from models.dutch import dutch_date
 from models.errors import Refusal
 from registry import applications, queries
+from rules import case_view
 from rules.deadlines import brussels_day, why_not_working_day
 from starter.client import Refused
 from tests.workflows.harness import (
@@ -47,7 +48,6 @@ from tests.workflows.harness import (
     now,
     until,
 )
-from workflows import case_view
 from workflows.application import ApplicationWorkflow
 
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
