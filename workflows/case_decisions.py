@@ -1,0 +1,408 @@
+"""What each decision and each screening outcome changes in the case (a part of
+ApplicationWorkflow): the handlers in workflows/application.py check the rule
+(rules.guards), then call these to record the step and apply it to the case's state."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    import rules.deadlines as deadlines
+    from models.case import (
+        Appeal,
+        AppealInput,
+        AppealSubject,
+        BecDecisionInput,
+        CaseState,
+        CaseStatus,
+        CorrectReceiptInput,
+        Deadline,
+        DeadlineKind,
+        Decision,
+        EndReason,
+        Hearing,
+        HearingInput,
+        ReviewDecisionInput,
+        RevokeInput,
+        ScreeningOutcome,
+        StopInput,
+        WithdrawInput,
+    )
+    from models.identity import SYSTEM_ACTOR, Actor
+    from models.steps import NotificationKind, RegistrationEnd
+    from rules.guards import REGISTERED_STATES
+
+from workflows.case_timers import CaseTimers
+
+SCREENINGS_KEPT = 5
+
+
+class CaseDecisions(CaseTimers):
+    _cycle_done: bool
+
+    async def _review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
+        now = workflow.now()
+        today = deadlines.brussels_day(now)
+        decision = Decision(
+            kind="review",
+            outcome="approved" if inp.approve else "refused",
+            reason=inp.reason.strip(),
+            decided_at=now,
+            decided_by=inp.actor.subject,
+            body=self._s.competent_body,
+        )
+        apart = self._notices_apart("review")
+        if inp.approve:
+            await self._record(
+                "review",
+                "application.approved",
+                inp.actor,
+                self._s.state,
+                CaseState.REGISTERED,
+                decision=decision,
+                open_registration=today,
+                notifications=[
+                    self._mail(
+                        NotificationKind.APPROVAL,
+                        decided_on=today.isoformat(),
+                        registered_from=today.isoformat(),
+                    )
+                ],
+                local=True,
+            )
+            self._s.registered_from = today
+            self._s.state = CaseState.REGISTERED
+        elif apart:
+            # The window runs from receipt, the day the refusal e-mail goes out: it
+            # starts when that notice is sent (`_notice_sent`), not now.
+            refusal = self._mail(
+                NotificationKind.REFUSAL, decided_on=today.isoformat(), reason=decision.reason
+            )
+            await self._record(
+                "review",
+                "application.refused",
+                inp.actor,
+                self._s.state,
+                CaseState.REFUSED,
+                decision=decision,
+                notifications=[refusal],
+                local=True,
+            )
+            self._s.appeal_window_subject = AppealSubject.REFUSAL
+            self._s.window_starts_with = self._message_id(refusal, "review")
+            self._s.state = CaseState.REFUSED
+        else:
+            # Cases decided before notices were sent apart: e-mailed at once, received
+            # today.
+            window = deadlines.appeal_window(today)
+            await self._record(
+                "review",
+                "application.refused",
+                inp.actor,
+                self._s.state,
+                CaseState.REFUSED,
+                decision=decision,
+                deadlines=[window],
+                notifications=[
+                    self._mail(
+                        NotificationKind.REFUSAL,
+                        decided_on=today.isoformat(),
+                        reason=decision.reason,
+                        appeal_deadline=window.last_day.isoformat(),
+                    )
+                ],
+                local=True,
+            )
+            self._s.appeal_window = window
+            self._s.appeal_window_subject = AppealSubject.REFUSAL
+            self._s.state = CaseState.REFUSED
+        self._s.decisions.append(decision)
+        self._changed()
+        return self._s
+
+    async def _withdraw(self, inp: WithdrawInput) -> CaseStatus:
+        today = deadlines.brussels_day(workflow.now())
+        await self._record(
+            "withdrawn",
+            "application.withdrawn",
+            inp.actor,
+            self._s.state,
+            CaseState.ENDED,
+            details={"reason": inp.reason},
+            notifications=[self._mail(NotificationKind.WITHDRAWAL, withdrawn_on=today.isoformat())],
+            local=True,
+        )
+        self._end(EndReason.WITHDRAWN)
+        return self._s
+
+    async def _file_appeal(self, inp: AppealInput) -> CaseStatus:
+        now = workflow.now()
+        today = deadlines.brussels_day(now)
+        subject = self._s.appeal_window_subject or AppealSubject.REFUSAL
+        number = len(self._s.appeals) + 1
+        appeal = Appeal(
+            number=number,
+            subject=subject,
+            filed_at=now,
+            filed_by=inp.actor.subject,
+            motivation=inp.motivation.strip(),
+            deadline=deadlines.bec_decision_deadline(today),
+        )
+        after = CaseState.IN_APPEAL if subject == AppealSubject.REFUSAL else self._s.state
+        await self._record(
+            f"appeal-{number}",
+            "application.appeal.filed",
+            inp.actor,
+            self._s.state,
+            after,
+            appeal=appeal,
+            appeal_number=number,
+            deadlines=[appeal.deadline],
+            details={"document_reference": inp.document_reference},
+            notifications=[
+                self._mail(
+                    NotificationKind.APPEAL_RECEIVED,
+                    appeal_number=number,
+                    filed_on=today.isoformat(),
+                    decision_deadline=appeal.deadline.last_day.isoformat(),
+                    subject=subject.value,
+                )
+            ],
+            local=True,
+        )
+        self._s.appeals.append(appeal)
+        self._s.appeal_window = None
+        self._s.window_starts_with = None  # appealed already: no window to start
+        self._s.state = after
+        self._changed()
+        return self._s
+
+    async def _record_hearing(self, inp: HearingInput, appeal: Appeal) -> CaseStatus:
+        hearing = Hearing(
+            side=inp.side,
+            waived=inp.waived,
+            held_on=inp.held_on or deadlines.brussels_day(workflow.now()),
+            note=inp.note,
+            recorded_by=inp.actor.subject,
+        )
+        await self._record(
+            f"appeal-{appeal.number}-hearing-{inp.side.value}",
+            "application.appeal.hearing_waived" if inp.waived else "application.appeal.heard",
+            inp.actor,
+            self._s.state,
+            self._s.state,
+            hearing=hearing,
+            appeal_number=appeal.number,
+            local=True,
+        )
+        appeal.hearings.append(hearing)
+        self._changed()
+        return self._s
+
+    async def _bec_decision(self, inp: BecDecisionInput, appeal: Appeal) -> CaseStatus:
+        now = workflow.now()
+        today = deadlines.brussels_day(now)
+        decision = Decision(
+            kind="appeal",
+            outcome="granted" if inp.granted else "rejected",
+            reason=inp.reason.strip(),
+            decided_at=now,
+            decided_by=inp.actor.subject,
+            body="BEC",
+        )
+        context: dict[str, object] = {
+            "granted": inp.granted,
+            "reason": decision.reason,
+            "decided_on": today.isoformat(),
+            "subject": appeal.subject.value,
+        }
+        screening = appeal.subject == AppealSubject.SCREENING
+        registered_from: date | None = None
+        if inp.granted:
+            after, event = CaseState.REGISTERED, "application.appeal.granted"
+            if not screening:
+                registered_from = today
+                context["registered_from"] = today.isoformat()
+        else:
+            after = CaseState.REMOVAL_SCHEDULED if screening else CaseState.ENDED
+            event = "application.appeal.rejected"
+            if screening and self._s.removal is not None:
+                context["removal_on"] = self._s.removal.last_day.isoformat()
+        await self._record(
+            f"appeal-{appeal.number}-decision",
+            event,
+            inp.actor,
+            self._s.state,
+            after,
+            local=True,
+            decision=decision,
+            appeal_number=appeal.number,
+            notifications=[self._mail(NotificationKind.BEC_DECISION, **context)],
+            # A granted appeal against a negative screening cancels the removal; one
+            # against a refusal registers the training from today.
+            cancel_removal=inp.granted and screening,
+            open_registration=registered_from,
+        )
+        appeal.decision = decision
+        self._s.decisions.append(decision)
+        if inp.granted and screening:
+            self._s.removal = None
+            self._s.registered_until = None
+            self._s.state = CaseState.REGISTERED
+        elif inp.granted:
+            self._s.registered_from = today
+            self._s.state = CaseState.REGISTERED
+        elif not screening:
+            self._end(EndReason.APPEAL_REJECTED)
+        self._changed()
+        return self._s
+
+    async def _stop(self, inp: StopInput) -> CaseStatus:
+        await self._end_registration(
+            "stop",
+            "application.stopped",
+            inp.actor,
+            EndReason.STOPPED,
+            NotificationKind.STOP_CONFIRMATION,
+            inp.reason,
+        )
+        return self._s
+
+    async def _revoke(self, inp: RevokeInput) -> CaseStatus:
+        await self._end_registration(
+            "revoke",
+            "application.revoked",
+            inp.actor,
+            EndReason.REVOKED,
+            NotificationKind.REVOCATION,
+            inp.reason.strip(),
+        )
+        return self._s
+
+    async def _correct_receipt_date(self, inp: CorrectReceiptInput) -> CaseStatus:
+        number = sum(1 for h in self._s.history if h.step.startswith("correction-")) + 1
+        changed: list[Deadline] = []
+        removal: Deadline | None = None
+        if inp.deadline == DeadlineKind.APPEAL_WINDOW:
+            window = deadlines.appeal_window(inp.received_on)
+            changed.append(window)
+            if self._s.appeal_window_subject == AppealSubject.SCREENING:
+                removal = deadlines.removal_after_negative_screening(inp.received_on)
+                changed.append(removal)
+        else:
+            appeal = self._s.open_appeal
+            assert appeal is not None
+            window = deadlines.bec_decision_deadline(inp.received_on)
+            changed.append(window)
+        await self._record(
+            f"correction-{self._s.runs}-{number}",
+            "application.deadline.corrected",
+            inp.actor,
+            self._s.state,
+            self._s.state,
+            deadlines=changed,
+            removal_on=removal.last_day if removal else None,
+            details={"reason": inp.reason, "received_on": inp.received_on.isoformat()},
+            notifications=[
+                self._mail(
+                    NotificationKind.DEADLINE_CORRECTED,
+                    deadline_kind=inp.deadline.value,
+                    received_on=inp.received_on.isoformat(),
+                    last_day=window.last_day.isoformat(),
+                    reason=inp.reason.strip(),
+                )
+            ],
+            local=True,
+        )
+        if inp.deadline == DeadlineKind.APPEAL_WINDOW:
+            self._s.appeal_window = window
+            # The department fixed the receipt: the notice no longer starts the window.
+            self._s.window_starts_with = None
+            if removal is not None:
+                self._s.removal = removal
+                self._s.registered_until = removal.last_day
+        else:
+            appeal = self._s.open_appeal
+            assert appeal is not None
+            appeal.deadline = window
+            appeal.overdue = appeal.overdue and workflow.now() >= window.due_at
+        self._changed()
+        return self._s
+
+    async def _end_registration(
+        self,
+        step: str,
+        event: str,
+        actor: Actor,
+        reason: EndReason,
+        kind: NotificationKind,
+        why: str,
+    ) -> None:
+        # The day of the stop or revocation is the last registered day.
+        last_day = deadlines.brussels_day(workflow.now())
+        context: dict[str, object] = {"last_day": last_day.isoformat()}
+        if kind == NotificationKind.REVOCATION:
+            context["reason"] = why
+        await self._record(
+            step,
+            event,
+            actor,
+            self._s.state,
+            CaseState.ENDED,
+            close_registration=RegistrationEnd(last_day=last_day, reason=reason),
+            details={"reason": why},
+            notifications=[self._mail(kind, **context)],
+            local=True,
+        )
+        self._s.registered_until = last_day
+        self._end(reason)
+
+    async def _screened(self, outcome: ScreeningOutcome) -> None:
+        if any(s.year == outcome.year for s in self._s.screenings):
+            workflow.logger.info(
+                "screening outcome repeated; ignored",
+                extra={"dossier": self._s.dossier, "year": outcome.year},
+            )
+            return
+        if self._s.state not in REGISTERED_STATES:
+            workflow.logger.warning(
+                "screening outcome for a case that is not registered; ignored",
+                extra={"dossier": self._s.dossier, "state": self._s.state.value},
+            )
+            return
+        if not outcome.passed and self._s.state == CaseState.REGISTERED:
+            window = deadlines.appeal_window(outcome.notified_on)
+            removal = deadlines.removal_after_negative_screening(outcome.notified_on)
+            # The screening run already e-mailed the provider; this records the case's side.
+            await self._record(
+                f"screening-{outcome.year}",
+                "application.screening.negative",
+                SYSTEM_ACTOR,
+                self._s.state,
+                CaseState.REMOVAL_SCHEDULED,
+                screening=outcome,
+                removal_on=removal.last_day,
+                deadlines=[window, removal],
+            )
+            self._s.appeal_window = window
+            self._s.appeal_window_subject = AppealSubject.SCREENING
+            self._s.lapsed_window = None
+            self._s.removal = removal
+            self._s.registered_until = removal.last_day
+            self._s.state = CaseState.REMOVAL_SCHEDULED
+        self._s.screenings = [*self._s.screenings, outcome][-SCREENINGS_KEPT:]
+        self._log(
+            f"screening-{outcome.year}",
+            SYSTEM_ACTOR,
+            "application.screening.positive"
+            if outcome.passed
+            else "application.screening.negative",
+        )
+        if outcome.continue_as_new_within_days:
+            spread = timedelta(days=outcome.continue_as_new_within_days)
+            self._fresh_run_at = workflow.now() + spread * workflow.random().random()
+        else:
+            self._cycle_done = True
+        self._changed()
