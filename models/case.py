@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from models.application import TrainingApplication
 from models.identity import Actor
@@ -29,6 +29,7 @@ class EndReason(StrEnum):
     STOPPED = "stopped"  # by the provider
     REVOKED = "revoked"  # by the department
     REMOVED = "removed"  # after a negative screening
+    REPLACED = "replaced"  # a resubmitted training took over its registration
 
 
 class DeadlineKind(StrEnum):
@@ -95,6 +96,11 @@ class Appeal(BaseModel):
     hearings: list[Hearing] = Field(default_factory=list)
     overdue: bool = False
     decision: Decision | None = None
+    # portal: filed by the provider; email: registered by the BEC secretariat on the
+    # provider's behalf, with the moment the e-mail was received.
+    route: Literal["portal", "email"] = "portal"
+    received_at: datetime | None = None
+    document_id: str | None = None
 
     def heard(self, side: HearingSide) -> bool:
         return any(h.side == side for h in self.hearings)
@@ -174,6 +180,12 @@ class CaseStatus(BaseModel):
     # The Message-ID of the decision notice whose sending starts the appeal window (a
     # refusal decided, its e-mail not yet sent): no window runs until it goes out.
     window_starts_with: str | None = None
+    # A resubmission names the registration it replaces; that one names its successor.
+    predecessor: str | None = None
+    replaced_by: str | None = None
+    # A refusal becomes final this many days after its window closed (room to register an
+    # appeal e-mailed in time); 0 for cases refused before appeals by e-mail existed.
+    refusal_final_after_days: int = 0
 
     @property
     def open_appeal(self) -> Appeal | None:
@@ -212,6 +224,26 @@ class AppealInput(_ActorInput):
     motivation: Annotated[str, Text(20000)]
     # The portal's reference to the motivated document, if uploaded separately.
     document_reference: Annotated[str, Text(500)] | None = None
+    # The motivation document uploaded with POST /documents.
+    document_id: Annotated[str, Text(100)] | None = None
+
+
+class RegisterAppealInput(_ActorInput):
+    """The BEC secretariat registers an appeal that arrived by e-mail, on the provider's
+    behalf, with the moment the e-mail was received: the window and the BEC's 60 days are
+    judged from it."""
+
+    received_at: AwareDatetime
+    motivation: Annotated[str, Text(20000)]
+    document_id: Annotated[str, Text(100)] | None = None
+
+
+class ReplacedInput(BaseModel):
+    """Signal to a registered case: a resubmission of its training is now registered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    successor: str
+    last_day: date  # this registration's last day: the day before the successor's first
 
 
 class HearingInput(_ActorInput):

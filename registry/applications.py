@@ -88,14 +88,7 @@ async def allocate(
                 f"organisation first"
             )
         if application.predecessor_dossier is not None:
-            found = await conn.fetchval(
-                "SELECT 1 FROM applications WHERE dossier = $1", application.predecessor_dossier
-            )
-            if found is None:
-                raise NotFound(
-                    f"predecessor_dossier: dossier {application.predecessor_dossier} does not "
-                    f"exist; give the number of the earlier dossier exactly"
-                )
+            await _check_predecessor(conn, application)
         year = submitted_at.year
         # The row lock on the year's counter serialises allocation; a rollback returns the
         # number unused, so committed numbers have no gaps and are never handed out twice.
@@ -128,6 +121,41 @@ async def allocate(
             submitted_at,
         )
         return dossier, True
+
+
+async def _check_predecessor(conn: Conn, application: TrainingApplication) -> None:
+    """A resubmission replaces a registered training of the same provider (possibly with a
+    removal scheduled after a negative screening); anything else is refused by name."""
+    name = application.predecessor_dossier
+    found = await conn.fetchrow(
+        "SELECT provider, state FROM applications WHERE dossier = $1", name
+    )
+    if found is None:
+        raise NotFound(
+            f"predecessor_dossier: dossier {name} does not exist; give the number of the "
+            "earlier dossier exactly"
+        )
+    if found["provider"] != application.provider:
+        raise InvalidInput(
+            [
+                (
+                    "predecessor_dossier",
+                    f"{name} belongs to another provider; a resubmission replaces a "
+                    "training of the same provider",
+                )
+            ]
+        )
+    if found["state"] not in ("registered", "removal_scheduled"):
+        state = str(found["state"]).replace("_", " ")
+        raise InvalidInput(
+            [
+                (
+                    "predecessor_dossier",
+                    f"{name} is {state}; only a registered training can be replaced by a "
+                    "resubmission",
+                )
+            ]
+        )
 
 
 async def contact_email(conn: Conn, dossier: str) -> str | None:

@@ -29,3 +29,9 @@ class NotFound(RegistryError):
 
 class Conflict(RegistryError):
     refusal = Refusal.CONFLICT
+
+
+class InvalidState(RegistryError):
+    """Not possible in the current state of the dossier (or of a dossier it names)."""
+
+    refusal = Refusal.INVALID_STATE

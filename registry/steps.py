@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from models.case import Appeal, Hearing
 from models.steps import StepInput
-from registry import audit
+from registry import audit, events
 from registry.db import Conn
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, InvalidState
 
 
 async def record(conn: Conn, step: StepInput) -> bool:
@@ -44,6 +44,7 @@ async def record(conn: Conn, step: StepInput) -> bool:
             step.step,
         )
     if step.open_registration is not None:
+        await _replace_predecessor(conn, step)
         await conn.execute(
             """INSERT INTO registration_periods (dossier, starts_on, opened_step)
                VALUES ($1, $2, $3)""",
@@ -83,7 +84,41 @@ async def record(conn: Conn, step: StepInput) -> bool:
         step.cancel_removal,
         step.removal_on,
     )
+    # The portal is told: one CloudEvent per step, in this transaction (the last write).
+    await events.append(conn, step)
     return True
+
+
+async def _replace_predecessor(conn: Conn, step: StepInput) -> None:
+    """A resubmitted training that becomes registered takes over from the registration it
+    replaces, in the same transaction: that one ends the day before this one starts, so
+    every day has exactly one registration of the training (its own case records the end
+    when it hears of it)."""
+    assert step.open_registration is not None
+    row = await conn.fetchrow(
+        """SELECT p.dossier,
+                  EXISTS (SELECT 1 FROM appeals ap
+                          WHERE ap.dossier = p.dossier AND ap.decision_id IS NULL) AS in_appeal
+           FROM applications a JOIN applications p ON p.dossier = a.predecessor_dossier
+           WHERE a.dossier = $1""",
+        step.dossier,
+    )
+    if row is None:
+        return
+    if row["in_appeal"]:
+        raise InvalidState(
+            f"predecessor_dossier: {row['dossier']} has an appeal against its removal at the "
+            "BEC; the BEC decides that first, then this application can be approved"
+        )
+    await conn.execute(
+        """UPDATE registration_periods
+           SET ends_on = GREATEST(starts_on, $2::date - 1), end_reason = 'replaced',
+               closed_step = $3
+           WHERE dossier = $1 AND ends_on IS NULL""",
+        row["dossier"],
+        step.open_registration,
+        f"replaced-by-{step.dossier}",
+    )
 
 
 async def _decision(conn: Conn, step: StepInput) -> int:
@@ -108,8 +143,9 @@ async def _decision(conn: Conn, step: StepInput) -> int:
 async def _appeal(conn: Conn, dossier: str, appeal: Appeal, decision_id: int | None) -> None:
     await conn.execute(
         """INSERT INTO appeals (dossier, number, subject, filed_at, filed_by, motivation,
-               decision_last_day, decision_due_at, overdue, decision_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               decision_last_day, decision_due_at, overdue, decision_id, route, received_at,
+               document_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (dossier, number) DO UPDATE SET
                decision_last_day = EXCLUDED.decision_last_day,
                decision_due_at = EXCLUDED.decision_due_at,
@@ -125,6 +161,9 @@ async def _appeal(conn: Conn, dossier: str, appeal: Appeal, decision_id: int | N
         appeal.deadline.due_at,
         appeal.overdue,
         decision_id,
+        appeal.route,
+        appeal.received_at,
+        appeal.document_id,
     )
     for hearing in appeal.hearings:
         await _hearing(conn, dossier, appeal.number, hearing)
@@ -152,9 +191,7 @@ async def _screening(conn: Conn, step: StepInput) -> None:
     # (usually, with each criterion's score) or the case (e.g. an outcome signalled by hand).
     # The second writer only fills what the first left empty. An outcome sent before the
     # signal carried one is derived as migration 0101 derived it for stored rows.
-    outcome = s.outcome or (
-        "passed" if s.passed else "incomplete" if s.score is None else "failed"
-    )
+    outcome = s.outcome or ("passed" if s.passed else "incomplete" if s.score is None else "failed")
     await conn.execute(
         """INSERT INTO screening_results (dossier, step, year, passed, score, rubric_version,
                remarks, notified_on, result_id, outcome)

@@ -4,13 +4,15 @@ attributes and Markdown details. Pure functions of the case's status (determinis
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, time
 from typing import Any
 
 from temporalio.common import SearchAttributeUpdate
 
 from models import search
-from models.case import CaseState, CaseStatus, Deadline, DeadlineKind, HearingSide
+from models.case import Appeal, CaseState, CaseStatus, Deadline, DeadlineKind, HearingSide
 from models.dutch import dutch_date
+from rules.deadlines import BRUSSELS
 
 _TIMER_WORDS = {
     DeadlineKind.APPEAL_WINDOW: "appeal window until",
@@ -70,7 +72,49 @@ def who_and_what(s: CaseStatus) -> tuple[str, str]:
     return "nobody", "registered; screened again next year"
 
 
-def search_attributes(s: CaseStatus) -> Sequence[SearchAttributeUpdate[Any]]:
+def waiting_since(s: CaseStatus) -> datetime | None:
+    """Since when the party who must act next waits: the reviewer since the submission, the
+    BEC since the appeal was received, the provider since its appeal window opened."""
+    appeal = s.open_appeal
+    if s.state == CaseState.UNDER_REVIEW:
+        return s.submitted_at
+    if appeal is not None:
+        return appeal.received_at or appeal.filed_at
+    if s.appeal_window is not None and s.waiting_for == "provider":
+        start = datetime.combine(s.appeal_window.starts_on, time(0), tzinfo=BRUSSELS)
+        return start.astimezone(UTC)
+    return None
+
+
+def missing_hearings(appeal: Appeal) -> str:
+    """The hearings an appeal still misses, as OdbMissingHearings holds them."""
+    missing = [side.value for side in HearingSide if not appeal.heard(side)]
+    return ",".join(missing) or "none"
+
+
+def worklist_attributes(s: CaseStatus) -> list[SearchAttributeUpdate[Any]]:
+    """The worklists' search attributes (published since `publish-worklist-attributes`)."""
+    since = waiting_since(s)
+    appeal = s.open_appeal
+    return [
+        search.WAITING_SINCE.value_set(since) if since else search.WAITING_SINCE.value_unset(),
+        search.MISSING_HEARINGS.value_set(missing_hearings(appeal))
+        if appeal
+        else search.MISSING_HEARINGS.value_unset(),
+        search.BEC_DUE_ON.value_set(appeal.deadline.last_day.isoformat())
+        if appeal
+        else search.BEC_DUE_ON.value_unset(),
+        search.APPEAL_WITHOUT_DOCUMENT.value_set(appeal.document_id is None)
+        if appeal
+        else search.APPEAL_WITHOUT_DOCUMENT.value_unset(),
+    ]
+
+
+def search_attributes(
+    s: CaseStatus, *, worklists: bool = True
+) -> Sequence[SearchAttributeUpdate[Any]]:
+    """Every search attribute of the case; `worklists=False` for a run recorded before the
+    worklists' attributes existed (its history has no upserts of them)."""
     timer = next_timer(s)
     appeal = s.open_appeal
     removal = s.removal if s.state == CaseState.REMOVAL_SCHEDULED else None
@@ -93,6 +137,7 @@ def search_attributes(s: CaseStatus) -> Sequence[SearchAttributeUpdate[Any]]:
         search.SCREENED_YEAR.value_set(s.screenings[-1].year)
         if s.screenings
         else search.SCREENED_YEAR.value_unset(),
+        *(worklist_attributes(s) if worklists else []),
     ]
 
 
@@ -106,6 +151,10 @@ def details_markdown(s: CaseStatus) -> str:
         f"**Who must act:** {s.waiting_for}  ",
         f"**Next step:** {s.next_step}",
     ]
+    if s.predecessor:
+        lines.append(f"**Replaces:** {s.predecessor}  ")
+    if s.replaced_by:
+        lines.append(f"**Replaced by:** {s.replaced_by}  ")
     if s.registered_from:
         until = f" until {dutch_date(s.registered_until)}" if s.registered_until else ""
         lines.append(f"**Registered:** from {dutch_date(s.registered_from)}{until}")

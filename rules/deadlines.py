@@ -50,6 +50,11 @@ def end_of_day(day: date) -> datetime:
     return next_midnight.astimezone(ZoneInfo("UTC"))
 
 
+def start_of_day(day: date) -> datetime:
+    """The instant `day` starts in Brussels, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=BRUSSELS).astimezone(ZoneInfo("UTC"))
+
+
 def brussels_day(instant: datetime) -> date:
     """The calendar day in Brussels of an instant (e.g. the day an e-mail was sent)."""
     return instant.astimezone(BRUSSELS).date()

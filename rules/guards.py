@@ -23,6 +23,7 @@ from models.case import (
     DeadlineKind,
     HearingInput,
     HearingSide,
+    RegisterAppealInput,
     ReviewDecisionInput,
     RevokeInput,
     StopInput,
@@ -35,6 +36,10 @@ from rules import deadlines
 from rules.case_view import describe_state
 
 MIN_REASON = 10  # a written reason of fewer characters is not a reason
+# A refusal becomes final this many days after its appeal window closed, not at once: an
+# appeal e-mailed in time is registered by the BEC secretariat when it is read (the next
+# working morning, or after a weekend), and is judged by when it was received.
+REFUSAL_FINAL_AFTER_DAYS = 4
 REGISTERED_STATES = (CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED)
 
 
@@ -119,6 +124,10 @@ def may_appeal(actor: Actor, case: Owned) -> None:
     provider_of(actor, case, "appeal this decision")
 
 
+def may_register_appeal(actor: Actor, case: Owned) -> None:
+    bec_member(actor, "register an appeal received by e-mail")
+
+
 def may_record_hearing(actor: Actor, case: Owned) -> None:
     bec_member(actor, "record a hearing")
 
@@ -199,8 +208,21 @@ def withdraw(s: CaseStatus, inp: WithdrawInput) -> None:
     expect(s, CaseState.UNDER_REVIEW, "withdraw the application (only before a decision)")
 
 
+def one_appeal_per_decision(s: CaseStatus) -> None:
+    first = s.open_appeal
+    if first is not None:
+        how = "by e-mail" if first.route == "email" else "through the portal"
+        received = deadlines.brussels_day(first.received_at or first.filed_at)
+        raise CaseRefused(
+            Refusal.INVALID_STATE,
+            f"appeal {first.number} against this decision ({how}, received "
+            f"{dutch_date(received)}) is already at the BEC; wait for its decision",
+        )
+
+
 def appeal(s: CaseStatus, inp: AppealInput, now: datetime) -> None:
     may_appeal(inp.actor, s)
+    one_appeal_per_decision(s)
     window = s.appeal_window
     lapsed = s.lapsed_window
     # Refused, its e-mail not yet sent: the window has not even started, an appeal is in time.
@@ -219,11 +241,6 @@ def appeal(s: CaseStatus, inp: AppealInput, now: datetime) -> None:
             Refusal.INVALID_STATE,
             f"{s.dossier} has no decision open to appeal (state: {s.state.value})",
         )
-    if s.open_appeal is not None:
-        raise CaseRefused(
-            Refusal.INVALID_STATE,
-            f"an appeal for {s.dossier} is already at the BEC; wait for its decision",
-        )
     if window is not None and now >= window.due_at:
         raise CaseRefused(
             Refusal.WINDOW_CLOSED,
@@ -236,6 +253,59 @@ def appeal(s: CaseStatus, inp: AppealInput, now: datetime) -> None:
             "an appeal needs a motivation (at least 10 characters) citing the dossier",
             field="motivation",
         )
+
+
+def register_appeal(s: CaseStatus, inp: RegisterAppealInput, now: datetime) -> None:
+    """An appeal e-mailed to the BEC, registered with the moment it was received: in time
+    when received before the window closed, whenever it is registered."""
+    may_register_appeal(inp.actor, s)
+    one_appeal_per_decision(s)
+    received = inp.received_at
+    if received > now:
+        raise CaseRefused(
+            Refusal.INVALID_INPUT,
+            "received_at: the moment the e-mail was received cannot be in the future",
+            "received_at",
+        )
+    notice_unsent = s.window_starts_with is not None and s.state == CaseState.REFUSED
+    window = s.appeal_window or s.lapsed_window
+    if s.state not in (CaseState.REFUSED, CaseState.REMOVAL_SCHEDULED) or (
+        window is None and not notice_unsent
+    ):
+        raise CaseRefused(
+            Refusal.INVALID_STATE,
+            f"{s.dossier} has no decision open to appeal (state: {s.state.value})",
+        )
+    decided = decision_moment(s, s.appeal_window_subject)
+    if received < decided:
+        raise CaseRefused(
+            Refusal.INVALID_INPUT,
+            "received_at: an appeal cannot be received before the decision it appeals "
+            f"({decided.isoformat()})",
+            "received_at",
+        )
+    if window is not None and received >= window.due_at:
+        raise CaseRefused(
+            Refusal.WINDOW_CLOSED,
+            f"the e-mail was received after the appeal window closed at the end of "
+            f"{dutch_date(window.last_day)}; the appeal is too late",
+        )
+    if len(inp.motivation.strip()) < MIN_REASON:
+        raise CaseRefused(
+            Refusal.INVALID_INPUT,
+            "an appeal needs a motivation (at least 10 characters) citing the dossier",
+            field="motivation",
+        )
+
+
+def decision_moment(s: CaseStatus, subject: AppealSubject | None) -> datetime:
+    """When the decision open to appeal was taken (a screening: the start of its notice day)."""
+    if subject == AppealSubject.SCREENING:
+        negatives = [o for o in s.screenings if not o.passed]
+        if negatives:
+            return deadlines.start_of_day(negatives[-1].notified_on)
+    reviews = [d for d in s.decisions if d.kind == "review"]
+    return reviews[-1].decided_at if reviews else s.submitted_at
 
 
 def hearing(s: CaseStatus, inp: HearingInput, now: datetime) -> Appeal:

@@ -9,12 +9,12 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from models.application import TrainingApplication
 from models.identity import Actor
@@ -71,6 +71,14 @@ def _decision(sub: Any, decision: Decision) -> None:
             parser.add_argument(option, dest=name, required=required, choices=choices)
         elif info.annotation in (date, date | None):
             parser.add_argument(option, dest=name, required=required, type=date.fromisoformat)
+        elif info.annotation in (datetime, AwareDatetime):
+            parser.add_argument(
+                option,
+                dest=name,
+                required=required,
+                type=datetime.fromisoformat,
+                help="ISO 8601 with a time zone, e.g. 2027-03-31T23:40+02:00",
+            )
         else:
             parser.add_argument(option, dest=name, required=required)
 

@@ -17,6 +17,7 @@ from models.case import (
     BecDecisionInput,
     CorrectReceiptInput,
     HearingInput,
+    RegisterAppealInput,
     ReviewDecisionInput,
     RevokeInput,
     StopInput,
@@ -79,6 +80,16 @@ DECISIONS: tuple[Decision, ...] = (
         "The provider appeals a refusal or a negative screening within 30 days.",
         "appeal",
         _as_provider,
+    ),
+    Decision(
+        "appeal-by-email",
+        "register_appeal",
+        RegisterAppealInput,
+        guards.may_register_appeal,
+        "The BEC secretariat registers an appeal that arrived by e-mail, with the moment "
+        "it was received (the window and the 60 days are judged from it).",
+        "register-appeal",
+        _as_bec,
     ),
     Decision(
         "hearing",

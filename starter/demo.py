@@ -90,6 +90,21 @@ CASES: list[tuple[str, str, str | None, int, list[Step], bool]] = [
         ],
         False,
     ),
+    (
+        "Veiligheidscoördinator",
+        "0203201340",
+        None,
+        135,
+        [
+            REFUSE,
+            (
+                "appeal-by-email",
+                "bec",
+                {"received_at": "{now}", "motivation": "Beroepschrift ontvangen per e-mail."},
+            ),
+        ],
+        False,
+    ),
     ("Barista-opleiding", "0123456749", None, 95, [("withdraw", "provider", {})], False),
     (
         "Python voor data-analyse",
@@ -150,6 +165,7 @@ async def run(args: argparse.Namespace) -> int:
             failures += await _play(http, settings, title, org, body, days, steps)
             if negative:
                 failures += await _negative_screening(settings, http, title, org)
+        failures += await _resubmission(http, settings)
     out(
         f"\nOpen the Temporal Web UI: http://{settings.temporal.host}:{settings.temporal.ui_port}"
         f"/namespaces/{settings.temporal.namespace}/workflows"
@@ -187,6 +203,8 @@ async def _play(
     dossier = response.json()["dossier"]
     state = "under_review"
     for path, persona, data in steps:
+        # An e-mailed appeal is registered with the moment it was received: just now.
+        data = {k: (_now() if v == "{now}" else v) for k, v in data.items()}
         done = await http.post(
             f"/dossiers/{dossier}/{path}",
             json=data,
@@ -202,6 +220,48 @@ async def _play(
 
 
 _DOSSIERS: dict[str, str] = {}
+
+
+def _now() -> str:
+    return datetime.now(ZoneInfo("Europe/Brussels")).isoformat(timespec="seconds")
+
+
+async def _resubmission(http: httpx.AsyncClient, settings: Settings) -> int:
+    """The negatively screened training, adjusted and submitted again: approved, it takes
+    over the old registration (which ends the day before)."""
+    old = _DOSSIERS.get("Kraanmachinist")
+    if old is None:
+        return 1
+    org, body = "0203201340", "PC 124"
+    name, email = PROVIDERS[org]
+    application = {
+        "provider": org,
+        "provider_name": name,
+        "contact_email": email,
+        "title": "Kraanmachinist (aangepast)",
+        "start_date": (date.today() + timedelta(days=150)).isoformat(),
+        "volume": "80",
+        "volume_unit": "contact_hours",
+        "joint_committee": body,
+        "predecessor_dossier": old,
+    }
+    response = await http.post(
+        "/applications", json=application, headers=_headers(settings, "provider", org, body)
+    )
+    if response.status_code >= 300:
+        out(f"resubmission of {old} refused: {response.status_code} {response.text}")
+        return 1
+    new = response.json()["dossier"]
+    done = await http.post(
+        f"/dossiers/{new}/review-decision",
+        json={"approve": True},
+        headers=_headers(settings, "reviewer", org, body),
+    )
+    if done.status_code != 200:
+        out(f"{new}: approval refused: {done.json().get('detail', done.text)}")
+        return 1
+    out(f"{new}  {done.json()['state']:<18} Kraanmachinist (aangepast): replaces {old}")
+    return 0
 
 
 async def _negative_screening(

@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         CorrectReceiptInput,
         HearingInput,
+        RegisterAppealInput,
+        ReplacedInput,
         ReviewDecisionInput,
         RevokeInput,
         ScreeningOutcome,
@@ -68,6 +70,7 @@ class ApplicationWorkflow(CaseDecisions):
                 competent_body=inp.application.competent_body,
                 state=CaseState.UNDER_REVIEW,
                 submitted_at=inp.submitted_at,
+                predecessor=inp.application.predecessor_dossier,
             )
         # Queries may arrive before the first step is recorded: they see who must act.
         self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
@@ -202,6 +205,18 @@ class ApplicationWorkflow(CaseDecisions):
         with checked():
             guards.appeal(self._s, inp, workflow.now())
 
+    @workflow.update
+    async def register_appeal(self, inp: RegisterAppealInput) -> CaseStatus:
+        async with self._turn():
+            with checked():
+                guards.register_appeal(self._s, inp, workflow.now())
+            return await self._register_appeal(inp)
+
+    @register_appeal.validator
+    def _validate_register_appeal(self, inp: RegisterAppealInput) -> None:
+        with checked():
+            guards.register_appeal(self._s, inp, workflow.now())
+
     # ------------------------------------------------------------------ hearing
 
     @workflow.update
@@ -278,6 +293,12 @@ class ApplicationWorkflow(CaseDecisions):
             await self._screened(outcome)
 
     # ------------------------------------------------------------------ notices
+
+    @workflow.signal
+    async def replaced(self, inp: ReplacedInput) -> None:
+        """A resubmission of this training is registered: this registration ends."""
+        async with self._turn():
+            await self._replaced(inp)
 
     @workflow.signal
     def retry_notice(self, message_id: str) -> None:

@@ -4,9 +4,11 @@ ApplicationWorkflow): the handlers in workflows/application.py check the rule
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import rules.deadlines as deadlines
@@ -24,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
         EndReason,
         Hearing,
         HearingInput,
+        RegisterAppealInput,
+        ReplacedInput,
         ReviewDecisionInput,
         RevokeInput,
         ScreeningOutcome,
@@ -74,6 +78,7 @@ class CaseDecisions(CaseTimers):
             )
             self._s.registered_from = today
             self._s.state = CaseState.REGISTERED
+            await self._tell_predecessor(today)
         elif apart:
             # The window runs from receipt, the day the refusal e-mail goes out: it
             # starts when that notice is sent (`_notice_sent`), not now.
@@ -138,38 +143,65 @@ class CaseDecisions(CaseTimers):
         return self._s
 
     async def _file_appeal(self, inp: AppealInput) -> CaseStatus:
+        details: dict[str, Any] = {"document_reference": inp.document_reference}
+        if inp.document_id is not None:
+            details["document_id"] = inp.document_id
+        return await self._appeal_filed(inp.actor, inp.motivation, details, inp.document_id)
+
+    async def _register_appeal(self, inp: RegisterAppealInput) -> CaseStatus:
+        details: dict[str, Any] = {"route": "email", "received_at": inp.received_at.isoformat()}
+        if inp.document_id is not None:
+            details["document_id"] = inp.document_id
+        return await self._appeal_filed(
+            inp.actor, inp.motivation, details, inp.document_id, received_at=inp.received_at
+        )
+
+    async def _appeal_filed(
+        self,
+        actor: Actor,
+        motivation: str,
+        details: dict[str, Any],
+        document_id: str | None,
+        *,
+        received_at: datetime | None = None,
+    ) -> CaseStatus:
+        """An appeal, filed by the provider through the portal, or by e-mail and registered
+        by the BEC with the moment it was received: its 60 days run from receipt."""
         now = workflow.now()
-        today = deadlines.brussels_day(now)
+        today = deadlines.brussels_day(received_at or now)
         subject = self._s.appeal_window_subject or AppealSubject.REFUSAL
         number = len(self._s.appeals) + 1
         appeal = Appeal(
             number=number,
             subject=subject,
             filed_at=now,
-            filed_by=inp.actor.subject,
-            motivation=inp.motivation.strip(),
+            filed_by=actor.subject,
+            motivation=motivation.strip(),
             deadline=deadlines.bec_decision_deadline(today),
+            route="portal" if received_at is None else "email",
+            received_at=received_at,
+            document_id=document_id,
         )
         after = CaseState.IN_APPEAL if subject == AppealSubject.REFUSAL else self._s.state
+        context: dict[str, object] = {
+            "appeal_number": number,
+            "filed_on": today.isoformat(),
+            "decision_deadline": appeal.deadline.last_day.isoformat(),
+            "subject": subject.value,
+        }
+        if document_id is not None:
+            context["document_id"] = document_id
         await self._record(
             f"appeal-{number}",
             "application.appeal.filed",
-            inp.actor,
+            actor,
             self._s.state,
             after,
             appeal=appeal,
             appeal_number=number,
             deadlines=[appeal.deadline],
-            details={"document_reference": inp.document_reference},
-            notifications=[
-                self._mail(
-                    NotificationKind.APPEAL_RECEIVED,
-                    appeal_number=number,
-                    filed_on=today.isoformat(),
-                    decision_deadline=appeal.deadline.last_day.isoformat(),
-                    subject=subject.value,
-                )
-            ],
+            details=details,
+            notifications=[self._mail(NotificationKind.APPEAL_RECEIVED, **context)],
             local=True,
         )
         self._s.appeals.append(appeal)
@@ -254,6 +286,7 @@ class CaseDecisions(CaseTimers):
         elif inp.granted:
             self._s.registered_from = today
             self._s.state = CaseState.REGISTERED
+            await self._tell_predecessor(today)
         elif not screening:
             self._end(EndReason.APPEAL_REJECTED)
         self._changed()
@@ -406,3 +439,43 @@ class CaseDecisions(CaseTimers):
         else:
             self._cycle_done = True
         self._changed()
+
+    async def _tell_predecessor(self, starts_on: date) -> None:
+        """A resubmission now registered: the registration it replaces ended the day before
+        (the registry closed it in this step's transaction); its case records that too."""
+        predecessor = self._s.predecessor
+        if predecessor is None or not workflow.patched("replace-predecessor"):
+            return
+        handle = workflow.get_external_workflow_handle(predecessor)
+        last_day = starts_on - timedelta(days=1)
+        try:
+            await handle.signal(
+                "replaced", ReplacedInput(successor=self._s.dossier, last_day=last_day)
+            )
+        except ApplicationError as exc:
+            # Its case has ended already (stopped, removed): nothing of it to end.
+            workflow.logger.info(
+                "predecessor not running; not told",
+                extra={"dossier": self._s.dossier, "predecessor": predecessor, "error": str(exc)},
+            )
+
+    async def _replaced(self, inp: ReplacedInput) -> None:
+        if self._s.state not in REGISTERED_STATES:
+            workflow.logger.warning(
+                "replaced while not registered; ignored",
+                extra={"dossier": self._s.dossier, "successor": inp.successor},
+            )
+            return
+        await self._record(
+            "replaced",
+            "application.replaced",
+            SYSTEM_ACTOR,
+            self._s.state,
+            CaseState.ENDED,
+            close_registration=RegistrationEnd(last_day=inp.last_day, reason=EndReason.REPLACED),
+            details={"replaced_by": inp.successor},
+        )
+        self._s.replaced_by = inp.successor
+        self._s.registered_until = inp.last_day
+        self._s.removal = None
+        self._end(EndReason.REPLACED)

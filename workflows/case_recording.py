@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepResult,
     )
-    from rules.guards import CaseRefused
+    from rules.guards import REFUSAL_FINAL_AFTER_DAYS, CaseRefused
     from rules.notices import message_id
 
 RECORD_STEP = "registry.record_step"
@@ -208,7 +208,11 @@ class CaseRecording:
     def _publish(self) -> None:
         """Search attributes, next step and Markdown details for the Web UI."""
         self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
-        updates = case_view.search_attributes(self._s)
+        # The worklists' attributes (OdbWaitingSince, ...) are new upserts: a run recorded
+        # before them replays without.
+        updates = case_view.search_attributes(
+            self._s, worklists=workflow.patched("publish-worklist-attributes")
+        )
         if workflow.patched("publish-changed-search-attributes"):
             # Each upsert is a history event and a visibility write: send only what changed
             # (a carried run starts with its predecessor's attributes).
@@ -291,4 +295,6 @@ class CaseRecording:
                     details={"message_id": notice.message_id, "sent_at": sent.sent_at.isoformat()},
                 )
                 self._s.appeal_window = window
+                if workflow.patched("refusal-final-grace"):
+                    self._s.refusal_final_after_days = REFUSAL_FINAL_AFTER_DAYS
         self._changed()

@@ -48,6 +48,12 @@ def _required(verb: str) -> list[str]:
         "decide": ["--approve"],
         "appeal": ["--motivation", "Beroep tegen de weigering."],
         "hearing": ["--side", "provider"],
+        "register-appeal": [
+            "--received-at",
+            "2027-03-31T23:40+02:00",
+            "--motivation",
+            "Beroep per e-mail ontvangen.",
+        ],
         "bec-decide": ["--grant", "--reason", "Gegrond na hoorzitting."],
         "revoke": ["--reason", "Voldoet niet meer."],
         "receipt-date": [
