@@ -46,17 +46,21 @@ SCREENINGS_KEPT = 5
 class CaseDecisions(CaseTimers):
     _cycle_done: bool
 
-    async def _review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
-        now = workflow.now()
-        today = deadlines.brussels_day(now)
-        decision = Decision(
-            kind="review",
-            outcome="approved" if inp.approve else "refused",
-            reason=inp.reason.strip(),
-            decided_at=now,
-            decided_by=inp.actor.subject,
-            body=self._s.competent_body,
+    def _decided(self, kind: str, outcome: str, reason: str, actor: Actor, body: str) -> Decision:
+        """A decision taken now, as the registry and the portal keep it."""
+        return Decision(
+            kind=kind,
+            outcome=outcome,
+            reason=reason.strip(),
+            decided_at=workflow.now(),
+            decided_by=actor.subject,
+            body=body,
         )
+
+    async def _review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
+        outcome = "approved" if inp.approve else "refused"
+        decision = self._decided("review", outcome, inp.reason, inp.actor, self._s.competent_body)
+        today = deadlines.brussels_day(decision.decided_at)
         apart = self._notices_apart("review")
         if inp.approve:
             await self._record(
@@ -234,16 +238,9 @@ class CaseDecisions(CaseTimers):
         return self._s
 
     async def _bec_decision(self, inp: BecDecisionInput, appeal: Appeal) -> CaseStatus:
-        now = workflow.now()
-        today = deadlines.brussels_day(now)
-        decision = Decision(
-            kind="appeal",
-            outcome="granted" if inp.granted else "rejected",
-            reason=inp.reason.strip(),
-            decided_at=now,
-            decided_by=inp.actor.subject,
-            body="BEC",
-        )
+        outcome = "granted" if inp.granted else "rejected"
+        decision = self._decided("appeal", outcome, inp.reason, inp.actor, "BEC")
+        today = deadlines.brussels_day(decision.decided_at)
         context: dict[str, object] = {
             "granted": inp.granted,
             "reason": decision.reason,

@@ -30,6 +30,7 @@ from rules.deadlines import appeal_window, brussels_day
 from rules.notices import message_id
 from runtime.settings import Settings, load_settings
 from tests.registry.helpers import new_dossier, note, step
+from tests.smtp_fakes import drop_after_data, reject_recipient
 
 EXAMPLE_CONTEXT: dict[K, dict[str, Any]] = {
     K.ACKNOWLEDGMENT: {"late_warning": True},
@@ -187,31 +188,10 @@ async def test_smtp_down_keeps_the_mail_and_sends_it_once_when_back(
         assert len(sink.messages()) == 1
 
 
-async def _drop_after_data(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """An SMTP server that takes the message and dies before answering: ambiguous."""
-    writer.write(b"220 flaky ESMTP\r\n")
-    in_data = False
-    while line := await reader.readline():
-        if in_data:
-            if line == b".\r\n":
-                writer.close()
-                return
-            continue
-        verb = line[:4].upper()
-        if verb == b"DATA":
-            writer.write(b"354 go ahead\r\n")
-            in_data = True
-        elif verb in (b"EHLO", b"HELO"):
-            writer.write(b"250 flaky\r\n")
-        else:
-            writer.write(b"250 ok\r\n")
-        await writer.drain()
-
-
 async def test_failure_after_data_is_sent_again_with_the_same_message_id(
     pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    server = await asyncio.start_server(_drop_after_data, "127.0.0.1", 0)
+    server = await asyncio.start_server(drop_after_data, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     flaky = load_settings(
         postgres={"url": test_settings.postgres.url}, smtp={"host": "127.0.0.1", "port": port}
@@ -263,27 +243,10 @@ async def test_a_claim_left_by_a_dead_worker_is_taken_back(
     assert sent == sorted([refusal, overdue])
 
 
-async def _reject_rcpt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """An SMTP server that refuses the recipient for good (550)."""
-    writer.write(b"220 strict ESMTP\r\n")
-    while line := await reader.readline():
-        verb = line[:4].upper()
-        if verb == b"RCPT":
-            writer.write(b"550 no such mailbox\r\n")
-        elif verb == b"QUIT":
-            writer.write(b"221 bye\r\n")
-            await writer.drain()
-            writer.close()
-            return
-        else:
-            writer.write(b"250 ok\r\n")
-        await writer.drain()
-
-
 async def test_a_rejected_notice_is_failed_for_ops_and_resent_on_request(
     pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    server = await asyncio.start_server(_reject_rcpt, "127.0.0.1", 0)
+    server = await asyncio.start_server(reject_recipient, "127.0.0.1", 0)
     strict = load_settings(
         postgres={"url": test_settings.postgres.url},
         smtp={"host": "127.0.0.1", "port": server.sockets[0].getsockname()[1]},
@@ -297,7 +260,7 @@ async def test_a_rejected_notice_is_failed_for_ops_and_resent_on_request(
         with pytest.raises(ApplicationError) as err:
             await send(NotificationActivities(pg_pool, strict), refusal)
     assert err.value.non_retryable and err.value.type == "NoticeRejected"
-    assert "550 no such mailbox" in err.value.message
+    assert "550 5.1.1 mailbox unknown" in err.value.message
     [unsent] = [n for n in await notifications.unsent(pg_pool, 1000) if n.message_id == refusal]
     assert unsent.status == "failed"
     assert (await notifications.state(pg_pool)).counts["failed"] >= 1

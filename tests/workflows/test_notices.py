@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -31,6 +31,7 @@ from rules.deadlines import appeal_window, brussels_day, why_not_working_day
 from rules.notices import message_id
 from runtime.settings import PROJECT_ROOT, Settings
 from starter.client import CaseService
+from tests.smtp_fakes import reject_recipient
 from tests.workflows.harness import (
     VOC_REVIEWER,
     advance_to,
@@ -85,7 +86,7 @@ class SmtpGate:
             self._held.append(writer)
             return
         if self.mode == "rejecting":
-            await _reject_recipient(reader, writer)
+            await reject_recipient(reader, writer)
             return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
 
@@ -97,23 +98,6 @@ class SmtpGate:
             dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
-async def _reject_recipient(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Speaks SMTP and refuses every recipient for good (550), as for a mistyped address."""
-    writer.write(b"220 strict ESMTP\r\n")
-    while line := await reader.readline():
-        verb = line[:4].upper()
-        if verb == b"RCPT":
-            writer.write(b"550 5.1.1 mailbox unknown\r\n")
-        elif verb == b"QUIT":
-            writer.write(b"221 bye\r\n")
-            await writer.drain()
-            break
-        else:
-            writer.write(b"250 ok\r\n")
-        await writer.drain()
-    writer.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -152,6 +136,29 @@ async def refusal_mail(sink: SmtpSink, dossier: str) -> Any:
     return mail
 
 
+async def acknowledged_case(
+    env: WorkflowEnvironment, service: CaseService, when: datetime | None = None
+) -> WorkflowHandle[Any, CaseStatus]:
+    """A case submitted (at `when`, Brussels, if given) whose acknowledgment went out."""
+    if when is not None:
+        await advance_to(env, when)
+    day = brussels_day(await now(env))
+    submitted = await service.submit(application(day + timedelta(days=120)), str(uuid.uuid4()))
+    handle: WorkflowHandle[Any, CaseStatus] = env.client.get_workflow_handle_for(
+        ApplicationWorkflow.run, submitted.dossier
+    )
+    await until(handle, lambda s: bool(s.history) and not s.pending_notices)
+    return handle
+
+
+async def gated_service(
+    env: WorkflowEnvironment, pool: asyncpg.Pool[Any], settings: Settings, gate: SmtpGate
+) -> tuple[Settings, CaseService]:
+    gated_settings = gated(settings, gate)
+    await seed_providers(pool)
+    return gated_settings, CaseService(gated_settings, client=env.client, pool=pool)
+
+
 async def test_frozen_smtp_neither_delays_the_refusal_nor_loses_its_notice(
     ts_env: WorkflowEnvironment,
     pg_pool: asyncpg.Pool[Any],
@@ -159,17 +166,10 @@ async def test_frozen_smtp_neither_delays_the_refusal_nor_loses_its_notice(
     smtp_sink: SmtpSink,
     gate: SmtpGate,
 ) -> None:
-    settings = gated(test_settings, gate)
-    await seed_providers(pg_pool)
-    service = CaseService(settings, client=ts_env.client, pool=pg_pool)
+    settings, service = await gated_service(ts_env, pg_pool, test_settings, gate)
     async with case_worker(ts_env, pg_pool, settings):
         day = brussels_day(await now(ts_env)) + timedelta(days=1)
-        await advance_to(ts_env, at_brussels(day))
-        submitted = await service.submit(application(day + timedelta(days=120)), "frozen-1")
-        handle: WorkflowHandle[Any, CaseStatus] = ts_env.client.get_workflow_handle_for(
-            ApplicationWorkflow.run, submitted.dossier
-        )
-        await until(handle, lambda s: bool(s.history) and not s.pending_notices)
+        handle = await acknowledged_case(ts_env, service, at_brussels(day))
 
         gate.mode = "frozen"
         started = time.monotonic()
@@ -211,9 +211,7 @@ async def test_an_outage_over_midnight_moves_the_last_day_by_one(
     smtp_sink: SmtpSink,
     gate: SmtpGate,
 ) -> None:
-    settings = gated(test_settings, gate)
-    await seed_providers(pg_pool)
-    service = CaseService(settings, client=ts_env.client, pool=pg_pool)
+    settings, service = await gated_service(ts_env, pg_pool, test_settings, gate)
     day = brussels_day(await now(ts_env)) + timedelta(days=2)
     # A day whose 30th and 31st days after are both working days: one day later is one
     # day later, not a weekend's shift.
@@ -222,12 +220,7 @@ async def test_an_outage_over_midnight_moves_the_last_day_by_one(
     ):
         day += timedelta(days=1)
     async with case_worker(ts_env, pg_pool, settings):
-        await advance_to(ts_env, at_brussels(day, 23, 40))
-        submitted = await service.submit(application(day + timedelta(days=120)), "midnight-1")
-        handle: WorkflowHandle[Any, CaseStatus] = ts_env.client.get_workflow_handle_for(
-            ApplicationWorkflow.run, submitted.dossier
-        )
-        await until(handle, lambda s: bool(s.history) and not s.pending_notices)
+        handle = await acknowledged_case(ts_env, service, at_brussels(day, 23, 40))
 
         gate.mode = "closed"  # SMTP down from 23:45 to past midnight
         await advance_to(ts_env, at_brussels(day, 23, 45))
@@ -278,17 +271,10 @@ async def test_a_refused_address_waits_for_ops_and_a_resend_starts_the_window(
     smtp_sink: SmtpSink,
     gate: SmtpGate,
 ) -> None:
-    settings = gated(test_settings, gate)
-    await seed_providers(pg_pool)
-    service = CaseService(settings, client=ts_env.client, pool=pg_pool)
+    settings, service = await gated_service(ts_env, pg_pool, test_settings, gate)
     async with case_worker(ts_env, pg_pool, settings):
         day = brussels_day(await now(ts_env)) + timedelta(days=1)
-        await advance_to(ts_env, at_brussels(day))
-        submitted = await service.submit(application(day + timedelta(days=120)), "rejected-1")
-        handle: WorkflowHandle[Any, CaseStatus] = ts_env.client.get_workflow_handle_for(
-            ApplicationWorkflow.run, submitted.dossier
-        )
-        await until(handle, lambda s: bool(s.history) and not s.pending_notices)
+        handle = await acknowledged_case(ts_env, service, at_brussels(day))
 
         gate.mode = "rejecting"
         await service.update(
@@ -320,17 +306,10 @@ async def test_a_worker_killed_between_claim_and_send_sends_the_notice_once(
     smtp_sink: SmtpSink,
     gate: SmtpGate,
 ) -> None:
-    settings = gated(test_settings, gate)
-    await seed_providers(pg_pool)
-    service = CaseService(settings, client=dev_env.client, pool=pg_pool)
+    settings, service = await gated_service(dev_env, pg_pool, test_settings, gate)
     first = case_worker(dev_env, pg_pool, settings)
     first_run = asyncio.create_task(first.run())
-    day = brussels_day(await now(dev_env))
-    submitted = await service.submit(application(day + timedelta(days=120)), str(uuid.uuid4()))
-    handle: WorkflowHandle[Any, CaseStatus] = dev_env.client.get_workflow_handle_for(
-        ApplicationWorkflow.run, submitted.dossier
-    )
-    await until(handle, lambda s: bool(s.history) and not s.pending_notices)
+    handle = await acknowledged_case(dev_env, service)
 
     gate.mode = "frozen"
     await service.update(
