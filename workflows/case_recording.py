@@ -277,11 +277,10 @@ class CaseRecording:
         self._changed()
 
     async def _notice_sent(self, notice: PendingNotice, sent: NoticeSent) -> None:
-        self._s.pending_notices = [
-            n for n in self._s.pending_notices if n.message_id != notice.message_id
-        ]
+        # The window is set before the notice leaves the pending list and the case stops
+        # saying "notice not yet sent": a query or a validator in between never sees a
+        # refusal with neither.
         if self._s.window_starts_with == notice.message_id:
-            self._s.window_starts_with = None
             if self._s.state == CaseState.REFUSED and self._s.appeal_window is None:
                 received_on = deadlines.brussels_day(sent.sent_at)
                 window = deadlines.appeal_window(received_on)
@@ -297,4 +296,8 @@ class CaseRecording:
                 self._s.appeal_window = window
                 if workflow.patched("refusal-final-grace"):
                     self._s.refusal_final_after_days = REFUSAL_FINAL_AFTER_DAYS
+            self._s.window_starts_with = None
+        self._s.pending_notices = [
+            n for n in self._s.pending_notices if n.message_id != notice.message_id
+        ]
         self._changed()

@@ -49,7 +49,7 @@ class EventDeliveryWorkflow:
                     "events.delivery.stopped",
                     extra={"subscription": inp.subscription, "why": result.stop},
                 )
-                return result.stop
+                return str(result.stop)
             runs += 1
             if runs >= RUNS_PER_RUN or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(DeliveryInput(subscription=inp.subscription))

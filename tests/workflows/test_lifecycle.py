@@ -33,6 +33,7 @@ from models.errors import Refusal
 from registry import applications, queries
 from rules import case_view
 from rules.deadlines import brussels_day, why_not_working_day
+from rules.guards import REFUSAL_FINAL_AFTER_DAYS
 from starter.client import Refused
 from tests.workflows.harness import (
     BEC,
@@ -51,6 +52,8 @@ from tests.workflows.harness import (
 from workflows.application import ApplicationWorkflow
 
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
+# A refusal becomes final this long after its window closed (room for e-mailed appeals).
+FINAL_AFTER = timedelta(days=REFUSAL_FINAL_AFTER_DAYS, minutes=1)
 
 
 async def mails_for(sink: Any, dossier: str, count: int) -> list[str]:
@@ -136,6 +139,8 @@ async def test_appeal_in_last_minute_accepted_a_minute_later_refused(cases: Case
         )
     assert refused.value.refusal == Refusal.WINDOW_CLOSED
     assert f"closed at the end of {dutch_date(window.last_day)}" in refused.value.message
+    # Final once the days to register an appeal e-mailed in time have passed.
+    await advance_to(cases.env, window.due_at + FINAL_AFTER)
     final = await too_late.result()
     assert final.end_reason == EndReason.FINALLY_REFUSED
 
@@ -178,6 +183,9 @@ async def test_window_lapses_unused_refusal_final(cases: Cases, smtp_sink: Any) 
     window = (await cases.status(handle)).appeal_window
     assert window is not None
     await advance_to(cases.env, window.due_at + timedelta(minutes=1))  # 30 days, skipped
+    # Not final yet: an appeal e-mailed in time may still be registered for a few days.
+    assert (await cases.status(handle)).state == CaseState.REFUSED
+    await advance_to(cases.env, window.due_at + FINAL_AFTER)
     final = await handle.result()
     assert final.state == CaseState.ENDED
     assert final.end_reason == EndReason.FINALLY_REFUSED
@@ -405,7 +413,7 @@ async def test_corrected_receipt_date_reschedules_the_window(cases: Cases) -> No
     # Past the original window, the case still waits: the timer was rescheduled.
     await advance_to(cases.env, original.due_at + timedelta(hours=1))
     assert (await cases.status(handle)).state == CaseState.REFUSED
-    await advance_to(cases.env, status.appeal_window.due_at + timedelta(minutes=1))
+    await advance_to(cases.env, status.appeal_window.due_at + FINAL_AFTER)
     final = await handle.result()
     assert final.end_reason == EndReason.FINALLY_REFUSED
     await keep_history(handle, "corrected_window")

@@ -37,6 +37,7 @@ from tests.workflows.harness import (
     until,
 )
 from tests.workflows.test_lifecycle import (
+    FINAL_AFTER,
     REASON,
     a_day_from_now,
     outcome,
@@ -91,7 +92,7 @@ async def test_an_appeal_emailed_before_midnight_is_in_time_one_a_minute_after_i
 
     # An unused window's refusal becomes final once the registration grace has passed.
     assert (await cases.status(lapses)).state == CaseState.REFUSED  # not final yet
-    await advance_to(cases.env, window.due_at + timedelta(days=4, minutes=1))
+    await advance_to(cases.env, window.due_at + FINAL_AFTER)
     final = await until(lapses, lambda s: s.state == CaseState.ENDED)
     assert final.end_reason == EndReason.FINALLY_REFUSED
     await keep_history(in_time, "appeal_by_email")
