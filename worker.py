@@ -28,16 +28,18 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.events import EventActivities, start_delivery
 from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from activities.screening import ScreeningActivities
-from ops.metrics import start_domain_metrics, start_outbox_metrics
+from ops.metrics import start_domain_metrics, start_event_metrics, start_outbox_metrics
 from registry.db import create_pool
 from runtime.activity_watch import ActivityWatch
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from workflows.application import ApplicationWorkflow
+from workflows.event_delivery import EventDeliveryWorkflow
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 log = get_logger("worker")
@@ -62,9 +64,11 @@ def build_worker(
         ApplicationWorkflow,
         ScreeningWorkflow,
         ScreeningScheduleWorkflow,
+        EventDeliveryWorkflow,
         *extra_workflows,
     ]
-    activities = [*bound_activities(registry, notices, screening), *extra_activities]
+    webhooks = EventActivities(pool, settings)
+    activities = [*bound_activities(registry, notices, screening, webhooks), *extra_activities]
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -141,6 +145,7 @@ async def main(
     pool = await create_pool(settings)
     metrics = start_domain_metrics(client) if settings.worker.metrics_port else None
     outbox_metrics = start_outbox_metrics(client, pool) if settings.worker.metrics_port else None
+    event_metrics = start_event_metrics(client, pool) if settings.worker.metrics_port else None
     try:
         worker = build_worker(
             client,
@@ -149,9 +154,10 @@ async def main(
             extra_workflows=extra_workflows,
             extra_activities=extra_activities,
         )
+        await start_delivery(client, pool, settings)  # webhook subscriptions (issue 14)
         await _run_until_signalled(worker, settings)
     finally:
-        for task in (metrics, outbox_metrics):
+        for task in (metrics, outbox_metrics, event_metrics):
             if task is not None:
                 task.cancel()
         await pool.close()

@@ -51,7 +51,7 @@ from models.steps import (
     SendNoticeInput,
     StepInput,
 )
-from registry import applications
+from registry import applications, documents
 from registry import notifications as outbox
 from registry.db import Conn
 from registry.errors import InvalidInput, NotFound
@@ -194,6 +194,12 @@ async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
     provisional_day = deadlines.brussels_day(step.at)
     for request in step.notifications:
         context = {**base, **request.context}
+        if "document_id" in context:
+            # The appeal's acknowledgment quotes the document it received, by name and hash.
+            found = await documents.get(conn, str(context["document_id"]))
+            if found is not None:
+                context["document_name"] = found.name
+                context["document_sha256"] = found.sha256
         if request.kind == K.ACKNOWLEDGMENT and step.late_submission_warning is not None:
             context.setdefault("late_warning", step.late_submission_warning)
         subject, body = render_sent_on(request.kind, context, provisional_day)

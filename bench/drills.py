@@ -60,6 +60,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from devstack.procs import started_at
 from registry import providers
 from registry.db import dsn_from_settings
 from runtime.settings import Settings
@@ -156,7 +157,7 @@ def unavailable_detail(response: httpx.Response) -> str:
         detail = str(response.json().get("detail", ""))
     except ValueError:
         detail = response.text
-    return detail[:70]
+    return detail[:160]
 
 
 class Portal:
@@ -566,14 +567,21 @@ async def check(stack: Stack, drill: Drill, mail: MailIndex) -> None:
             )
         refused = [d.dossier for d in done if not d.approve]
         if refused:
-            notified = await conn.fetchval(
-                "SELECT count(DISTINCT dossier) FROM audit WHERE dossier = ANY($1::text[]) "
-                "AND event = 'application.refusal.notified'",
-                refused,
-            )
+            # The case records the sending (and starts the appeal window) in a step of its
+            # own just after the notice went out: waited for up to 30 s.
+            for _ in range(120):
+                notified = await conn.fetchval(
+                    "SELECT count(DISTINCT dossier) FROM audit WHERE dossier = ANY($1::text[]) "
+                    "AND event = 'application.refusal.notified'",
+                    refused,
+                )
+                if notified >= len(refused):
+                    break
+                await asyncio.sleep(0.25)
+            after = time.monotonic() - drill.fault_end if drill.fault_end is not None else 0.0
             drill.notes.append(
-                f"refusals whose case recorded the notice's sending "
-                f"(appeal window started): {notified} of {len(refused)}"
+                f"refusals whose case recorded the notice's sending (appeal window started): "
+                f"{notified} of {len(refused)}, {after:.1f} s after the fault's end"
             )
     finally:
         await conn.close()
@@ -667,39 +675,53 @@ async def drill_throughput(ctx: Context) -> Drill:
     return drill
 
 
+async def wait_gone(pid: int, within: float) -> None:
+    """Until the process has exited (a zombie left for its parent counts as gone)."""
+    for _ in range(int(within / 0.02)):
+        if started_at(pid) is None:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def instant_fault(
     ctx: Context,
     drill: Drill,
     burst: int,
-    strike: Callable[[], None],
+    name: str,
+    sig: signal.Signals,
 ) -> None:
-    """`burst` approvals launched together; the fault strikes at the first answer (or after
-    1 s) while the rest are in flight; new cases keep coming (one every 0.5 s) until a
-    decision is answered 200 again."""
+    """`burst` approvals launched together; `sig` goes to process `name` at the first answer
+    (or after 1 s) while the rest are in flight. The fault's end is when that process has
+    exited (then it is down until the supervisor has restarted it). New cases keep coming
+    (one every 0.5 s) from the signal until a decision is answered 200 again."""
     cases, probe = await prepare(ctx, drill, burst)
     answered = asyncio.Event()
     for dossier in cases:
         launch(drill, ctx.portal.decide(drill, dossier, True, answered))
     await first_answer_or(answered, 1.0)
     before = sum(1 for d in drill.decisions if d.status is not None)
-    strike()
-    drill.fault_end = time.monotonic()
-    drill.notes.append(
-        f"fault struck with {len(cases) - before} of {len(cases)} approvals in flight"
-    )
+    pid = ctx.stack.pid(name)
+    ctx.stack.send(pid, sig, group=name == "worker")
+    struck = time.monotonic()
     stop = asyncio.Event()
     feeder = asyncio.ensure_future(trickle(ctx, drill, stop, 0.5, lambda i: True))
+    await wait_gone(pid, 120.0)
+    drill.fault_end = time.monotonic()
+    drill.notes.append(
+        f"{sig.name} with {len(cases) - before} of {len(cases)} approvals in flight; "
+        f"{name} (pid {pid}) gone {drill.fault_end - struck:.2f} s after the signal"
+    )
     await measure_recovery(ctx.stack, ctx.portal, drill, probe, (stop, feeder))
 
 
 async def drill_worker_kill(ctx: Context) -> Drill:
     drill = Drill("worker-kill", "SIGKILL to the worker's process group, 50 approvals in flight")
-    stack = ctx.stack
     await instant_fault(
         ctx,
         drill,
         50,
-        lambda: stack.send(stack.pid("worker"), signal.SIGKILL, group=True),
+        "worker",
+        signal.SIGKILL,
     )
     return drill
 
@@ -769,10 +791,7 @@ async def drill_pg_fast_stop(ctx: Context) -> Drill:
     drill = Drill(
         "pg-fast-stop", "SIGINT to the postmaster (fast shutdown), 50 approvals in flight"
     )
-    stack = ctx.stack
-    await instant_fault(
-        ctx, drill, 50, lambda: stack.send(stack.pid("postgres"), signal.SIGINT, group=False)
-    )
+    await instant_fault(ctx, drill, 50, "postgres", signal.SIGINT)
     return drill
 
 
@@ -815,10 +834,7 @@ async def drill_pg_refusing(ctx: Context) -> Drill:
 
 async def drill_temporal_restart(ctx: Context) -> Drill:
     drill = Drill("temporal-restart", "SIGTERM to the Temporal dev server, 50 approvals in flight")
-    stack = ctx.stack
-    await instant_fault(
-        ctx, drill, 50, lambda: stack.send(stack.pid("temporal"), signal.SIGTERM, group=False)
-    )
+    await instant_fault(ctx, drill, 50, "temporal", signal.SIGTERM)
     return drill
 
 

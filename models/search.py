@@ -16,6 +16,17 @@ REMOVAL_ON = SearchAttributeKey.for_datetime("OdbRemovalOn")
 END_REASON = SearchAttributeKey.for_keyword("OdbEndReason")
 WAITING_FOR = SearchAttributeKey.for_keyword("OdbWaitingFor")
 SCREENED_YEAR = SearchAttributeKey.for_int("OdbScreenedYear")
+# For the worklists (starter/worklists.py), published since the `publish-worklist-attributes`
+# patch: since when the party in OdbWaitingFor waits; the hearings an open appeal still
+# misses ("provider,department", "provider", "department" or "none"); the last day of an
+# open appeal's 60-day BEC deadline (YYYY-MM-DD, kept when overdue); whether an open
+# appeal has no motivation document.
+WAITING_SINCE = SearchAttributeKey.for_datetime("OdbWaitingSince")
+MISSING_HEARINGS = SearchAttributeKey.for_keyword("OdbMissingHearings")
+BEC_DUE_ON = SearchAttributeKey.for_keyword("OdbBecDueOn")
+APPEAL_WITHOUT_DOCUMENT = SearchAttributeKey.for_bool("OdbAppealWithoutDocument")
+
+WORKLIST = (WAITING_SINCE, MISSING_HEARINGS, BEC_DUE_ON, APPEAL_WITHOUT_DOCUMENT)
 
 ALL = (
     STATE,
@@ -28,4 +39,5 @@ ALL = (
     END_REASON,
     WAITING_FOR,
     SCREENED_YEAR,
+    *WORKLIST,
 )

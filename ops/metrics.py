@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from models.case import CaseState
 from models.screening import ScreeningProgress
 from ops import searches
+from registry import events
 from registry import notifications as outbox
 from runtime.logging import get_logger
 
@@ -208,3 +209,62 @@ class OutboxMetrics:
 def start_outbox_metrics(client: Client, pool: asyncpg.Pool[Any]) -> asyncio.Task[None]:
     runtime = client.service_client.config.runtime or Runtime.default()
     return asyncio.create_task(OutboxMetrics(pool, runtime.metric_meter).run())
+
+
+# Webhook deliveries of the events (issue 14), per subscription, read from the registry.
+EVENT_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "odb_event_deliveries",
+        ("subscription", "status"),
+        "webhook deliveries: pending (queued or backing off), delivered, failed (retry horizon "
+        "passed: redeliver)",
+    ),
+    MetricInfo(
+        "odb_event_deliveries_oldest_pending_seconds",
+        ("subscription",),
+        "age of the oldest event not yet accepted by the subscription",
+    ),
+    MetricInfo(
+        "odb_event_subscription_gone",
+        ("subscription",),
+        "1 when the receiver answered 410 Gone: delivery stopped (alert)",
+    ),
+)
+
+
+class EventMetrics:
+    """Gauges of the webhook deliveries, refreshed from the registry every `interval`."""
+
+    def __init__(
+        self, pool: asyncpg.Pool[Any], meter: MetricMeter, *, interval: timedelta = DEFAULT_INTERVAL
+    ) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._gauges = {
+            m.name: meter.create_gauge(m.name, m.description, "1") for m in EVENT_METRICS
+        }
+
+    async def refresh(self) -> list[events.DeliveryState]:
+        states = await events.state(self._pool)
+        for st in states:
+            sub = {"subscription": st.subscription}
+            for status, n in st.counts.items():
+                self._gauges["odb_event_deliveries"].set(n, {**sub, "status": status})
+            self._gauges["odb_event_deliveries_oldest_pending_seconds"].set(
+                int(st.oldest_pending_seconds), sub
+            )
+            self._gauges["odb_event_subscription_gone"].set(int(st.gone), sub)
+        return states
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("ops.metrics.events_refresh_failed", error=str(exc))
+            await asyncio.sleep(self._interval.total_seconds())
+
+
+def start_event_metrics(client: Client, pool: asyncpg.Pool[Any]) -> asyncio.Task[None]:
+    runtime = client.service_client.config.runtime or Runtime.default()
+    return asyncio.create_task(EventMetrics(pool, runtime.metric_meter).run())

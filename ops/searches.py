@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
 from models.case import CaseState, DeadlineKind
 from models.enterprise import normalise_enterprise_number
-from models.identity import normalise_body
+from models.identity import RoleKind, normalise_body
 from rules.deadlines import BRUSSELS
 
 CASES = "WorkflowType = 'ApplicationWorkflow'"
@@ -86,6 +87,33 @@ def waiting_for_reviewer(body: str) -> str:
 def appeals_overdue() -> str:
     """Appeals whose 60-day BEC decision deadline passed without a decision."""
     return all_of(CASES, RUNNING, "OdbOverdue = true")
+
+
+def waiting_for_bec() -> str:
+    """Open appeals (against a refusal or a negative screening) waiting for the BEC: a
+    hearing or the decision."""
+    return cases_waiting_for("bec")
+
+
+def appeals_without_document() -> str:
+    """Open appeals registered without a motivation document."""
+    return all_of(CASES, RUNNING, "OdbAppealWithoutDocument = true")
+
+
+def appeal_windows_of_provider(provider: str) -> str:
+    """The provider's cases where it can act: an appeal window (after a refusal or a
+    negative screening) is open."""
+    try:
+        provider = normalise_enterprise_number(provider)
+    except ValueError as exc:
+        raise ValueError(f"provider: {exc}") from exc
+    return all_of(
+        CASES,
+        RUNNING,
+        f"OdbProvider = '{provider}'",
+        "OdbWaitingFor = 'provider'",
+        f"OdbNextDeadlineKind = '{DeadlineKind.APPEAL_WINDOW.value}'",
+    )
 
 
 def week_of(now: datetime) -> tuple[datetime, datetime]:
@@ -200,5 +228,61 @@ SAVED_SEARCHES: tuple[SavedSearch, ...] = (
         ("now",),
         failed_or_stuck,
     ),
+    SavedSearch(
+        "waiting-for-bec",
+        "Which appeals wait for the BEC (a hearing or its decision)?",
+        (),
+        waiting_for_bec,
+    ),
+    SavedSearch(
+        "appeals-without-document",
+        "Which open appeals have no motivation document?",
+        (),
+        appeals_without_document,
+    ),
+    SavedSearch(
+        "appeal-windows-of-provider",
+        "Where can this provider appeal (an appeal window open)?",
+        ("provider",),
+        appeal_windows_of_provider,
+    ),
 )
 BY_NAME = {s.name: s for s in SAVED_SEARCHES}
+
+
+class Order(StrEnum):
+    """How a worklist sorts (visibility on SQL has no ORDER BY: the list is sorted here)."""
+
+    OLDEST = "oldest"  # longest waiting first (OdbWaitingSince)
+    BEC_DEADLINE = "bec_deadline"  # overdue first, then fewest days left (OdbBecDueOn)
+    REMOVAL = "removal"  # earliest removal first (OdbRemovalOn)
+    NEXT_DEADLINE = "next_deadline"  # nearest deadline first (OdbNextDeadline)
+    STUCK = "stuck"  # longest failed or stuck first
+
+
+@dataclass(frozen=True)
+class Worklist:
+    """What waits for one role: a saved search (by name), whose parameter comes from the
+    caller (a reviewer's body, a provider's organisation), and how it sorts."""
+
+    search: str
+    role: RoleKind
+    order: Order
+
+    @property
+    def saved(self) -> SavedSearch:
+        return BY_NAME[self.search]
+
+
+# The worklists of GET /worklist and `python -m starter worklist`, per role, in the order
+# they are shown. Each is a saved search above: `python -m ops find <search>` lists the same.
+WORKLISTS: tuple[Worklist, ...] = (
+    Worklist("waiting-for-reviewer", RoleKind.REVIEWER, Order.OLDEST),
+    Worklist("waiting-for-bec", RoleKind.BEC, Order.BEC_DEADLINE),
+    Worklist("appeals-overdue", RoleKind.DEPARTMENT, Order.BEC_DEADLINE),
+    Worklist("removals-this-year", RoleKind.DEPARTMENT, Order.REMOVAL),
+    Worklist("failed-or-stuck", RoleKind.DEPARTMENT, Order.STUCK),
+    Worklist("appeals-without-document", RoleKind.DEPARTMENT, Order.OLDEST),
+    Worklist("appeal-windows-of-provider", RoleKind.PROVIDER, Order.NEXT_DEADLINE),
+)
+WORKLIST_BY_NAME = {w.search: w for w in WORKLISTS}

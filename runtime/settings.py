@@ -9,12 +9,22 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -110,6 +120,11 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024)
 
 
+class ReviewSettings(_Section):
+    # Days a dossier may wait for its reviewer before the worklist flags it (refuses nothing).
+    service_norm_days: int = Field(60, ge=1, le=3650)
+
+
 class AuthSettings(_Section):
     issuer: str = "wse-loket"
     audience: str = "opleidingsdatabank"
@@ -129,6 +144,57 @@ class ScreeningSettings(_Section):
     continue_as_new_within_days: int = Field(7, ge=0, le=60)
 
 
+class SubscriptionSettings(_Section):
+    """One webhook receiver (the portal). Keyed by name in `events.subscriptions`."""
+
+    url: str
+    # Standard Webhooks secret: `whsec_` + base64 of at least 24 random bytes.
+    secret: str = Field(repr=False)
+    # Event types sent (full CloudEvents types); empty: every type.
+    types: tuple[str, ...] = ()
+    # Dossiers delivered at once (each dossier's events stay in order).
+    max_concurrency: int = Field(8, ge=1, le=256)
+    # An event not accepted within this many hours of its step is marked failed (ops can
+    # redeliver it); its dossier's later events then go on.
+    retry_horizon_hours: float = Field(24, gt=0, le=24 * 30)
+    # A receiver that does not answer within this is treated as a failed attempt.
+    timeout_seconds: float = Field(10, gt=0, le=120)
+    # Exponential backoff per dossier: 1 s, 2 s, 4 s ... at most this.
+    max_backoff_seconds: float = Field(30, ge=1, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://loket.example/hooks")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        raw = value.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(raw + "==", validate=False)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) < 24:
+            raise ValueError("must be whsec_ followed by base64 of at least 24 random bytes")
+        return value
+
+
+class EventsSettings(_Section):
+    # The CloudEvents `source` of every event is fixed (models/events.py); these tune delivery.
+    subscriptions: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")],
+        SubscriptionSettings,
+    ] = Field(default_factory=dict)
+    # How often an idle delivery looks for new events (the lag floor while the receiver is up).
+    poll_seconds: float = Field(0.2, gt=0, le=60)
+    # One delivery activity runs this long, then the workflow starts the next one.
+    run_seconds: float = Field(60, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ODB_",
@@ -146,9 +212,11 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     notifications: NotificationSettings = NotificationSettings()
     worker: WorkerSettings = WorkerSettings()
+    review: ReviewSettings = ReviewSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     screening: ScreeningSettings = ScreeningSettings()
+    events: EventsSettings = EventsSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -236,6 +304,8 @@ def _describe(exc: ValidationError, overrides: dict[str, Any]) -> str:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             line = f"  {key}: unknown key; remove it or check its spelling"
+        elif key.endswith("secret") or key.endswith("password"):
+            line = f"  {key}: {err['msg']}"  # never echo a secret into a log
         else:
             line = f"  {key}: {err['msg']} (got {err.get('input')!r})"
         by_origin.setdefault(_origin(err["loc"], overrides), []).append(line)

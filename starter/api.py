@@ -30,10 +30,11 @@ from models.text import Day
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
-from starter import access, problems
+from starter import access, documents_api, problems, worklists
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.decisions import DECISIONS, Decision
+from starter.events_api import events_router
 from starter.limits import BodyLimit
 from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.schemas import RegisteredAnswer, SubmitResponse, body_model
@@ -282,6 +283,9 @@ def create_app(
     app.state.service = service
     app.state.verifier = verifier or TokenVerifier(settings.auth, PROJECT_ROOT)
     app.include_router(_routes())
+    for extra in (worklists.router, documents_api.router):
+        app.include_router(extra(current_actor))
+    app.include_router(events_router(current_actor))  # GET /events (issue 14)
     for exc_type in (
         Problem,
         RequestValidationError,
@@ -294,7 +298,11 @@ def create_app(
         Exception,
     ):
         app.add_exception_handler(exc_type, problems.handle)
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        routes={documents_api.UPLOAD_ROUTE: (documents_api.UPLOAD_BODY_LIMIT, "file")},
+    )
     return app
 
 

@@ -26,7 +26,14 @@ from runtime.settings import ConfigError, load_settings
 from starter.auth import mint_dev_token
 from starter.client import Refused, Unavailable
 
-COMMAND_MODULES = ("starter.cli_cases", "starter.cli_mail", "starter.demo", "starter.schedule")
+COMMAND_MODULES = (
+    "starter.cli_cases",
+    "starter.cli_mail",
+    "starter.cli_events",
+    "starter.demo",
+    "starter.schedule",
+    "starter.cli_worklist",
+)
 
 
 def _register_core(sub: Any) -> None:

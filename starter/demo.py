@@ -100,7 +100,11 @@ CASES: list[tuple[str, str, str | None, int, list[Step], bool]] = [
             (
                 "appeal-by-email",
                 "bec",
-                {"received_at": "{now}", "motivation": "Beroepschrift ontvangen per e-mail."},
+                {
+                    "received_at": "{now}",
+                    "motivation": "Beroepschrift ontvangen per e-mail.",
+                    "document_id": "{upload}",
+                },
             ),
         ],
         False,
@@ -205,6 +209,8 @@ async def _play(
     for path, persona, data in steps:
         # An e-mailed appeal is registered with the moment it was received: just now.
         data = {k: (_now() if v == "{now}" else v) for k, v in data.items()}
+        if data.get("document_id") == "{upload}":  # the e-mail's attachment, stored first
+            data["document_id"] = await _upload_motivation(http, settings, persona, org, title)
         done = await http.post(
             f"/dossiers/{dossier}/{path}",
             json=data,
@@ -220,6 +226,25 @@ async def _play(
 
 
 _DOSSIERS: dict[str, str] = {}
+
+
+async def _upload_motivation(
+    http: httpx.AsyncClient, settings: Settings, persona: str, org: str, title: str
+) -> str:
+    content = (
+        b"%PDF-1.4\n% Beroepschrift (demo)\n"
+        + f"Beroep tegen de weigering van {title}.\n".encode()
+        + b"%%EOF\n"
+    )
+    headers = _headers(settings, persona, org, None)
+    headers.pop("Idempotency-Key")
+    response = await http.post(
+        "/documents",
+        files={"file": ("beroepschrift.pdf", content, "application/pdf")},
+        headers=headers,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
 
 
 def _now() -> str:

@@ -1,6 +1,10 @@
-"""Refuses request bodies over `api.max_body_bytes` before they are read into memory (413)."""
+"""Refuses request bodies over `api.max_body_bytes` before they are read into memory (413).
+A route may have a limit of its own (the document upload: 10 MB plus the multipart framing),
+with the field its 413 names."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,27 +13,38 @@ from starter.problems import Problem, render
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        routes: Mapping[str, tuple[int, str | None]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # path -> (its own limit, the field a 413 names)
+        self.routes = dict(routes or {})
 
-    def _too_large(self, size: int | None) -> Problem:
+    def _too_large(self, size: int | None, max_bytes: int, field: str | None) -> Problem:
         got = f"{size} bytes" if size is not None else "more"
+        what = f"{field}: " if field else ""
         return Problem(
             413,
             "body-too-large",
             "Request body too large",
-            f"the request body has {got}; at most {self.max_bytes} bytes are accepted",
+            f"{what}the request body has {got}; at most {max_bytes} bytes are accepted",
+            field=field,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, field = self.routes.get(scope.get("path", ""), (self.max_bytes, None))
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await render(self._too_large(int(declared)), scope.get("path"))(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            problem = self._too_large(int(declared), max_bytes, field)
+            await render(problem, scope.get("path"))(scope, receive, send)
             return
         received = 0
         started = False
@@ -39,8 +54,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -53,7 +68,8 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:  # a chunked body without Content-Length went over the limit
-                await render(self._too_large(None), scope.get("path"))(scope, receive, send)
+                problem = self._too_large(None, max_bytes, field)
+                await render(problem, scope.get("path"))(scope, receive, send)
 
 
 class _TooLarge(HTTPException):

@@ -252,8 +252,9 @@ class CaseRecording:
                     SendNoticeInput(message_id=notice.message_id),
                     result_type=NoticeSent,
                     start_to_close_timeout=timedelta(minutes=2),
-                    # A worker killed mid-send is noticed after this, not after two minutes.
-                    heartbeat_timeout=timedelta(seconds=15),
+                    # A worker killed mid-send is noticed after this (it heartbeats every 2 s),
+                    # not after two minutes.
+                    heartbeat_timeout=timedelta(seconds=5),
                     retry_policy=NOTICE_RETRY,
                     summary=f"{self._s.dossier}: e-mail {notice.kind}",
                 )

@@ -100,6 +100,16 @@ class CaseTimers(CaseRecording):
                 ],
             )
             self._end(EndReason.FINALLY_REFUSED)
+        elif workflow.patched("window-lapsed-step"):
+            # Recorded, not only logged: the registry (and the portal's event feed) learns
+            # that the negative screening can no longer be appealed.
+            await self._record(
+                f"appeal-window-lapsed-{deadline.last_day.isoformat()}",
+                "application.appeal.window_lapsed",
+                SYSTEM_ACTOR,
+                self._s.state,
+                self._s.state,
+            )
         else:
             self._log("appeal-window-lapsed", SYSTEM_ACTOR, "application.appeal.window_lapsed")
 

@@ -121,8 +121,24 @@ async def test_failed_or_stuck(ops_server: UiServer, seeded: Seeded) -> None:
     await run(ops_server, "failed-or-stuck", {seeded.terminated, seeded.window_soon}, now=early)
 
 
+async def test_the_worklists_searches(ops_server: UiServer, seeded: Seeded) -> None:
+    """The searches behind the worklists (tests/worklists/ checks their order and paging)."""
+    await run(ops_server, "waiting-for-bec", {seeded.overdue})
+    await run(ops_server, "appeals-without-document", {seeded.overdue})
+    await run(
+        ops_server,
+        "appeal-windows-of-provider",
+        {seeded.refused, seeded.window_soon},
+        provider=ORG,
+    )
+    await run(ops_server, "appeal-windows-of-provider", set(), provider=OTHER_ORG)
+
+
 def test_every_saved_search_is_tested() -> None:
     tested = {
+        "waiting-for-bec",
+        "appeals-without-document",
+        "appeal-windows-of-provider",
         "waiting-for-reviewer",
         "appeals-overdue",
         "appeal-windows-this-week",
