@@ -48,5 +48,7 @@ async def test_an_emailed_appeal_with_its_document(api: Api, smtp_sink: SmtpSink
     [ack] = await smtp_sink.wait_for(
         lambda m: f"{dossier}.appeal_received" in (m["Message-ID"] or "")
     )
-    text = ack.get_payload(decode=True).decode()
+    payload = ack.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    text = payload.decode()
     assert "beroepschrift.pdf" in text and hashlib.sha256(content).hexdigest() in text
