@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import asyncpg
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -38,13 +37,10 @@ from devstack.errors import StackError
 from devstack.plan import Plan
 from devstack.ports import check_free, http_status, tcp_answers
 from devstack.postgres import EmbeddedPostgres
-from models import search
-from registry.db import connect as pg_connect
-from registry.migrate import MigrationError, migrate
 from runtime.settings import PROJECT_ROOT
-from runtime.temporal import add_missing_search_attributes, connect
+from runtime.temporal import connect
+from starter import setup
 from starter.schedule import check_settings as check_schedule_settings
-from starter.schedule import ensure_schedule
 
 READY_TIMEOUT = 90.0
 RESTARTS = 5  # restarts of one process within RESTART_WINDOW seconds; one crash more stops all
@@ -251,11 +247,16 @@ class Stack:
                 f"{READY_TIMEOUT:.0f} s: {last}"
             )
         if self.plan.temporal_local:
-            added = await add_missing_search_attributes(
-                self.client, s.temporal.namespace, search.ALL
-            )
-            if added:
-                say(f"registered search attributes new since this state folder: {', '.join(added)}")
+            # The dev server registers its --search-attribute flags only when it creates its
+            # database: one added since is registered by setup's step (one home for it).
+            step = await setup.search_attributes(self.client, s, cloud=False)
+            if step.status == setup.Status.REFUSED:
+                raise StackError(step.detail)
+            if step.changes:
+                say(
+                    "registered search attributes new since this state folder: "
+                    + ", ".join(step.changes)
+                )
             while http_status(self.plan.ui_url) != 200:
                 self.check_alive("temporal")
                 if time.monotonic() > deadline:
@@ -284,15 +285,11 @@ class Stack:
             pg.write_pid_file()
             self.children["postgres"] = pg
         try:
-            conn = await pg_connect(self.plan.settings, self.plan.database_url)
-            try:
-                applied = await migrate(conn)
-            finally:
-                await conn.close()
-        except (OSError, asyncpg.PostgresError, MigrationError) as exc:
-            raise StackError(f"PostgreSQL at {self.plan.database_url}: {exc}") from exc
-        if applied:
-            say(f"migrations applied: {', '.join(applied)}")
+            step = await setup.migrations(self.plan.settings, dsn=self.plan.database_url)
+        except setup.SetupRefused as exc:
+            raise StackError(str(exc)) from exc
+        if step.changes:
+            say(f"migrations applied: {', '.join(step.changes)}")
 
     def _track_failed_postgres(self) -> None:
         """A restarted server that died while starting replaces the crashed one it follows,
@@ -361,7 +358,7 @@ class Stack:
 
     async def ensure_schedule(self) -> None:
         assert self.client is not None
-        await ensure_schedule(self.client, self.plan.settings)
+        await setup.schedule(self.client, self.plan.settings)
 
     def check_alive(self, name: str) -> procs.Tracked:
         child = self.children.get(name)

@@ -67,6 +67,9 @@ class TemporalSettings(_Section):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     api_key: str | None = None
+    # Days a closed workflow's history is kept, for a namespace `python -m starter setup`
+    # creates (an existing namespace is left as it is; Temporal Cloud allows 1-90).
+    retention_days: int = Field(30, ge=1, le=3650)
     search_attributes: dict[
         str, Literal["Keyword", "Datetime", "Bool", "Int", "Double", "Text", "KeywordList"]
     ] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "starter.demo",
     "starter.schedule",
     "starter.cli_worklist",
+    "starter.setup",
 )
 
 
