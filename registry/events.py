@@ -92,20 +92,25 @@ def cloud_event(
     )
 
 
-async def append(conn: Conn, step: StepInput) -> int:
+async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
     """Writes the step's event and its pending deliveries; returns the event's seq. Call
-    it inside the step's transaction, as its last write."""
-    provider = await conn.fetchval(
-        "SELECT provider FROM applications WHERE dossier = $1", step.dossier
-    )
+    it inside the step's transaction, as its last write: one statement (one round trip),
+    the sequence lock taken just before the insert and held to the commit."""
     data = event_data(step, provider).model_dump(mode="json", exclude_none=True)
     type_ = event_type(step.event)
     eid = event_id(step.dossier, step.step)
     cloud_event(eid, type_, step.dossier, step.at, data)  # refuses an invalid event
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEQ_LOCK)
     seq = await conn.fetchval(
-        """INSERT INTO events (id, type, source, subject, step, time, data)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq""",
+        """WITH locked AS (SELECT pg_advisory_xact_lock($8)),
+           added AS (
+               INSERT INTO events (id, type, source, subject, step, time, data)
+               SELECT $1, $2, $3, $4, $5, $6, $7 FROM locked
+               RETURNING seq),
+           deliveries AS (
+               INSERT INTO event_deliveries (subscription, seq, dossier)
+               SELECT s.name, added.seq, $4 FROM event_subscriptions s, added
+               WHERE s.active AND s.gone_at IS NULL AND (s.types = '{}' OR $2 = ANY (s.types)))
+           SELECT seq FROM added""",
         eid,
         type_,
         SOURCE,
@@ -113,14 +118,7 @@ async def append(conn: Conn, step: StepInput) -> int:
         step.step,
         step.at,
         data,
-    )
-    await conn.execute(
-        """INSERT INTO event_deliveries (subscription, seq, dossier)
-           SELECT name, $1, $2 FROM event_subscriptions
-           WHERE active AND gone_at IS NULL AND (types = '{}' OR $3 = ANY (types))""",
-        seq,
-        step.dossier,
-        type_,
+        _SEQ_LOCK,
     )
     return int(seq)
 

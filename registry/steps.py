@@ -71,14 +71,15 @@ async def record(conn: Conn, step: StepInput) -> bool:
             list(deadline.shifts),
             step.step,
         )
-    await conn.execute(
+    provider = await conn.fetchval(
         """UPDATE applications
            SET state = $2,
                competent_body = COALESCE($3, competent_body),
                late_submission_warning = COALESCE($4, late_submission_warning),
                removal_on = CASE WHEN $5 THEN NULL ELSE COALESCE($6, removal_on) END,
                updated_at = now()
-           WHERE dossier = $1""",
+           WHERE dossier = $1
+           RETURNING provider""",
         step.dossier,
         step.state_after,
         step.competent_body,
@@ -87,7 +88,7 @@ async def record(conn: Conn, step: StepInput) -> bool:
         step.removal_on,
     )
     # The portal is told: one CloudEvent per step, in this transaction (the last write).
-    await events.append(conn, step)
+    await events.append(conn, step, provider)
     return True
 
 
