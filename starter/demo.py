@@ -248,7 +248,7 @@ async def _upload_motivation(
 
 
 def _now() -> str:
-    return datetime.now(ZoneInfo("Europe/Brussels")).isoformat(timespec="seconds")
+    return datetime.now(ZoneInfo("Europe/Brussels")).isoformat()
 
 
 async def _resubmission(http: httpx.AsyncClient, settings: Settings) -> int:
