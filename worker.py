@@ -32,7 +32,7 @@ from activities.events import EventActivities, start_delivery
 from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from activities.screening import ScreeningActivities
-from ops.metrics import start_domain_metrics, start_event_metrics, start_outbox_metrics
+from ops.metrics import start_domain_metrics, start_registry_metrics
 from registry.db import create_pool
 from runtime.activity_watch import ActivityWatch
 from runtime.logging import configure_logging, get_logger
@@ -143,9 +143,9 @@ async def main(
     if client is None:
         client = await connect(settings, runtime=make_runtime(settings))
     pool = await create_pool(settings)
-    metrics = start_domain_metrics(client) if settings.worker.metrics_port else None
-    outbox_metrics = start_outbox_metrics(client, pool) if settings.worker.metrics_port else None
-    event_metrics = start_event_metrics(client, pool) if settings.worker.metrics_port else None
+    gauges: list[asyncio.Task[None]] = []
+    if settings.worker.metrics_port:
+        gauges = [start_domain_metrics(client), *start_registry_metrics(client, pool)]
     try:
         worker = build_worker(
             client,
@@ -157,9 +157,8 @@ async def main(
         await start_delivery(client, pool, settings)  # webhook subscriptions (issue 14)
         await _run_until_signalled(worker, settings)
     finally:
-        for task in (metrics, outbox_metrics, event_metrics):
-            if task is not None:
-                task.cancel()
+        for task in gauges:
+            task.cancel()
         await pool.close()
 
 

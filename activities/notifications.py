@@ -439,8 +439,6 @@ class SmtpNotAccepted(Exception):
 class Delivery:
     sent: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # not accepted, still pending
-    # When the server accepted each sent message (Message-ID -> moment).
-    sent_at: dict[str, datetime] = field(default_factory=dict)
 
 
 async def deliver(
@@ -458,7 +456,7 @@ async def deliver(
     clock = Clock()
     for mid in await outbox.open_for_dossier(pool, dossier):
         try:
-            result.sent_at[mid] = await send_one(pool, settings, mid, session, clock=clock)
+            await send_one(pool, settings, mid, session, clock=clock)
         except (SmtpNotAccepted, NoticeBusy) as exc:
             result.retry.append(str(exc))
         except NoticeRejected:

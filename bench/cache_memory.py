@@ -27,10 +27,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from bench.seed import bounded, registered_case, wait_idle
+from bench.seed import bounded, wait_idle
 from bench.servers import start_dev_server
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseInput, ScreeningOutcome
+from starter.demo_data import registered_case
 from worker import shared_module_sandbox
 from workflows.application import ApplicationWorkflow
 

@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -21,10 +20,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from models import search
 from models.application import TrainingApplication
-from models.case import CaseInput, CaseState, CaseStatus
-from rules import case_view
+from models.case import CaseInput, CaseState
 from starter import demo_data as demo
 from starter.client import start_details, summary
+from starter.demo_data import registered_case
 
 CASE_WORKFLOW = "ApplicationWorkflow"
 
@@ -55,25 +54,6 @@ def registered_input(dossier: str, row: asyncpg.Record) -> CaseInput:
         TrainingApplication.model_validate(row["payload"]),
         submitted_at=row["submitted_at"],
         registered_from=row["starts_on"],
-    )
-
-
-def registered_case(
-    dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
-) -> CaseInput:
-    """A case's input as if it had continued as new after its approval: registered."""
-    status = CaseStatus(
-        dossier=dossier,
-        title=application.title,
-        provider=application.provider,
-        competent_body=application.competent_body,
-        state=CaseState.REGISTERED,
-        submitted_at=submitted_at,
-        registered_from=registered_from,
-    )
-    status.waiting_for, status.next_step = case_view.who_and_what(status)
-    return CaseInput(
-        dossier=dossier, application=application, submitted_at=submitted_at, carried=status
     )
 
 

@@ -178,8 +178,12 @@ OUTBOX_METRICS: tuple[MetricInfo, ...] = (
 )
 
 
-class OutboxMetrics:
-    """Gauges of the e-mail outbox, refreshed from the registry every `interval`."""
+class _RegistryGauges:
+    """Gauges read from the registry (not from visibility) every `interval`; a failed read
+    is logged and the previous values stay."""
+
+    metrics: tuple[MetricInfo, ...] = ()
+    what = "registry"
 
     def __init__(
         self, pool: asyncpg.Pool[Any], meter: MetricMeter, *, interval: timedelta = DEFAULT_INTERVAL
@@ -187,8 +191,26 @@ class OutboxMetrics:
         self._pool = pool
         self._interval = interval
         self._gauges = {
-            m.name: meter.create_gauge(m.name, m.description, "1") for m in OUTBOX_METRICS
+            m.name: meter.create_gauge(m.name, m.description, "1") for m in self.metrics
         }
+
+    async def refresh(self) -> object:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning(f"ops.metrics.{self.what}_refresh_failed", error=str(exc))
+            await asyncio.sleep(self._interval.total_seconds())
+
+
+class OutboxMetrics(_RegistryGauges):
+    """Gauges of the e-mail outbox."""
+
+    metrics = OUTBOX_METRICS
+    what = "outbox"
 
     async def refresh(self) -> outbox.OutboxState:
         state = await outbox.state(self._pool)
@@ -196,19 +218,6 @@ class OutboxMetrics:
             self._gauges["odb_notices"].set(n, {"status": status})
         self._gauges["odb_notices_oldest_unsent_seconds"].set(int(state.oldest_unsent_seconds))
         return state
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("ops.metrics.outbox_refresh_failed", error=str(exc))
-            await asyncio.sleep(self._interval.total_seconds())
-
-
-def start_outbox_metrics(client: Client, pool: asyncpg.Pool[Any]) -> asyncio.Task[None]:
-    runtime = client.service_client.config.runtime or Runtime.default()
-    return asyncio.create_task(OutboxMetrics(pool, runtime.metric_meter).run())
 
 
 # Webhook deliveries of the events (issue 14), per subscription, read from the registry.
@@ -232,17 +241,11 @@ EVENT_METRICS: tuple[MetricInfo, ...] = (
 )
 
 
-class EventMetrics:
-    """Gauges of the webhook deliveries, refreshed from the registry every `interval`."""
+class EventMetrics(_RegistryGauges):
+    """Gauges of the webhook deliveries."""
 
-    def __init__(
-        self, pool: asyncpg.Pool[Any], meter: MetricMeter, *, interval: timedelta = DEFAULT_INTERVAL
-    ) -> None:
-        self._pool = pool
-        self._interval = interval
-        self._gauges = {
-            m.name: meter.create_gauge(m.name, m.description, "1") for m in EVENT_METRICS
-        }
+    metrics = EVENT_METRICS
+    what = "events"
 
     async def refresh(self) -> list[events.DeliveryState]:
         states = await events.state(self._pool)
@@ -256,15 +259,11 @@ class EventMetrics:
             self._gauges["odb_event_subscription_gone"].set(int(st.gone), sub)
         return states
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("ops.metrics.events_refresh_failed", error=str(exc))
-            await asyncio.sleep(self._interval.total_seconds())
 
-
-def start_event_metrics(client: Client, pool: asyncpg.Pool[Any]) -> asyncio.Task[None]:
+def start_registry_metrics(client: Client, pool: asyncpg.Pool[Any]) -> list[asyncio.Task[None]]:
+    """The outbox and webhook gauges, on the meter of the runtime that serves /metrics."""
     runtime = client.service_client.config.runtime or Runtime.default()
-    return asyncio.create_task(EventMetrics(pool, runtime.metric_meter).run())
+    return [
+        asyncio.create_task(gauges(pool, runtime.metric_meter).run())
+        for gauges in (OutboxMetrics, EventMetrics)
+    ]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,26 @@ class RunningStack:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def stop(self) -> None:
+        """Ctrl-C, then a kill if it does not stop within a minute."""
+        if self.proc.poll() is None:
+            self.interrupt()
+            try:
+                self.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def ready_stack(config: StackConfig, timeout: float = 90) -> Iterator[RunningStack]:
+    """A stack started on `config`, ready, and stopped afterwards whatever happened."""
+    running = RunningStack(config)
+    try:
+        running.wait_ready(timeout=timeout)
+        yield running
+    finally:
+        running.stop()
 
 
 def processes_of(state: Path) -> list[str]:

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import smtplib
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,12 +54,7 @@ def stack(config: StackConfig) -> Iterator[RunningStack]:
         yield running
     finally:
         with_supervisor(running, signal.SIGCONT)  # never leave it paused by a failed test
-        if running.proc.poll() is None:
-            running.interrupt()
-            try:
-                running.wait(60)
-            except subprocess.TimeoutExpired:
-                running.kill()
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,24 +12,15 @@ import asyncpg
 import pytest
 
 from runtime.settings import PROJECT_ROOT
-from tests.stack.harness import RunningStack, StackConfig
+from tests.stack.harness import RunningStack, StackConfig, ready_stack
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = RunningStack(StackConfig.fresh(tmp_path_factory.mktemp("stack") / "state"))
-    try:
-        running.wait_ready(timeout=90)
+    with ready_stack(StackConfig.fresh(tmp_path_factory.mktemp("stack") / "state")) as running:
         yield running
-    finally:
-        if running.proc.poll() is None:
-            running.interrupt()
-            try:
-                running.wait(60)
-            except subprocess.TimeoutExpired:
-                running.kill()
 
 
 def starter(stack: RunningStack, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -33,6 +33,7 @@ from tests.stack.harness import (
     StackConfig,
     devstack,
     processes_of,
+    ready_stack,
     wait_no_processes,
 )
 from tests.stack.probe import ProbeWorkflow
@@ -55,17 +56,8 @@ def stack(config: StackConfig) -> Iterator[RunningStack]:
     (run_dir / "worker.pid").write_text(
         json.dumps({"name": "worker", "pid": os.getpid(), "ticks": 1})
     )
-    running = RunningStack(config)
-    try:
-        running.wait_ready(timeout=90)
+    with ready_stack(config) as running:
         yield running
-    finally:
-        if running.proc.poll() is None:
-            running.interrupt()
-            try:
-                running.wait(60)
-            except subprocess.TimeoutExpired:
-                running.kill()
 
 
 @pytest.fixture(scope="module")
