@@ -107,7 +107,16 @@ class Seeded:
     refused_window: Deadline
     soon_window: Deadline
     soon_removal: Deadline
+    this_year_removal: Deadline  # removal_this_year's: 31 December of this year
     task_queue: str
+
+    def next_deadlines(self) -> dict[str, Deadline]:
+        """The running cases that wait for a deadline, with the one they wait for next."""
+        return {
+            self.refused: self.refused_window,
+            self.window_soon: self.soon_window,
+            self.removal_this_year: self.this_year_removal,
+        }
 
     @property
     def of_main_provider(self) -> set[str]:
@@ -235,6 +244,7 @@ async def seeded(
             refused_window=appeal_window(today),
             soon_window=appeal_window(soon_notice),
             soon_removal=removal_after_negative_screening(soon_notice),
+            this_year_removal=removal_after_negative_screening(last_year_notice),
             task_queue=tq,
         )
         # Every case has settled (signals handled, continued as new) before tests read.
