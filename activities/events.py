@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,7 @@ class _Run:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._failing = False
+        self._closing = False
         self._gone: str | None = None
         self.delivered = self.retried = self.failed = 0
 
@@ -114,6 +116,7 @@ class _Run:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll)
+                await self._drain(loop.time() + self._sub.timeout_seconds + 1)
             finally:
                 for task in self._lanes.values():
                     task.cancel()
@@ -121,6 +124,15 @@ class _Run:
         return DeliveryRun(
             delivered=self.delivered, retried=self.retried, failed=self.failed, stop=self._gone
         )
+
+    async def _drain(self, until: float) -> None:
+        """The run is over: each lane finishes the send it is in (an accepted delivery is
+        recorded, not cut off and sent again by the next run) and takes no next event."""
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        while self._lanes and loop.time() < until:
+            activity.heartbeat(self.delivered)
+            await asyncio.wait(list(self._lanes.values()), timeout=1.0)
 
     def _lane_done(self, dossier: str) -> Any:
         def done(task: asyncio.Task[None]) -> None:
@@ -132,11 +144,21 @@ class _Run:
     async def _lane(self, head: events.Pending | None) -> None:
         """Sends the dossier's events one after the other while the receiver accepts them."""
         while head is not None:
-            if not await self._send(head):
+            sent = await self._send(head)
+            if sent is _Sent.ACCEPTED:
+                head = await events.mark_delivered(
+                    self._pool, self._name, head, next_head=not self._closing
+                )
+                self.delivered += 1
+                if self._failing:  # the receiver is back: every lane in backoff tries now
+                    self._failing = False
+                    await events.wake_all(self._pool, self._name)
+            elif sent is _Sent.GAVE_UP and not self._closing:
+                head = await events.lane_head(self._pool, self._name, head.dossier)
+            else:
                 return
-            head = await events.lane_head(self._pool, self._name, head.dossier)
 
-    async def _send(self, p: events.Pending) -> bool:
+    async def _send(self, p: events.Pending) -> _Sent:
         now = datetime.now(UTC)
         error: str
         try:
@@ -147,12 +169,7 @@ class _Run:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
         else:
             if answer.is_success:
-                await events.mark_delivered(self._pool, self._name, p.seq)
-                self.delivered += 1
-                if self._failing:
-                    self._failing = False
-                    await events.wake_all(self._pool, self._name)
-                return True
+                return _Sent.ACCEPTED
             if answer.status_code == 410:
                 await events.mark_gone(self._pool, self._name)
                 self._gone = "gone"
@@ -163,7 +180,7 @@ class _Run:
                     dossier=p.dossier,
                 )
                 self._wake.set()
-                return False
+                return _Sent.RETRY_LATER
             error = f"HTTP {answer.status_code}"
             if answer.is_redirect:
                 error += f" redirect to {answer.headers.get('location')}: fix the URL"
@@ -179,7 +196,7 @@ class _Run:
                 seq=p.seq,
                 error=error,
             )
-            return True  # the lane goes on with the next event
+            return _Sent.GAVE_UP
         await events.mark_retry(
             self._pool, self._name, p.seq, error, backoff(p.attempts, self._sub.max_backoff_seconds)
         )
@@ -192,7 +209,13 @@ class _Run:
             attempts=p.attempts + 1,
             error=error,
         )
-        return False
+        return _Sent.RETRY_LATER
+
+
+class _Sent(enum.Enum):
+    ACCEPTED = "accepted"  # 2xx: recorded delivered, the lane goes on
+    GAVE_UP = "gave up"  # past the retry horizon: marked failed, the lane goes on
+    RETRY_LATER = "retry later"  # backed off (or gone): the lane stops for now
 
 
 async def start_delivery(client: Client, pool: asyncpg.Pool[Any], settings: Settings) -> None:

@@ -75,6 +75,10 @@ REFUSAL_REASON = "De opleiding sluit niet aan bij de arbeidsmarkt."
 GIVE_UP = 300.0  # seconds a request is retried (503, refused connection) before giving up
 RECOVERY_CAP = 300.0  # seconds after a fault's end we wait for the recovery
 TARGET_RECOVERY = 15.0
+# Idle connections are dropped before uvicorn's 5 s keep-alive ends: no reuse race.
+PORTAL_LIMITS = httpx.Limits(
+    max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
+)
 SMTP_DOWN_HOW = (
     "supervisor paused (SIGSTOP) so it cannot restart the sink, sink's process group "
     "SIGKILLed: connections refused for the whole window; then the supervisor resumed "
@@ -316,6 +320,15 @@ class Stack:
         self._lines_seen = len(self.running.lines)
         log("dev stack ready")
 
+    async def ready(self) -> None:
+        """Started, with the drills' provider in the registry."""
+        await asyncio.to_thread(self.start)
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        try:
+            await providers.upsert(conn, ORG, PROVIDER_NAME, CONTACT)
+        finally:
+            await conn.close()
+
     def new_lines(self) -> list[str]:
         """The supervisor's lines since the last call (its restarts, mostly)."""
         assert self.running is not None
@@ -453,9 +466,11 @@ async def workflow_exists(client: Client, dossier: str) -> bool:
     return True
 
 
-async def check(stack: Stack, drill: Drill, mail: MailIndex) -> None:
-    conn = await asyncpg.connect(stack.dsn, timeout=10)
-    client = await connect(stack.settings)
+async def check(settings: Settings, drill: Drill, mail: MailIndex) -> None:
+    """The drill's promises against the registry, Temporal and the sent e-mails of the stack
+    these settings point at (also bench.scale_out and tests/stack/test_scale_out.py)."""
+    conn = await asyncpg.connect(dsn_from_settings(settings), timeout=10)
+    client = await connect(settings)
     try:
         # Submissions: an unanswered one the registry has anyway is checked like the others.
         accepted = {s.dossier for s in drill.submissions if s.dossier}
@@ -973,17 +988,10 @@ async def run(args: argparse.Namespace) -> int:
         stack = Stack(state)
         drills: list[Drill] = []
         try:
-            await asyncio.to_thread(stack.start)
-            conn = await asyncpg.connect(stack.dsn, timeout=10)
-            try:
-                await providers.upsert(conn, ORG, PROVIDER_NAME, CONTACT)
-            finally:
-                await conn.close()
-            # Idle connections are dropped before uvicorn's 5 s keep-alive ends: no reuse race.
-            limits = httpx.Limits(
-                max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
-            )
-            async with httpx.AsyncClient(base_url=stack.api, limits=limits, timeout=45) as http:
+            await stack.ready()
+            async with httpx.AsyncClient(
+                base_url=stack.api, limits=PORTAL_LIMITS, timeout=45
+            ) as http:
                 ctx = Context(
                     stack, Portal(http, stack.settings), MailIndex(state / "mail"),
                     args.n, args.concurrency, args.window_scale,
@@ -999,7 +1007,7 @@ async def run(args: argparse.Namespace) -> int:
                         stack.resume_all()
                     for line in stack.new_lines():
                         drill.notes.append(f"supervisor: {line.strip()}")
-                    await check(stack, drill, ctx.mail)
+                    await check(stack.settings, drill, ctx.mail)
                     log(
                         f"drill {name} done in {time.monotonic() - t0:.0f} s: recovery "
                         f"{seconds_text(drill.recovery)} s, "

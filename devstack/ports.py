@@ -68,12 +68,21 @@ def check_free(claims: Iterable[PortClaim]) -> None:
         raise StackError("cannot start the dev stack:\n  " + "\n  ".join(problems))
 
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (tests use this for a private stack)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nobody listens on right now, and not handed out before by this process (tests
+    use this for a private stack). Nothing holds a port between this call and its listen,
+    so two calls could otherwise get the same one (seen: temporal.address == smtp.port)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no free port left that this process has not handed out already")
 
 
 async def tcp_answers(host: str, port: int) -> bool:

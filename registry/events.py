@@ -95,7 +95,9 @@ def cloud_event(
 async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
     """Writes the step's event and its pending deliveries; returns the event's seq. Call
     it inside the step's transaction, as its last write: one statement (one round trip),
-    the sequence lock taken just before the insert and held to the commit."""
+    the sequence lock taken just before the insert and held to the commit. `recorded_at`
+    is the clock at that insert (not the transaction's start), within a round trip of the
+    commit: delivery lag is measured from it."""
     data = event_data(step, provider).model_dump(mode="json", exclude_none=True)
     type_ = event_type(step.event)
     eid = event_id(step.dossier, step.step)
@@ -103,8 +105,8 @@ async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
     seq = await conn.fetchval(
         """WITH locked AS (SELECT pg_advisory_xact_lock($8)),
            added AS (
-               INSERT INTO events (id, type, source, subject, step, time, data)
-               SELECT $1, $2, $3, $4, $5, $6, $7 FROM locked
+               INSERT INTO events (id, type, source, subject, step, time, data, recorded_at)
+               SELECT $1, $2, $3, $4, $5, $6, $7, clock_timestamp() FROM locked
                RETURNING seq),
            deliveries AS (
                INSERT INTO event_deliveries (subscription, seq, dossier)
@@ -265,14 +267,32 @@ async def lane_head(db: Db, subscription: str, dossier: str) -> Pending | None:
     return _pending(rows[0]) if rows else None
 
 
-async def mark_delivered(db: Db, subscription: str, seq: int) -> None:
-    await db.execute(
-        """UPDATE event_deliveries SET status = 'delivered', delivered_at = now(),
-               attempts = attempts + 1, last_error = NULL
-           WHERE subscription = $1 AND seq = $2""",
+async def mark_delivered(
+    db: Db, subscription: str, head: Pending, *, next_head: bool = True
+) -> Pending | None:
+    """Records the receiver's acceptance of a lane's head and, in the same statement (one
+    round trip, it runs for every event), reads the lane's next head: its oldest other
+    pending event, when that is due (`next_head` False: none is read)."""
+    rows = await db.fetch(
+        """WITH done AS (
+               UPDATE event_deliveries SET status = 'delivered', delivered_at = now(),
+                   attempts = attempts + 1, last_error = NULL
+               WHERE subscription = $1 AND seq = $2),
+           -- The statement's snapshot still shows $2 pending: the head is the oldest other.
+           head AS (
+               SELECT seq, dossier, attempts, next_attempt_at FROM event_deliveries
+               WHERE subscription = $1 AND dossier = $3 AND status = 'pending' AND seq <> $2
+               ORDER BY seq LIMIT 1)
+           SELECT h.seq, h.dossier, h.attempts, e.recorded_at, e.id, e.type, e.subject,
+                  e.time, e.data
+           FROM head h JOIN events e ON e.seq = h.seq
+           WHERE $4 AND h.next_attempt_at <= now()""",
         subscription,
-        seq,
+        head.seq,
+        head.dossier,
+        next_head,
     )
+    return _pending(rows[0]) if rows else None
 
 
 async def mark_retry(db: Db, subscription: str, seq: int, error: str, delay: timedelta) -> None:

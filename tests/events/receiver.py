@@ -25,6 +25,7 @@ class Received:
     subject: str
     type: str
     seq_time: str
+    at: float = 0.0  # time.time() when it was accepted
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Receiver:
     accepted: list[Received] = field(default_factory=list)
     refused_signature: int = 0
     attempts: int = 0
+    in_flight: int = 0  # requests being answered right now
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,14 @@ class Receiver:
     def _handle(self, request: Request) -> Response:
         with self._lock:
             self.attempts += 1
+            self.in_flight += 1
+        try:
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: Request) -> Response:
         body = request.get_data()
         headers = {k: v for k, v in request.headers.items()}
         try:
@@ -69,9 +79,31 @@ class Receiver:
             time.sleep(self.slow_seconds)
         with self._lock:
             self.accepted.append(
-                Received(headers["Webhook-Id"], event["subject"], event["type"], event["time"])
+                Received(
+                    headers["Webhook-Id"],
+                    event["subject"],
+                    event["type"],
+                    event["time"],
+                    time.time(),
+                )
             )
         return Response(json.dumps({"ok": True}), status=200)
+
+    def down(self) -> None:
+        """Stops listening: connections are refused until `up()` (same port)."""
+        self.server.stop()
+
+    def up(self) -> None:
+        self.server.start()
+
+    def first_arrivals(self) -> dict[str, float]:
+        """webhook-id -> when it was first accepted."""
+        with self._lock:
+            accepted = list(self.accepted)
+        first: dict[str, float] = {}
+        for r in accepted:
+            first.setdefault(r.webhook_id, r.at)
+        return first
 
     def ids(self) -> list[str]:
         return [r.webhook_id for r in self.accepted]

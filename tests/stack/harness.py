@@ -3,6 +3,7 @@ same `python -m devstack` commands a person uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,11 +28,13 @@ OUTSIDE = ("DATABASE_URL", "SMTP_", "TEMPORAL_", "ODB_")
 class StackConfig:
     state: Path
     ports: dict[str, int] = field(default_factory=dict)
+    # More settings sections on top of the ports, e.g. {"events": {"subscriptions": {...}}}.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fresh(cls, state: Path) -> StackConfig:
+    def fresh(cls, state: Path, **extra: Any) -> StackConfig:
         keys = ("temporal", "ui", "server_metrics", "postgres", "smtp", "worker_metrics", "api")
-        return cls(state=state, ports={key: free_port() for key in keys})
+        return cls(state=state, ports={key: free_port() for key in keys}, extra=extra)
 
     def overrides(self) -> dict[str, Any]:
         p = self.ports
@@ -46,6 +49,7 @@ class StackConfig:
             "smtp": {"host": "127.0.0.1", "port": p["smtp"]},
             "worker": {"metrics_port": p["worker_metrics"], "graceful_shutdown_seconds": 5},
             "api": {"port": p["api"]},
+            **self.extra,
         }
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -55,7 +59,9 @@ class StackConfig:
                 env[f"ODB_{section.upper()}"] = values
                 continue
             for key, value in values.items():
-                if value is not None:
+                if isinstance(value, dict | list):
+                    env[f"ODB_{section.upper()}__{key.upper()}"] = json.dumps(value)
+                elif value is not None:
                     env[f"ODB_{section.upper()}__{key.upper()}"] = str(value)
         env.update(extra)
         return env
@@ -188,3 +194,55 @@ def wait_no_processes(state: Path, timeout: float = 10) -> list[str]:
     while (left := processes_of(state)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+class ExtraProcess:
+    """One more worker or API process beside a running stack, as a second host would run
+    it: the stack's settings with its own port, its own process group, not supervised (a
+    SIGKILL leaves it dead). Its output goes to `log`."""
+
+    def __init__(self, config: StackConfig, name: str, log: Path, port: int, **env: str) -> None:
+        self.name = name
+        self.log = log
+        self.port = port  # the API's, or the worker's metrics port
+        command = {
+            "worker": [sys.executable, str(PROJECT_ROOT / "worker.py")],
+            "api": [sys.executable, "-m", "starter.api"],
+        }[name]
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=config.env(**env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @classmethod
+    def worker(cls, config: StackConfig, log: Path, metrics_port: int) -> ExtraProcess:
+        return cls(config, "worker", log, metrics_port, ODB_WORKER__METRICS_PORT=str(metrics_port))
+
+    @classmethod
+    def api(cls, config: StackConfig, log: Path, port: int) -> ExtraProcess:
+        return cls(config, "api", log, port, ODB_API__PORT=str(port))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL to its whole group: a host that dies."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (a worker drains), a SIGKILL if it has not stopped within `timeout`."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._out.close()
