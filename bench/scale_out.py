@@ -367,6 +367,7 @@ def main() -> None:
                         help="workers in phase 4 (1: worker A alone, for comparison)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--keep", type=Path, default=None, help="a new folder, kept")
+    # A SIGTERM (timeout, a CI runner) unwinds like Ctrl-C: the stack and B are stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(asyncio.run(run(parser.parse_args())))
 

@@ -209,6 +209,22 @@ async def test_slow_receiver_times_out_and_duplicates_share_the_id(
     _assert_in_order(receiver, expected)
 
 
+async def test_a_run_that_ends_lets_the_send_in_flight_finish(
+    pg_pool: asyncpg.Pool[Any], test_settings: Settings, receiver: Receiver
+) -> None:
+    # Runs of 1 s against a receiver that takes 0.4 s an answer: every run ends with a send
+    # in flight. It is finished and recorded, not cut off and sent again by the next run.
+    settings = _settings(test_settings, "boundary", receiver.url)
+    name = await _subscribe(pg_pool, settings)
+    expected = await _transitions(pg_pool, dossiers=2, each=4)
+    receiver.mode, receiver.slow_seconds = "slow", 0.4
+    runs = [await _deliver(pg_pool, settings, name) for _ in range(3)]
+    assert 0 < runs[0].delivered < len(expected)  # the first run ended mid-way
+    assert sum(run.delivered for run in runs) == len(expected)
+    assert sorted(receiver.ids()) == sorted(expected)  # no repeat
+    _assert_in_order(receiver, expected)
+
+
 async def test_worker_killed_mid_delivery_loses_nothing(
     pg_pool: asyncpg.Pool[Any], test_settings: Settings, receiver: Receiver
 ) -> None:
