@@ -14,10 +14,8 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,18 +25,17 @@ import pytest_asyncio
 from pytest_httpserver import HTTPServer
 from temporalio.client import WorkflowExecutionStatus
 
+from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, Portal
 from devstack.ports import free_port
 from models.events import WORKFLOW_ID_PREFIX
 from registry import providers
 from registry.db import dsn_from_settings
 from runtime.temporal import connect
-from starter.auth import mint_dev_token
 from tests.events.receiver import PATH, SECRET, Receiver
 from tests.stack.harness import RunningStack, StackConfig, ready_stack
 
 pytestmark = pytest.mark.stack
 
-ORG = "0123456749"
 SUBSCRIPTION = "portal"
 
 
@@ -65,65 +62,10 @@ def stack(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield running
 
 
-class Portal:
-    """The portal's calls: a 503 or a lost connection is retried with the same
-    Idempotency-Key (as the README tells the portal to)."""
-
-    def __init__(self, http: httpx.AsyncClient, stack: RunningStack) -> None:
-        settings = stack.config.settings()
-        self.http = http
-        self.provider = self._bearer(
-            mint_dev_token(settings, "e2e.provider", org=ORG, roles=("provider",))
-        )
-        self.reviewer = self._bearer(mint_dev_token(settings, "e2e.voc", roles=("reviewer:VOC",)))
-
-    @staticmethod
-    def _bearer(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-        key = str(uuid.uuid4())
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                answer = await self.http.post(
-                    path, json=body, headers={**headers, "Idempotency-Key": key}
-                )
-            except httpx.HTTPError:
-                pass
-            else:
-                if answer.status_code != 503:
-                    assert answer.is_success, f"{path}: {answer.status_code} {answer.text}"
-                    return answer.json()
-            assert time.monotonic() < deadline, f"{path}: still unavailable after 120 s"
-            await asyncio.sleep(0.5)
-
-    async def submit(self, title: str) -> str:
-        body = {
-            "provider": ORG,
-            "provider_name": "Webhook Opleidingen vzw",
-            "contact_email": "webhooks@opleidingen.example.be",
-            "title": title,
-            "start_date": (date.today() + timedelta(days=200)).isoformat(),
-            "volume": "40",
-            "volume_unit": "contact_hours",
-        }
-        return str((await self.post("/applications", body, self.provider))["dossier"])
-
-    async def approve(self, dossier: str) -> float:
-        """Seconds until the approval was answered."""
-        t0 = time.monotonic()
-        answer = await self.post(
-            f"/dossiers/{dossier}/review-decision", {"approve": True}, self.reviewer
-        )
-        assert answer["state"] == "registered"
-        return time.monotonic() - t0
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def registry(stack: RunningStack) -> AsyncIterator[asyncpg.Connection[Any]]:
     conn = await asyncpg.connect(dsn_from_settings(stack.config.settings()), timeout=10)
-    await providers.upsert(conn, ORG, "Webhook Opleidingen vzw", "webhooks@opleidingen.example.be")
+    await providers.upsert(conn, ORG, PROVIDER_NAME, CONTACT)
     try:
         yield conn
     finally:
@@ -132,9 +74,11 @@ async def registry(stack: RunningStack) -> AsyncIterator[asyncpg.Connection[Any]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def portal(stack: RunningStack) -> AsyncIterator[Portal]:
+    """The portal's calls (bench/drills.py): a 503 or a lost connection is retried with the
+    same Idempotency-Key, as the README tells the portal to."""
     base = f"http://127.0.0.1:{stack.config.ports['api']}"
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        yield Portal(http, stack)
+        yield Portal(http, stack.config.settings())
 
 
 @dataclass
@@ -216,13 +160,18 @@ async def gone(pid: int) -> None:
 async def cases(portal: Portal, n: int, label: str, pace: float = 0.0) -> tuple[list[str], float]:
     """`n` submissions, each approved (2n transitions), one transition every `pace` seconds
     at most; returns the dossiers and the slowest approval's answer time."""
+    drill = Drill(label, "events")
     t0 = time.monotonic()
     dossiers: list[str] = []
     slowest = 0.0
     for i in range(n):
-        dossiers.append(await portal.submit(f"{label} {i:03d}"))
+        dossier = await portal.submit(drill, i)
+        assert dossier is not None, drill.statuses
+        dossiers.append(dossier)
         await asyncio.sleep(max(0.0, t0 + (2 * i + 1) * pace - time.monotonic()))
-        slowest = max(slowest, await portal.approve(dossiers[-1]))
+        decided = await portal.decide(drill, dossier, True)
+        assert decided.status == 200, drill.statuses
+        slowest = max(slowest, decided.seconds)
         await asyncio.sleep(max(0.0, t0 + (2 * i + 2) * pace - time.monotonic()))
     return dossiers, slowest
 
@@ -250,7 +199,9 @@ async def test_receiver_down_two_minutes_while_200_transitions(e2e: E2E) -> None
 @pytest.mark.timeout(300)
 async def test_worker_killed_mid_delivery(e2e: E2E) -> None:
     stack, receiver, portal = e2e.stack, e2e.receiver, e2e.portal
-    receiver.mode, receiver.slow_seconds = "slow", 0.5
+    # Each answer takes 2 s: sends are surely in flight when the worker dies, whatever the
+    # pace of the submissions.
+    receiver.mode, receiver.slow_seconds = "slow", 2.0
     try:
         dossiers, _ = await cases(portal, 12, "Killed")
         expected = await e2e.recorded(dossiers)
