@@ -41,13 +41,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-from pytest_httpserver import HTTPServer
 
-from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, Portal
-from devstack.ports import free_port
+from bench.drills import CONTACT, ORG, PORTAL_LIMITS, PROVIDER_NAME, Drill, Portal
 from registry import providers
 from registry.db import dsn_from_settings
-from tests.events.receiver import PATH, SECRET, Receiver
+from tests.events.receiver import SECRET, Receiver, serving
 from tests.stack.harness import StackConfig, ready_stack
 
 SUBSCRIPTION = "portal"
@@ -204,38 +202,37 @@ def report(run: Run, rows: list[Any], receiver: Receiver, rate: float) -> None:
 async def main(args: argparse.Namespace) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     tmp = Path(tempfile.mkdtemp(prefix="odb-bench-events-"))
-    server = HTTPServer(host="127.0.0.1", port=free_port(), threaded=True)
-    server.start()
-    receiver = Receiver(server)
-    url = f"http://127.0.0.1:{server.port}{PATH}"
-    sub = {"url": url, "secret": SECRET, "max_concurrency": args.concurrency}
-    config = StackConfig.fresh(tmp / "state", events={"subscriptions": {SUBSCRIPTION: sub}})
-    settings = config.settings()
     runs = [
         Run("up", args.minutes, None),
         Run("outage", args.minutes, ((args.minutes * 60 - args.outage * 60) / 2,
                                      (args.minutes * 60 + args.outage * 60) / 2)),
     ]  # fmt: skip
     try:
-        log(f"starting a private dev stack in {config.state}")
-        with ready_stack(config, timeout=180):
-            conn = await asyncpg.connect(dsn_from_settings(settings), timeout=10)
-            await providers.upsert(conn, ORG, PROVIDER_NAME, CONTACT)
-            limits = httpx.Limits(max_connections=200, max_keepalive_connections=50,
-                                  keepalive_expiry=2.0)  # fmt: skip
-            api = f"http://127.0.0.1:{config.ports['api']}"
-            async with httpx.AsyncClient(base_url=api, limits=limits, timeout=45) as http:
-                portal = Portal(http, settings)
-                for run in runs if not args.only else [r for r in runs if r.name == args.only]:
-                    log(f"run {run.name}: {args.rate:g} transitions/s for {run.minutes:g} min")
-                    await drive(run, portal, receiver, args.rate)
-                    rows = await settle(run, conn, receiver)
-                    report(run, rows, receiver, args.rate)
-                    for line in run.lines:
-                        print(line, flush=True)
-            await conn.close()
+        with serving() as receiver:
+            sub = {"url": receiver.url, "secret": SECRET, "max_concurrency": args.concurrency}
+            config = StackConfig.fresh(
+                tmp / "state", events={"subscriptions": {SUBSCRIPTION: sub}}
+            )
+            settings = config.settings()
+            log(f"starting a private dev stack in {config.state}")
+            with ready_stack(config, timeout=180):
+                conn = await asyncpg.connect(dsn_from_settings(settings), timeout=10)
+                await providers.upsert(conn, ORG, PROVIDER_NAME, CONTACT)
+                api = f"http://127.0.0.1:{config.ports['api']}"
+                async with httpx.AsyncClient(
+                    base_url=api, limits=PORTAL_LIMITS, timeout=45
+                ) as http:
+                    portal = Portal(http, settings)
+                    chosen = [r for r in runs if args.only in (None, r.name)]
+                    for run in chosen:
+                        log(f"run {run.name}: {args.rate:g} transitions/s for {run.minutes:g} min")
+                        await drive(run, portal, receiver, args.rate)
+                        rows = await settle(run, conn, receiver)
+                        report(run, rows, receiver, args.rate)
+                        for line in run.lines:
+                            print(line, flush=True)
+                await conn.close()
     finally:
-        server.stop() if server.is_running() else None
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -41,9 +41,6 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from bench.drills import (
     PORTAL_LIMITS,
@@ -57,7 +54,7 @@ from bench.drills import (
 )
 from bench.screening import run_screening
 from bench.seed import seed_registered_cases
-from devstack.ports import free_port, http_status
+from devstack.ports import free_port
 from models.screening import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_PARALLEL_PAGES,
@@ -137,27 +134,10 @@ class Context:
         return phase
 
 
-async def wait_polling(settings: Settings, pid: int, within: float = 60) -> None:
-    """Until Temporal sees a poller of process `pid` on the task queue."""
-    client = await connect(settings)
-    request = DescribeTaskQueueRequest(
-        namespace=settings.temporal.namespace,
-        task_queue=TaskQueue(name=settings.temporal.task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        resp = await client.workflow_service.describe_task_queue(request)
-        if any(p.identity.startswith(f"{pid}@") for p in resp.pollers):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"worker {pid} did not poll within {within:.0f} s")
-
-
 async def start_worker_b(ctx: Context) -> None:
     b = ctx.workers[1]
     b.process = ExtraProcess.worker(ctx.stack.config, ctx.folder / "worker-b.log", b.port)
-    await wait_polling(ctx.stack.settings, b.process.pid)
+    await b.process.wait_ready()
     b.delta()  # counts from here
 
 
@@ -314,11 +294,8 @@ async def run(args: argparse.Namespace) -> int:
             await stack.ready()
             api_b = ExtraProcess.api(stack.config, state.parent / "api-b.log", free_port())
             extra.append(api_b)
+            await api_b.wait_ready()
             b_url = f"http://127.0.0.1:{api_b.port}"
-            for _ in range(300):
-                if http_status(f"{b_url}/health", timeout=1.0) == 200:
-                    break
-                await asyncio.sleep(0.1)
             async with (
                 httpx.AsyncClient(base_url=stack.api, limits=PORTAL_LIMITS, timeout=60) as http_a,
                 httpx.AsyncClient(base_url=b_url, limits=PORTAL_LIMITS, timeout=60) as http_b,

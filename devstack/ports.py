@@ -11,7 +11,14 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
 from devstack.errors import StackError
+from runtime.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -106,3 +113,18 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return exc.code
     except (OSError, ValueError):
         return None
+
+
+async def worker_polls(client: Client, settings: Settings, pid: int) -> bool:
+    """Whether Temporal sees a workflow poller of process `pid` on the task queue (False
+    while Temporal itself does not answer)."""
+    request = DescribeTaskQueueRequest(
+        namespace=settings.temporal.namespace,
+        task_queue=TaskQueue(name=settings.temporal.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    try:
+        resp = await client.workflow_service.describe_task_queue(request)
+    except RPCError:
+        return False
+    return any(p.identity.startswith(f"{pid}@") for p in resp.pollers)

@@ -22,20 +22,14 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
-    DescribeTaskQueueRequest,
-)
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from devstack import procs
 from devstack.cleanup import SUPERVISOR, say, sweep_leftovers
 from devstack.errors import StackError
 from devstack.plan import Plan
-from devstack.ports import check_free, http_status, tcp_answers
+from devstack.ports import check_free, http_status, tcp_answers, worker_polls
 from devstack.postgres import EmbeddedPostgres
 from runtime.settings import PROJECT_ROOT
 from runtime.temporal import connect
@@ -322,22 +316,12 @@ class Stack:
     async def worker_ready(self, within: float = READY_TIMEOUT) -> None:
         """Ready when the server sees a poller from this very worker process."""
         assert self.client is not None
-        s = self.plan.settings
-        request = DescribeTaskQueueRequest(
-            namespace=s.temporal.namespace,
-            task_queue=TaskQueue(name=s.temporal.task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
         deadline = time.monotonic() + within
         while True:
             worker = self.check_alive("worker")
-            try:
-                resp = await self.client.workflow_service.describe_task_queue(request)
-            except RPCError:
-                pass  # Temporal itself is restarting: keep asking until the deadline
-            else:
-                if any(p.identity.startswith(f"{worker.pid}@") for p in resp.pollers):
-                    return
+            # Temporal itself may be restarting: keep asking until the deadline.
+            if await worker_polls(self.client, self.plan.settings, worker.pid):
+                return
             if time.monotonic() > deadline:
                 raise StackError(
                     f"the worker did not start polling; see {rel(self.plan.log_dir / 'worker.log')}"

@@ -7,12 +7,16 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
+
+from devstack.ports import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"portal-test-secret-0123456789ab").decode()
 WRONG_SECRET = "whsec_" + base64.b64encode(b"not-the-portal-secret-987654321").decode()
@@ -113,3 +117,16 @@ class Receiver:
         for r in self.accepted:
             lanes.setdefault(r.subject, []).append(r.webhook_id)
         return lanes
+
+
+@contextmanager
+def serving() -> Iterator[Receiver]:
+    """A receiver on a free loopback port, threaded (a thread per request and keep-alive, as
+    a portal's web server), stopped afterwards."""
+    server = HTTPServer(host="127.0.0.1", port=free_port(), threaded=True)
+    server.start()
+    try:
+        yield Receiver(server)
+    finally:
+        if server.is_running():
+            server.stop()

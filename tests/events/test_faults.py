@@ -22,16 +22,14 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from pytest_httpserver import HTTPServer
 from temporalio.client import WorkflowExecutionStatus
 
 from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, Portal
-from devstack.ports import free_port
 from models.events import WORKFLOW_ID_PREFIX
 from registry import providers
 from registry.db import dsn_from_settings
 from runtime.temporal import connect
-from tests.events.receiver import PATH, SECRET, Receiver
+from tests.events.receiver import SECRET, Receiver, serving
 from tests.stack.harness import RunningStack, StackConfig, ready_stack
 
 pytestmark = pytest.mark.stack
@@ -41,19 +39,14 @@ SUBSCRIPTION = "portal"
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    server = HTTPServer(host="127.0.0.1", port=free_port(), threaded=True)
-    server.start()
-    try:
-        yield Receiver(server)
-    finally:
-        if server.is_running():
-            server.stop()
+    with serving() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def stack(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    url = f"http://127.0.0.1:{receiver.server.port}{PATH}"
-    subscription = {"url": url, "secret": SECRET}  # the defaults otherwise (backoff ≤ 30 s)
+    # The defaults otherwise (backoff up to 30 s).
+    subscription = {"url": receiver.url, "secret": SECRET}
     config = StackConfig.fresh(
         tmp_path_factory.mktemp("events-stack") / "state",
         events={"subscriptions": {SUBSCRIPTION: subscription}},

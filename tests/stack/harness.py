@@ -3,6 +3,7 @@ same `python -m devstack` commands a person uses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.ports import free_port
+from devstack.ports import free_port, http_status, worker_polls
 from devstack.supervisor import READY_LINE
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
+from runtime.temporal import connect
 
 # Variables that would point the stack at outside services instead of starting its own.
 OUTSIDE = ("DATABASE_URL", "SMTP_", "TEMPORAL_", "ODB_")
@@ -203,6 +205,7 @@ class ExtraProcess:
 
     def __init__(self, config: StackConfig, name: str, log: Path, port: int, **env: str) -> None:
         self.name = name
+        self.config = config
         self.log = log
         self.port = port  # the API's, or the worker's metrics port
         command = {
@@ -230,6 +233,23 @@ class ExtraProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    async def wait_ready(self, within: float = 60) -> None:
+        """An API answers /health; a worker polls the task queue (Temporal sees this pid)."""
+        settings = self.config.settings()
+        client = await connect(settings) if self.name == "worker" else None
+        deadline = time.monotonic() + within
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}); see {self.log}")
+            if client is not None:
+                if await worker_polls(client, settings, self.pid):
+                    return
+            elif http_status(f"http://127.0.0.1:{self.port}/health", timeout=1.0) == 200:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not ready within {within:.0f} s; see {self.log}")
+            await asyncio.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL to its whole group: a host that dies."""

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, MailIndex, Portal, check, unsent_count
-from bench.scale_out import scrape, screen, seed, wait_polling
-from devstack.ports import free_port, http_status
+from bench.scale_out import scrape, screen, seed
+from devstack.ports import free_port
 from registry import providers
 from registry.db import dsn_from_settings
 from tests.stack.harness import ExtraProcess, RunningStack, StackConfig, ready_stack
@@ -59,11 +59,8 @@ async def test_two_workers_two_apis_one_killed_every_case_once(stack: RunningSta
     worker_b = ExtraProcess.worker(stack.config, folder / "worker-b.log", free_port())
     worker_b2: ExtraProcess | None = None
     try:
-        for _ in range(300):
-            if http_status(f"http://127.0.0.1:{api_b.port}/health", timeout=1.0) == 200:
-                break
-            await asyncio.sleep(0.1)
-        await wait_polling(settings, worker_b.pid)
+        await api_b.wait_ready()
+        await worker_b.wait_ready()
         port_a = stack.config.ports["worker_metrics"]
         drill = Drill("scale-out", "test")
         served = Counter[str]()
@@ -102,7 +99,7 @@ async def test_two_workers_two_apis_one_killed_every_case_once(stack: RunningSta
 
         # The yearly screening with worker B back (a new process) beside worker A.
         worker_b2 = ExtraProcess.worker(stack.config, folder / "worker-b2.log", free_port())
-        await wait_polling(settings, worker_b2.pid)
+        await worker_b2.wait_ready()
         await seed(settings, SCREENED)
         a0, b0 = tasks(port_a), tasks(worker_b2.port)
         report, _, _ = await screen(settings, SCREENED)
