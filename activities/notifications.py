@@ -196,7 +196,7 @@ async def enqueue(conn: Conn, settings: Settings, step: StepInput) -> None:
         context = {**base, **request.context}
         if "document_id" in context:
             # The appeal's acknowledgment quotes the document it received, by name and hash.
-            found = await documents.get(conn, str(context["document_id"]))
+            found = await documents.named(conn, str(context["document_id"]))
             if found is not None:
                 context["document_name"] = found.name
                 context["document_sha256"] = found.sha256

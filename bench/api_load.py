@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -155,11 +156,19 @@ async def main(n: int, rate: float) -> None:
             "ODB_API__PORT": str(api_port),
             "ODB_WORKER__METRICS_PORT": str(free_port()),
             "ODB_STATE_DIR": str(folder / "state"),
+            # A dev API with a secret of this run's own (as the dev stack runs it).
+            "ODB_DEV_MODE": "1",
+            "ODB_AUTH__DEV_SECRET": secrets.token_urlsafe(32),
         }
         child_env = {**os.environ, **overrides}
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            settings = load_settings(postgres={"url": pg.dsn}, smtp={"port": sink.port})
+            settings = load_settings(
+                postgres={"url": pg.dsn},
+                smtp={"port": sink.port},
+                dev_mode=True,
+                auth={"dev_secret": overrides["ODB_AUTH__DEV_SECRET"]},
+            )
             conn = await db.connect(settings)
             try:
                 await migrate.migrate(conn)

@@ -34,6 +34,7 @@ from devstack.postgres import EmbeddedPostgres
 from runtime.settings import PROJECT_ROOT
 from runtime.temporal import connect
 from starter import setup
+from starter.auth import make_dev_secret
 from starter.schedule import check_settings as check_schedule_settings
 
 READY_TIMEOUT = 90.0
@@ -110,6 +111,11 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         # Children must reach the very database this supervisor migrated.
         env["DATABASE_URL"] = self.plan.database_url
+        # Dev mode for the stack's own processes only: the API accepts tokens signed with
+        # this stack's random secret (`python -m starter token` and the demo find it in the
+        # state folder); no file a deploy reads can turn this on.
+        env["ODB_DEV_MODE"] = "1"
+        env["ODB_AUTH__DEV_SECRET"] = make_dev_secret(self.plan.state)
         return env
 
     def spawn(

@@ -132,7 +132,12 @@ class TrainingApplication(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_VOLUME_BY_UNIT)
 
     provider: EnterpriseNumber
-    provider_name: Annotated[str, Text(200, min_length=2)]
+    # Ignored when sent: the name is the providers register's (taken at submission).
+    provider_name: Annotated[str, Text(200, min_length=2)] | None = Field(
+        default=None,
+        description="ignored: the name printed in open data and worklists is the one the "
+        "department registered for the organisation",
+    )
     # Where the provider receives the decisions (acknowledgment, approval, refusal, ...).
     contact_email: Email
     title: Annotated[str, Text(200, min_length=3)]

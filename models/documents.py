@@ -7,7 +7,21 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.identity import Actor, RoleKind
+
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # 10 MB
+# Who owns a document other than a provider organisation (the registry's `owner` column).
+STAFF_OWNERS = ("bec", "department")
+
+
+def owners_for(actor: Actor) -> tuple[str, ...]:
+    """Whose documents the actor uploads and attaches: its organisation as a provider user,
+    and the BEC's or the department's as their staff. The first is the one an upload goes to."""
+    found: list[str] = []
+    if actor.has(RoleKind.PROVIDER) and actor.organisation is not None:
+        found.append(actor.organisation)
+    found += [kind.value for kind in (RoleKind.BEC, RoleKind.DEPARTMENT) if actor.has(kind)]
+    return tuple(found)
 
 
 class DocumentType(StrEnum):
@@ -27,12 +41,14 @@ class DocumentRecord(BaseModel):
     media_type: DocumentType = Field(description="as found from the content, not the name")
     name: str = Field(description="the file name as uploaded")
     organisation: str | None = Field(
-        description="enterprise number of the first uploading organisation (none: the BEC or "
-        "the department uploaded it)"
+        description="enterprise number of the organisation that uploaded it, the only one "
+        "that owns it (none: the BEC or the department uploaded it)"
     )
     uploaded_by: str
     uploaded_at: datetime
 
 
 class DocumentReceipt(DocumentRecord):
-    created: bool = Field(description="false: these bytes were stored before, same id")
+    created: bool = Field(
+        description="false: your organisation stored these bytes before, same id"
+    )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from models.text import Text
 
 VOC = "VOC"
 _PC = re.compile(r"^PC\s?(\d{3}(?:\.\d{2})?)$")
@@ -49,7 +52,8 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=200)
+    # The token's `sub`, under the same text rule as every request field (no NUL).
+    subject: Annotated[str, Text(200, min_length=1)]
     # Enterprise number of the user's organisation (10 digits), if the user acts for one.
     organisation: str | None = None
     roles: tuple[Role, ...] = ()

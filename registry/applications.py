@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from models.application import TrainingApplication
 from registry.db import Conn
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, InvalidState, NotFound
 
 CONTACT = "opleidingsdatabank@vlaanderen.be"
 
@@ -78,14 +78,20 @@ async def allocate(
                     f"use a new key for a new submission"
                 )
             return str(existing["dossier"]), False
-        provider = await conn.fetchval(
-            "SELECT name FROM providers WHERE enterprise_number = $1", application.provider
+        provider = await conn.fetchrow(
+            "SELECT name, active FROM providers WHERE enterprise_number = $1",
+            application.provider,
         )
         if provider is None:
             raise NotFound(
                 f"provider: enterprise number {application.provider} is not a known training "
                 f"provider of the opleidingsdatabank; ask {CONTACT} to register the "
                 f"organisation first"
+            )
+        if not provider["active"]:
+            raise InvalidState(
+                f"provider: organisation {application.provider} is deactivated in the "
+                f"opleidingsdatabank and cannot submit; contact {CONTACT}"
             )
         if application.predecessor_dossier is not None:
             await _check_predecessor(conn, application)
@@ -110,7 +116,8 @@ async def allocate(
             digest,
             payload,
             application.title,
-            application.provider_name,
+            # The register's name, never the request's: open data and worklists print it.
+            provider["name"],
             application.contact_email,
             application.start_date,
             application.end_date,
@@ -125,25 +132,15 @@ async def allocate(
 
 async def _check_predecessor(conn: Conn, application: TrainingApplication) -> None:
     """A resubmission replaces a registered training of the same provider (possibly with a
-    removal scheduled after a negative screening); anything else is refused by name."""
+    removal scheduled after a negative screening); anything else is refused by name, and
+    another provider's dossier exactly as one that does not exist."""
     name = application.predecessor_dossier
-    found = await conn.fetchrow(
-        "SELECT provider, state FROM applications WHERE dossier = $1", name
-    )
-    if found is None:
+    found = await conn.fetchrow("SELECT provider, state FROM applications WHERE dossier = $1", name)
+    if found is None or found["provider"] != application.provider:
+        # Another organisation's dossier answers as one that does not exist.
         raise NotFound(
-            f"predecessor_dossier: dossier {name} does not exist; give the number of the "
-            "earlier dossier exactly"
-        )
-    if found["provider"] != application.provider:
-        raise InvalidInput(
-            [
-                (
-                    "predecessor_dossier",
-                    f"{name} belongs to another provider; a resubmission replaces a "
-                    "training of the same provider",
-                )
-            ]
+            f"predecessor_dossier: your organisation has no dossier {name}; give the number "
+            "of your earlier dossier exactly"
         )
     if found["state"] not in ("registered", "removal_scheduled"):
         state = str(found["state"]).replace("_", " ")
@@ -156,6 +153,14 @@ async def _check_predecessor(conn: Conn, application: TrainingApplication) -> No
                 )
             ]
         )
+
+
+async def provider_name(conn: Conn, dossier: str) -> str | None:
+    """The provider's name as the register gave it when the dossier was submitted."""
+    value = await conn.fetchval(
+        "SELECT provider_name FROM applications WHERE dossier = $1", dossier
+    )
+    return None if value is None else str(value)
 
 
 async def contact_email(conn: Conn, dossier: str) -> str | None:

@@ -25,7 +25,8 @@ async def record(conn: Conn, step: StepInput) -> bool:
         linked = decision_id if step.decision and step.decision.kind == "appeal" else None
         await _appeal(conn, step.dossier, step.appeal, linked)
         if step.appeal.document_id is not None:
-            await _attach_document(conn, step.dossier, step.appeal.document_id)
+            # Only the actor's own upload (its organisation's, or the BEC's): 422 otherwise.
+            await documents.attach(conn, step.appeal.document_id, step.dossier, step.actor)
     if step.hearing is not None:
         number = step.appeal_number or (step.appeal.number if step.appeal else None)
         if number is None:
@@ -122,16 +123,6 @@ async def _replace_predecessor(conn: Conn, step: StepInput) -> None:
         step.open_registration,
         f"replaced-by-{step.dossier}",
     )
-
-
-async def _attach_document(conn: Conn, dossier: str, document_id: str) -> None:
-    """The appeal's motivation document must exist; attached, the dossier's provider, the
-    BEC and the department may read it."""
-    if await documents.get(conn, document_id) is None:
-        raise InvalidInput(
-            [("document_id", f"no document {document_id}: upload it with POST /documents first")]
-        )
-    await documents.attach(conn, document_id, dossier)
 
 
 async def _decision(conn: Conn, step: StepInput) -> int:

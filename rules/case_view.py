@@ -10,7 +10,15 @@ from typing import Any
 from temporalio.common import SearchAttributeUpdate
 
 from models import search
-from models.case import Appeal, CaseState, CaseStatus, Deadline, DeadlineKind, HearingSide
+from models.case import (
+    Appeal,
+    CaseState,
+    CaseStatus,
+    Deadline,
+    DeadlineKind,
+    HearingSide,
+    StepLog,
+)
 from models.dutch import dutch_date
 from rules.deadlines import BRUSSELS
 
@@ -174,3 +182,69 @@ def details_markdown(s: CaseStatus) -> str:
             why = f" — ⚠ refused by the mail server: {n.rejected}" if n.rejected else ""
             lines.append(f"- {n.kind} (`{n.message_id}`){why}")
     return "\n".join(lines)
+
+
+# ---- what each kind of reader sees of people ----
+
+# Who takes each human step, as a provider is told it: staff appear by role, never by id.
+_STEP_ROLES = {
+    "application.submitted": "provider",
+    "application.withdrawn": "provider",
+    "application.stopped": "provider",
+    "application.appeal.heard": "BEC",
+    "application.appeal.hearing_waived": "BEC",
+    "application.appeal.granted": "BEC",
+    "application.appeal.rejected": "BEC",
+    "application.revoked": "department",
+    "application.deadline.corrected": "department",
+}
+_DECISION_ROLES = {"appeal": "BEC", "revocation": "department"}
+
+
+def _reviewer(s: CaseStatus) -> str:
+    return f"reviewer {s.competent_body}"
+
+
+def _filed_by(appeal: Appeal) -> str:
+    return "BEC" if appeal.route == "email" else "provider"
+
+
+def _step_role(s: CaseStatus, step: StepLog) -> str:
+    if step.by == "system":
+        return "system"
+    if step.event in ("application.approved", "application.refused"):
+        return _reviewer(s)
+    if step.event == "application.appeal.filed":
+        number = step.step.removeprefix("appeal-")
+        appeal = next((a for a in s.appeals if str(a.number) == number), None)
+        return _filed_by(appeal) if appeal else "provider"
+    return _STEP_ROLES.get(step.event, "department")
+
+
+def provider_view(s: CaseStatus) -> CaseStatus:
+    """The case as its provider reads it: every person's id replaced by the role that acted
+    ("reviewer VOC", "BEC", "department", "provider", "system")."""
+    decisions = [
+        d.model_copy(update={"decided_by": _DECISION_ROLES.get(d.kind, _reviewer(s))})
+        for d in s.decisions
+    ]
+    appeals = [
+        a.model_copy(
+            update={
+                "filed_by": _filed_by(a),
+                "hearings": [h.model_copy(update={"recorded_by": "BEC"}) for h in a.hearings],
+                "decision": a.decision.model_copy(update={"decided_by": "BEC"})
+                if a.decision
+                else None,
+            }
+        )
+        for a in s.appeals
+    ]
+    history = [h.model_copy(update={"by": _step_role(s, h)}) for h in s.history]
+    return s.model_copy(update={"decisions": decisions, "appeals": appeals, "history": history})
+
+
+def without_documents(s: CaseStatus) -> CaseStatus:
+    """The case for a reader who may not read its documents (a reviewer): no document ids."""
+    appeals = [a.model_copy(update={"document_id": None}) for a in s.appeals]
+    return s.model_copy(update={"appeals": appeals})

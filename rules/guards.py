@@ -77,6 +77,12 @@ def reviewer_of(actor: Actor, case: Owned) -> None:
             f"only a reviewer of {body}, the competent body of {case.dossier}, "
             "can decide on this application",
         )
+    if actor.organisation is not None and actor.organisation == case.provider:
+        raise CaseRefused(
+            Refusal.CONFLICT,
+            f"conflict of interest: you also act for organisation {case.provider}, the "
+            f"provider of {case.dossier}; another reviewer of {body} must decide it",
+        )
 
 
 def provider_of(actor: Actor, case: Owned, action: str = "do this") -> None:

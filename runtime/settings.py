@@ -121,6 +121,10 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(65536, ge=1024)
+    # Signs the worklists' and lists' page cursors (HMAC). Required outside dev mode, at
+    # least 32 characters of randomness (e.g. `python -c "import secrets;
+    # print(secrets.token_urlsafe(32))"`); in dev mode derived from the dev secret.
+    cursor_secret: str | None = Field(None, repr=False, min_length=32)
 
 
 class ReviewSettings(_Section):
@@ -131,8 +135,11 @@ class ReviewSettings(_Section):
 class AuthSettings(_Section):
     issuer: str = "wse-loket"
     audience: str = "opleidingsdatabank"
+    # The identity provider's public keys (a JWKS file path or URL): the only key source
+    # outside dev mode.
     jwks: str | None = None
-    dev_secret: str | None = None
+    # HS256 secret of the dev stack and tests; honoured only in dev mode (starter/auth.py).
+    dev_secret: str | None = Field(None, repr=False)
 
 
 class ScreeningSettings(_Section):
@@ -210,6 +217,10 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path = Path(".dev")
+    # Dev mode: dev tokens (HS256, auth.dev_secret) and derived dev keys are honoured. Only
+    # the environment turns it on (ODB_DEV_MODE=1, set by the dev stack for its processes)
+    # or a test's arguments, never a file: temporal-dev.yaml is read by deploys too.
+    dev_mode: bool = False
     temporal: TemporalSettings = TemporalSettings()
     postgres: PostgresSettings = PostgresSettings()
     smtp: SmtpSettings = SmtpSettings()
@@ -268,6 +279,12 @@ class _YamlFile(YamlConfigSettingsSource):
             raise ConfigError(f"{file_path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{file_path}: the top level must be a mapping of sections")
+        if "dev_mode" in data:
+            raise ConfigError(
+                f"{file_path}: dev_mode: a file cannot turn dev mode on (a deploy may read the "
+                "same file); remove the key and set ODB_DEV_MODE=1 in the environment of a "
+                "dev process (the dev stack does this for its own processes)"
+            )
         return data
 
 

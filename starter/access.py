@@ -6,8 +6,12 @@ user can act on.
 
 from __future__ import annotations
 
+from models.case import CaseStatus
+from models.errors import Refusal
 from models.identity import Actor, RoleKind
 from models.registry import DossierSummary
+from rules.case_view import provider_view, without_documents
+from starter.client import Refused, no_dossier
 from starter.problems import Problem
 
 PROVIDER_GUIDANCE = (
@@ -31,6 +35,17 @@ def may_submit(actor: Actor, provider: str) -> None:
             f"you act for organisation {actor.organisation}; you cannot submit for {provider}",
             field="provider",
         )
+
+
+STAFF_ROLES = (RoleKind.REVIEWER, RoleKind.BEC, RoleKind.DEPARTMENT)
+
+
+def must_exist_for(actor: Actor, dossier: DossierSummary) -> None:
+    """For anyone but staff, another organisation's dossier does not exist: the same 404,
+    word for word, as a number never given (dossier numbers are sequential)."""
+    if any(actor.has(kind) for kind in STAFF_ROLES) or actor.organisation == dossier.provider:
+        return
+    raise Refused(Refusal.NOT_FOUND, no_dossier(dossier.dossier))
 
 
 def may_read(actor: Actor, dossier: DossierSummary) -> None:
@@ -66,3 +81,13 @@ def may_list(actor: Actor, provider: str | None) -> str:
             field="provider",
         )
     raise forbidden("only provider users (their own organisation) and the department list dossiers")
+
+
+def shown(actor: Actor, status: CaseStatus) -> CaseStatus:
+    """The case as this reader may see it: the BEC and the department all of it; a reviewer
+    no document ids (reviewers read no documents); a provider no person's id of staff."""
+    if actor.has(RoleKind.BEC) or actor.has(RoleKind.DEPARTMENT):
+        return status
+    if actor.reviews_for(status.competent_body) and not actor.is_provider_of(status.provider):
+        return without_documents(status)
+    return provider_view(status)

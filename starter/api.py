@@ -29,8 +29,10 @@ from models.registry import DossierSummary
 from models.text import Day
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
-from runtime.settings import PROJECT_ROOT, Settings, load_settings
-from starter import access, documents_api, problems, worklists
+from runtime.logging import configure_logging, get_logger
+from runtime.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from starter import access, access_log, documents_api, problems, providers_api, worklists
+from starter.access_log import AccessLog
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.decisions import DECISIONS, Decision
@@ -112,7 +114,9 @@ async def current_actor(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("no bearer token: send 'Authorization: Bearer <token>'")
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(credentials.credentials)
+    actor = await verifier.verify(credentials.credentials)
+    access_log.note(request.scope, actor=actor)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -145,10 +149,11 @@ def _decision_route(router: APIRouter, decision: Decision) -> None:
         idempotency_key: OptionalIdempotencyKey = None,
     ) -> CaseStatus:
         owner = await service.owner(dossier)
+        access.must_exist_for(actor, owner)
         decision.may(actor, owner)  # the same rule the workflow checks again
         inp = _with_actor(model, body, actor)
         update_id = f"{update_name}:{idempotency_key}" if idempotency_key else None
-        return await service.update(dossier, inp, update_id)
+        return access.shown(actor, await service.update(dossier, inp, update_id))
 
     endpoint.__name__ = update_name
     router.add_api_route(
@@ -199,8 +204,10 @@ def _routes() -> APIRouter:
     async def read_dossier(
         dossier: DossierPath, actor: ActorDep, service: ServiceDep
     ) -> CaseStatus:
-        access.may_read(actor, await service.owner(dossier))
-        return await service.status(dossier)
+        owner = await service.owner(dossier)
+        access.must_exist_for(actor, owner)
+        access.may_read(actor, owner)
+        return access.shown(actor, await service.status(dossier))
 
     @router.get(
         "/dossiers",
@@ -219,7 +226,8 @@ def _routes() -> APIRouter:
         "/dossiers/{dossier}/registered",
         response_model=RegisteredAnswer,
         tags=["registry"],
-        summary="Was this training registered on the given day?",
+        summary="Was this training registered on the given day? (the public register: "
+        "false for any dossier never registered, or no dossier at all)",
     )
     async def registered_on(
         dossier: DossierPath,
@@ -281,10 +289,11 @@ def create_app(
     )
     app.openapi = lambda: _exact_openapi(app)  # type: ignore[method-assign]
     app.state.service = service
-    app.state.verifier = verifier or TokenVerifier(settings.auth, PROJECT_ROOT)
+    app.state.verifier = verifier or TokenVerifier(settings, PROJECT_ROOT)
     app.include_router(_routes())
     for extra in (worklists.router, documents_api.router):
         app.include_router(extra(current_actor))
+    app.include_router(providers_api.router(current_actor, BODY_ROUTE))
     app.include_router(events_router(current_actor))  # GET /events (issue 14)
     for exc_type in (
         Problem,
@@ -295,7 +304,6 @@ def create_app(
         Unavailable,
         RegistryError,
         StarletteHTTPException,
-        Exception,
     ):
         app.add_exception_handler(exc_type, problems.handle)
     app.add_middleware(
@@ -303,6 +311,8 @@ def create_app(
         max_bytes=settings.api.max_body_bytes,
         routes={documents_api.UPLOAD_ROUTE: (documents_api.UPLOAD_BODY_LIMIT, "file")},
     )
+    # Outermost: it sees every answer (a 413 of BodyLimit too) and every escaping error.
+    app.add_middleware(AccessLog)
     return app
 
 
@@ -329,10 +339,29 @@ def _exact_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def serve(settings: Settings) -> None:
-    app = create_app(settings)
-    print(f"portal API on http://{settings.api.host}:{settings.api.port}  (docs: /docs)")  # noqa: T201
-    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="warning")
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        # Refused at start, before listening: a half-set key source never serves a request.
+        raise SystemExit(f"the portal API cannot start: {exc}") from exc
+    configure_logging()
+    get_logger("starter.api").info(
+        "api.listening", url=f"http://{settings.api.host}:{settings.api.port}", docs="/docs"
+    )
+    # uvicorn's own lines go through our JSON logging (log_config=None keeps its handlers
+    # out); its access log is replaced by ours (starter/access_log.py).
+    uvicorn.run(
+        app,
+        host=settings.api.host,
+        port=settings.api.port,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":
-    serve(load_settings())
+    try:
+        serve(load_settings())
+    except ConfigError as exc:
+        raise SystemExit(f"the portal API cannot start: {exc}") from exc

@@ -11,17 +11,24 @@ Token format (JWT, compact form):
                     "department"; roles of other applications are ignored.
 
 Algorithms are chosen by the key, never by the token: a JWKS key allows only the algorithms of
-its key type, and HS256 is accepted only when a dev secret is configured (so an RSA public key
-can never be used as an HMAC secret, and `alg: none` is never accepted).
+its key type, and HS256 is accepted only in dev mode with a dev secret (so an RSA public key
+can never be used as an HMAC secret, and `alg: none` is never accepted). Outside dev mode the
+JWKS is the only key source, and a configured dev secret stops the process at start
+(`check_auth_config`): the secret of a dev stack works nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
@@ -29,7 +36,7 @@ from pydantic import ValidationError
 
 from models.enterprise import normalise_enterprise_number
 from models.identity import Actor, Role, RoleKind
-from runtime.settings import AuthSettings, Settings
+from runtime.settings import ConfigError, Settings
 
 LEEWAY_SECONDS = 30
 HMAC_ALGORITHMS = ("HS256",)
@@ -56,27 +63,117 @@ class _Keys:
     secret: str | None
 
 
+# The dev stack's signing secret, made by `make run` in its state folder (devstack/).
+DEV_SECRET_FILE = "dev-secret"
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def check_auth_config(settings: Settings) -> None:
+    """Stops a process at start when its key sources are ambiguous or missing: outside dev
+    mode the identity provider's JWKS is the only key source and the dev secret must be
+    absent; in dev mode exactly one of the two. `ConfigError` names the setting."""
+    auth = settings.auth
+    if settings.dev_mode:
+        if auth.jwks and auth.dev_secret:
+            raise ConfigError(
+                "auth.jwks and auth.dev_secret are both set: which tokens count would be "
+                "ambiguous; in dev mode set one of them (ODB_AUTH__JWKS or ODB_AUTH__DEV_SECRET)"
+            )
+        if not (auth.jwks or auth.dev_secret):
+            raise ConfigError(
+                "no key source: set auth.dev_secret (the dev stack sets ODB_AUTH__DEV_SECRET) "
+                "or auth.jwks"
+            )
+        return
+    if auth.dev_secret:
+        raise ConfigError(
+            "auth.dev_secret is set but dev mode is off: a production process never accepts "
+            "dev tokens; remove auth.dev_secret (ODB_AUTH__DEV_SECRET) and configure auth.jwks"
+        )
+    if not auth.jwks:
+        raise ConfigError(
+            "auth.jwks is not set: outside dev mode the identity provider's public keys are "
+            "the only key source; set ODB_AUTH__JWKS to a JWKS file path or https URL"
+        )
+    jwks_url = urlsplit(auth.jwks)
+    if jwks_url.scheme == "http" and jwks_url.hostname not in _LOOPBACK:
+        raise ConfigError(
+            f"auth.jwks: {auth.jwks} is plain http; keys fetched without TLS can be replaced on "
+            "the way: use an https URL (or a file)"
+        )
+    if not settings.api.cursor_secret:
+        raise ConfigError(
+            "api.cursor_secret is not set: outside dev mode page cursors are signed with a "
+            "secret of their own; set ODB_API__CURSOR_SECRET to at least 32 random characters"
+        )
+
+
+def dev_secret(settings: Settings) -> str:
+    """The dev stack's HS256 secret, for minting dev tokens: the configured one in dev mode,
+    else the one the dev stack of this checkout made (`<state>/dev-secret`). Outside dev mode
+    and without a dev stack there is none: `ConfigError` says what to do."""
+    if settings.dev_mode and settings.auth.dev_secret:
+        return settings.auth.dev_secret
+    path = settings.state_path / DEV_SECRET_FILE
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    raise ConfigError(
+        "dev tokens exist only in dev mode: start the dev stack (`make run` makes its secret in "
+        f"{path}), or set ODB_DEV_MODE=1 with ODB_AUTH__DEV_SECRET; production tokens come "
+        "from the identity provider"
+    )
+
+
+def make_dev_secret(state: Path) -> str:
+    """The dev stack's secret in its state folder, made once (random, readable by its owner
+    only) and kept, so tokens minted before a restart stay valid."""
+    path = state / DEV_SECRET_FILE
+    state.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text(encoding="utf-8").strip()
+
+
+def cursor_key(settings: Settings, purpose: str) -> bytes:
+    """The HMAC key of one kind of cursor: from api.cursor_secret, or in dev mode from the
+    dev secret. Never from a public value (issuer, audience)."""
+    secret = settings.api.cursor_secret
+    if not secret and settings.dev_mode and settings.auth.dev_secret:
+        secret = settings.auth.dev_secret
+    if not secret:
+        raise ConfigError("api.cursor_secret is not set (required outside dev mode)")
+    return hashlib.sha256(f"odb-{purpose}-cursor|".encode() + secret.encode()).digest()
+
+
 class TokenVerifier:
-    def __init__(self, settings: AuthSettings, project_root: Path | None = None) -> None:
-        self._settings = settings
+    def __init__(self, settings: Settings, project_root: Path | None = None) -> None:
+        check_auth_config(settings)
+        auth = settings.auth
+        self._settings = auth
         jwks: PyJWKSet | None = None
         client: PyJWKClient | None = None
-        if settings.jwks:
-            if settings.jwks.startswith(("https://", "http://")):
-                client = PyJWKClient(settings.jwks, cache_keys=True, lifespan=300, timeout=3)
+        if auth.jwks:
+            if auth.jwks.startswith(("https://", "http://")):
+                client = PyJWKClient(auth.jwks, cache_keys=True, lifespan=300, timeout=3)
             else:
-                path = Path(settings.jwks)
+                path = Path(auth.jwks)
                 if not path.is_absolute() and project_root is not None:
                     path = project_root / path
-                jwks = PyJWKSet.from_json(path.read_text(encoding="utf-8"))
-        self._keys = _Keys(jwks, client, settings.dev_secret or None)
-        if not (jwks or client or self._keys.secret):
-            raise ValueError("auth: configure auth.jwks (or auth.dev_secret in the dev stack)")
+                try:
+                    jwks = PyJWKSet.from_json(path.read_text(encoding="utf-8"))
+                except (OSError, jwt.PyJWTError, ValueError) as exc:
+                    raise ConfigError(f"auth.jwks: cannot read a JWKS from {path}: {exc}") from exc
+        # The dev secret counts in dev mode only (check_auth_config refuses it elsewhere).
+        secret = auth.dev_secret if settings.dev_mode else None
+        self._keys = _Keys(jwks, client, secret or None)
 
     async def verify(self, token: str) -> Actor:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            # PyJWT refuses a non-string `kid` with InvalidTokenError, not DecodeError.
             raise AuthError(f"the token is not a well-formed JWT: {exc}") from exc
         alg = header.get("alg")
         key, allowed = await self._key_for(alg, header.get("kid"))
@@ -106,6 +203,9 @@ class TokenVerifier:
             raise AuthError("the token's signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token is invalid: {exc}") from exc
+        except (ValueError, TypeError) as exc:
+            # A key or signature the crypto library cannot even read (wrong length, type).
+            raise AuthError("the token's signature cannot be read") from exc
         return actor_from_claims(claims)
 
     async def _key_for(self, alg: object, kid: object) -> tuple[Any, tuple[str, ...]]:
@@ -198,10 +298,9 @@ def mint_dev_token(
     ttl_seconds: int = 3600,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """An HS256 token signed with the dev secret: for tests, the demo and local curl calls."""
-    secret = settings.auth.dev_secret
-    if not secret:
-        raise ValueError("auth.dev_secret is not set: dev tokens cannot be minted")
+    """An HS256 token signed with the dev secret: for tests, the demo and local curl calls.
+    Refused (`ConfigError`) outside dev mode; a production API refuses such tokens anyway."""
+    secret = dev_secret(settings)
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": settings.auth.issuer,

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "starter.schedule",
     "starter.cli_worklist",
     "starter.setup",
+    "starter.cli_providers",
 )
 
 

@@ -42,6 +42,7 @@ from models.case import (
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
+from registry import documents
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import registry_reads
@@ -64,14 +65,24 @@ I = TypeVar("I", bound=BaseModel)  # noqa: E741
 
 
 class Unavailable(Exception):
-    """A backing service (Temporal or PostgreSQL) cannot be reached right now."""
+    """A backing service (Temporal or PostgreSQL) cannot be reached right now. `detail` is
+    what a caller is told (our words only); `cause` is the driver's or server's own text,
+    for the log alone."""
 
-    def __init__(self, service: str, detail: str, *, timed_out: bool = False) -> None:
+    def __init__(
+        self, service: str, detail: str, *, timed_out: bool = False, cause: str = ""
+    ) -> None:
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
         # No answer in time (rather than refused): the case may be waiting for the registry.
         self.timed_out = timed_out
+        self.cause = cause
+
+
+def registry_down(exc: BaseException, detail: str = "cannot be reached") -> Unavailable:
+    """The one translation of a PostgreSQL connection failure (registry_reads.UNAVAILABLE)."""
+    return Unavailable(REGISTRY, detail, cause=_brief(exc))
 
 
 class Refused(Exception):
@@ -144,7 +155,7 @@ class CaseService:
                         connect(self.settings), CONNECT_TIMEOUT_SECONDS
                     )
                 except (TimeoutError, RuntimeError, OSError, RPCError) as exc:
-                    raise Unavailable(TEMPORAL, f"cannot be reached: {_brief(exc)}") from exc
+                    raise Unavailable(TEMPORAL, "cannot be reached", cause=_brief(exc)) from exc
             return self._client
 
     async def pool(self) -> asyncpg.Pool[Any]:
@@ -167,7 +178,7 @@ class CaseService:
                 # A pool's connection proxy behaves as the connection the registry expects.
                 return await fn(cast("asyncpg.Connection[Any]", conn))
         except registry_reads.UNAVAILABLE as exc:
-            raise Unavailable(REGISTRY, f"cannot be reached: {_brief(exc)}") from exc
+            raise registry_down(exc) from exc
 
     async def _slow_case(self, dossier: str, detail: str) -> Unavailable:
         """What to blame when a case did not answer in time. Its registry step is retried
@@ -178,10 +189,7 @@ class CaseService:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
         except registry_reads.UNAVAILABLE as exc:
-            return Unavailable(
-                REGISTRY,
-                f"cannot be reached ({_brief(exc)}); dossier {dossier} is waiting for it",
-            )
+            return registry_down(exc, f"cannot be reached; dossier {dossier} is waiting for it")
         return Unavailable(TEMPORAL, detail)
 
     # ---- writes ----
@@ -193,10 +201,12 @@ class CaseService:
         no-op (USE_EXISTING while it runs; an ended case is not restarted)."""
         now = datetime.now(UTC)
 
-        async def allocate(conn: asyncpg.Connection[Any]) -> tuple[str, bool, datetime]:
+        async def allocate(
+            conn: asyncpg.Connection[Any],
+        ) -> tuple[str, bool, datetime, TrainingApplication]:
             return await registry_reads.allocate(conn, idempotency_key, application, now)
 
-        dossier, created, submitted_at = await self._db(allocate)
+        dossier, created, submitted_at, application = await self._db(allocate)
         client = await self.client()
         # WorkflowAlreadyStarted: the case ran and ended already; this was a late retry.
         with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -223,6 +233,11 @@ class CaseService:
         """Sends one human decision. The same `update_id` (the portal's Idempotency-Key)
         has one effect however often it is retried."""
         update = BY_MODEL[type(inp)].update  # type: ignore[index]
+        document_id = getattr(inp, "document_id", None)
+        if document_id is not None:
+            # Checked before the case is asked, and again in the step's own transaction.
+            actor = inp.actor  # type: ignore[attr-defined]
+            await self._db(lambda conn: documents.check_attachable(conn, document_id, actor))
         client = await self.client()
         handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
         try:
@@ -302,25 +317,31 @@ class CaseService:
             pass
         record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
         if record is None:
-            raise Refused(Refusal.NOT_FOUND, f"there is no dossier {dossier}")
+            raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return record
 
     async def owner(self, dossier: str) -> DossierSummary:
         """Who the dossier belongs to (provider, competent body): for the API's role checks."""
         found = await self._db(lambda conn: registry_reads.owner(conn, dossier))
         if found is None:
-            raise Refused(Refusal.NOT_FOUND, f"there is no dossier {dossier}")
+            raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
 
     async def list_dossiers(self, provider: str) -> list[DossierSummary]:
         return await self._db(lambda conn: registry_reads.list_dossiers(conn, provider))
 
     async def registered_on(self, dossier: str, day: date) -> bool:
-        await self.owner(dossier)
+        """From the public register alone: a dossier never registered (under review,
+        refused, another's, or no dossier at all) answers False, all alike."""
         return await self._db(lambda conn: registry_reads.registered_on(conn, dossier, day))
 
     async def export_csv(self, day: date) -> str:
         return await self._db(lambda conn: registry_reads.export_csv(conn, day))
+
+
+def no_dossier(dossier: str) -> str:
+    """The one answer for a dossier that does not exist, or not for the one asking."""
+    return f"there is no dossier {dossier}"
 
 
 async def _temporal(call: Awaitable[T]) -> T:
@@ -342,9 +363,9 @@ async def _temporal(call: Awaitable[T]) -> T:
 
 def _rpc_unavailable(exc: RPCError) -> Unavailable | None:
     if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
-        return Unavailable(TEMPORAL, f"cannot be reached: {exc.message}")
+        return Unavailable(TEMPORAL, "cannot be reached", cause=exc.message)
     if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
-        return Unavailable(TEMPORAL, f"no answer in time: {exc.message}", timed_out=True)
+        return Unavailable(TEMPORAL, "no answer in time", timed_out=True, cause=exc.message)
     return None
 
 

@@ -5,8 +5,10 @@ starts with `%PDF-`; a DOCX is a ZIP holding `word/document.xml`; an ODT is a ZI
 `mimetype` entry is `application/vnd.oasis.opendocument.text`. Anything else is refused
 (415) naming what was found. At most 10 MB (`api.max_body_bytes` is raised for this route
 only, starter/limits.py). The bytes go to PostgreSQL with their SHA-256 (registry/documents.py);
-the same bytes twice are one document. Readable by the owner organisation (one that uploaded
-it, or the provider of a dossier it is attached to), the BEC and the department.
+the same bytes twice from one organisation are one document; from another organisation, a
+document of that organisation's own. Readable by the organisation that uploaded it, the BEC
+and the department (registry/documents.py says it in full); for anyone else a document does
+not exist (404, the same answer as for an id never given).
 """
 
 import hashlib
@@ -19,8 +21,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 
-from models.documents import MAX_DOCUMENT_BYTES, DocumentReceipt, DocumentType
-from models.identity import Actor, RoleKind
+from models.documents import MAX_DOCUMENT_BYTES, DocumentReceipt, DocumentType, owners_for
+from models.identity import Actor
 from registry import documents as registry_documents
 from starter.access import forbidden
 from starter.client import CaseService
@@ -104,12 +106,11 @@ def _service(request: Request) -> CaseService:
     return service
 
 
-def may_upload(actor: Actor) -> str | None:
-    """The uploading organisation (None for the BEC or the department)."""
-    if actor.has(RoleKind.PROVIDER) and actor.organisation is not None:
-        return actor.organisation
-    if actor.has(RoleKind.BEC) or actor.has(RoleKind.DEPARTMENT):
-        return None
+def may_upload(actor: Actor) -> str:
+    """Who the upload belongs to: the user's organisation, or the BEC or the department."""
+    owners = owners_for(actor)
+    if owners:
+        return owners[0]
     raise forbidden(
         "only provider users (for their organisation's appeal), the BEC and the department "
         "upload appeal documents"
@@ -136,9 +137,12 @@ def router(actor_dependency: Any) -> APIRouter:
         status_code=201,
         response_model=DocumentReceipt,
         summary="Upload an appeal's motivation document (PDF, DOCX or ODT, at most 10 MB); "
-        "the same bytes again give the same document (200)",
+        "the same bytes again from your organisation give the same document (200)",
         responses={
-            200: {"model": DocumentReceipt, "description": "these bytes were stored before"},
+            200: {
+                "model": DocumentReceipt,
+                "description": "your organisation stored these bytes before",
+            },
             400: BODY_PROBLEM_RESPONSES[400],
             415: {
                 **BODY_PROBLEM_RESPONSES[415],
@@ -154,7 +158,7 @@ def router(actor_dependency: Any) -> APIRouter:
         service: ServiceDep,
         response: Response,
     ) -> DocumentReceipt:
-        organisation = may_upload(actor)
+        owner = may_upload(actor)
         content = await file.read(MAX_DOCUMENT_BYTES + 1)
         if not content:
             raise _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
@@ -183,7 +187,7 @@ def router(actor_dependency: Any) -> APIRouter:
                 sha256=sha256,
                 media_type=media_type,
                 name=clean_name(file.filename),
-                organisation=organisation,
+                owner=owner,
                 uploaded_by=actor.subject,
             )
         )
@@ -193,7 +197,7 @@ def router(actor_dependency: Any) -> APIRouter:
 
     @routes.get(
         "/documents/{document_id}",
-        summary="Read a document (its owner organisation, the BEC, the department)",
+        summary="Read a document (the organisation that uploaded it, the BEC, the department)",
         response_class=Response,
         responses={200: {"content": DOCUMENT_CONTENT, "description": "the document's bytes"}},
     )
@@ -203,16 +207,15 @@ def router(actor_dependency: Any) -> APIRouter:
         service: ServiceDep,
     ) -> Response:
         key = str(document_id)
-        record = await service._db(lambda conn: registry_documents.get(conn, key))
+        if not owners_for(actor):  # a role that reads no document, asked before any lookup
+            raise forbidden(
+                "only the organisation that uploaded a document, the BEC and the department "
+                "read documents"
+            )
+        record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
         if record is None:
+            # Someone else's document answers as one that does not exist: no oracle.
             raise Problem(404, "not-found", "Not found", f"no document {key}")
-        if not (actor.has(RoleKind.BEC) or actor.has(RoleKind.DEPARTMENT)):
-            owners = await service._db(lambda conn: registry_documents.owners(conn, key))
-            if not (actor.has(RoleKind.PROVIDER) and actor.organisation in owners):
-                raise forbidden(
-                    f"you may not read document {key}: only its owner organisation, the BEC "
-                    "and the department read it"
-                )
         content = await service._db(lambda conn: registry_documents.content(conn, key))
         if content is None:  # pragma: no cover - a row without content cannot be stored
             raise Problem(404, "not-found", "Not found", f"no document {key}")

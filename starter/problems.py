@@ -19,7 +19,8 @@ from registry.errors import InvalidInput as RegistryInvalidInput
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from starter.auth import AuthError
-from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable
+from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable, registry_down
+from starter.registry_reads import UNAVAILABLE as REGISTRY_UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:odb:problem:"
@@ -224,6 +225,7 @@ def from_exception(exc: Exception) -> Problem:
                 status, slug, title, exc.message, field=named.group(1) if named else None
             )
         case Unavailable():
+            # Our words only: the driver's text (exc.cause) goes to the log, never out.
             return Problem(
                 503,
                 "unavailable",
@@ -233,6 +235,9 @@ def from_exception(exc: Exception) -> Problem:
                 f"the request will have one effect",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        case _ if isinstance(exc, REGISTRY_UNAVAILABLE):
+            # A route that read the pool itself and lost PostgreSQL: the same 503 as any.
+            return from_exception(registry_down(exc))
         case StarletteHTTPException() if exc.status_code == 400:
             # FastAPI could not read the body as JSON at all (e.g. it is not UTF-8).
             return Problem(
@@ -255,5 +260,20 @@ def from_exception(exc: Exception) -> Problem:
     return Problem(500, "internal", "Internal error", "an unexpected error; it was logged")
 
 
+def cause_of(exc: BaseException) -> str:
+    """What the log says caused an error (never the caller): a service's own words, or the
+    exception's type and message."""
+    if isinstance(exc, Unavailable):
+        return exc.cause or exc.detail
+    if isinstance(exc, Problem | AuthError | Refused | CaseRefused | RegistryError):
+        return ""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
 async def handle(request: Request, exc: Exception) -> JSONResponse:
-    return render(from_exception(exc), instance=request.url.path)
+    problem = from_exception(exc)
+    facts = request.scope.setdefault("state", {}).setdefault("access_log", {})
+    facts["problem"] = problem.slug
+    if cause := cause_of(exc):
+        facts["cause"] = cause
+    return render(problem, instance=request.url.path)

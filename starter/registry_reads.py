@@ -51,13 +51,16 @@ async def create_pool(settings: Settings) -> asyncpg.Pool[Any]:
 
 async def allocate(
     conn: Conn, key: str, application: TrainingApplication, now: datetime
-) -> tuple[str, bool, datetime]:
-    """(dossier, created, submitted_at): a replayed key keeps its first submission time."""
+) -> tuple[str, bool, datetime, TrainingApplication]:
+    """(dossier, created, submitted_at, the application as its case carries it): a replayed
+    key keeps its first submission time; the provider's name is the register's."""
     dossier, created = await applications.allocate(conn, key, application, now)
+    name = await applications.provider_name(conn, dossier)
+    carried = application.model_copy(update={"provider_name": name})
     if created:
-        return dossier, True, now
+        return dossier, True, now, carried
     found = await owner(conn, dossier)
-    return dossier, False, found.submitted_at if found else now
+    return dossier, False, found.submitted_at if found else now, carried
 
 
 async def owner(conn: Conn, dossier: str) -> DossierSummary | None:

@@ -37,6 +37,7 @@ from registry import worklists as registry_worklists
 from rules.deadlines import BRUSSELS
 from runtime.settings import Settings
 from starter.access import forbidden
+from starter.auth import cursor_key
 from starter.client import TEMPORAL, CaseService, Unavailable
 from starter.problems import PROBLEM_RESPONSES, Problem
 
@@ -120,8 +121,7 @@ def scopes_for(actor: Actor) -> list[Scope]:
 
 
 def _key(settings: Settings) -> bytes:
-    secret = settings.auth.dev_secret or f"{settings.auth.issuer}|{settings.auth.audience}"
-    return hashlib.sha256(b"odb-worklist-cursor|" + secret.encode()).digest()
+    return cursor_key(settings, "worklist")
 
 
 def _b64(raw: bytes) -> str:
@@ -156,8 +156,18 @@ def decode_cursor(settings: Settings, cursor: str) -> tuple[str, str | None, tup
     expected = hmac.new(_key(settings), payload, hashlib.sha256).digest()[:_SIG_BYTES]
     if not hmac.compare_digest(given, expected):
         raise _bad_cursor("not a cursor this API gave out (altered or from elsewhere)")
-    data: Any = json.loads(payload)
-    return data["l"], data["p"], tuple(data["k"])
+    try:
+        data: Any = json.loads(payload)
+        found = data["l"], data["p"], tuple(data["k"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _bad_cursor("not a cursor this API gave out (unreadable)") from exc
+    if not (
+        isinstance(found[0], str)
+        and (found[1] is None or isinstance(found[1], str))
+        and all(isinstance(part, str) for part in found[2])
+    ):
+        raise _bad_cursor("not a cursor this API gave out (unreadable)")
+    return found
 
 
 # ---- reading visibility ----
@@ -174,7 +184,7 @@ async def _matches(client: Client, query: str) -> list[WorkflowExecution]:
             raise Unavailable(
                 TEMPORAL, "this server answers no visibility queries (list workflows)"
             ) from exc
-        raise Unavailable(TEMPORAL, exc.message or str(exc)) from exc
+        raise Unavailable(TEMPORAL, "cannot answer the list", cause=exc.message) from exc
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from runtime.settings import AuthSettings
 from starter.auth import AuthError, TokenVerifier
-from tests.fixtures.api import ORG, Api, application_body
+from tests.fixtures.api import ORG, Api, application_body, production_settings
 
 
 def _claims(settings: Any, **changes: Any) -> dict[str, Any]:
@@ -48,6 +47,7 @@ def _bad_tokens(settings: Any) -> dict[str, tuple[str, str]]:
         return jwt.encode(_claims(settings, **changes), secret, algorithm="HS256")
 
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(settings))}."
+    odd_kid = f"{_b64({'alg': 'RS256', 'kid': {'a': 1}})}.{_b64(_claims(settings))}.c2ln"
     return {
         # name: (token, words the reason must contain)
         "expired": (hs(exp=now - 120, iat=now - 900, nbf=now - 900), "expired"),
@@ -64,6 +64,8 @@ def _bad_tokens(settings: Any) -> dict[str, tuple[str, str]]:
         "provider_without_org": (hs(org=None), "'org'"),
         "malformed": ("not.a.jwt", "well-formed"),
         "reviewer_without_body": (hs(roles=["reviewer"]), "names its body"),
+        "kid_not_a_string": (odd_kid, "well-formed"),
+        "sub_with_nul": (hs(sub="an\x00peeters"), "NUL"),
     }
 
 
@@ -81,6 +83,8 @@ def _bad_tokens(settings: Any) -> dict[str, tuple[str, str]]:
         "provider_without_org",
         "malformed",
         "reviewer_without_body",
+        "kid_not_a_string",
+        "sub_with_nul",
     ],
 )
 async def test_bad_token_is_refused_and_nothing_is_done(api: Api, name: str) -> None:
@@ -120,7 +124,7 @@ def jwks_verifier(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> TokenVerifier:
     jwk.update({"kid": "portal-2027", "use": "sig", "alg": "RS256"})
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk]}))
-    return TokenVerifier(AuthSettings(jwks=str(path), dev_secret=None))
+    return TokenVerifier(production_settings(path))
 
 
 async def test_jwks_token_is_verified(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import uuid
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -35,16 +33,6 @@ def test_embedded_restarts_after_a_crash_and_reports_a_taken_port(tmp_path: Path
         taken = EmbeddedPostgres(tmp_path / "data", busy.getsockname()[1])
         with pytest.raises(EmbeddedPostgresError, match="already in use"):
             taken.start()
-
-
-@pytest.fixture
-async def scratch_db(pg_dsn: str) -> Any:
-    name = f"mig_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield pg_dsn.rsplit("/", 1)[0] + "/" + name
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def test_two_processes_migrating_at_once(scratch_db: str) -> None:

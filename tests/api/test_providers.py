@@ -1,0 +1,124 @@
+"""The providers register: the department registers, updates, deactivates and reactivates an
+organisation through the API and the command line, each change audited; a deactivated
+provider cannot submit while its running cases go on; the name printed is the register's."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from tests.api.test_cli import _cli
+from tests.fixtures.api import ORG, Api
+
+NEW_ORG = "0417497106"  # valid mod-97, registered by the tests below
+
+
+async def test_the_department_registers_updates_and_reads_a_provider(api: Api) -> None:
+    body = {"name": "Nieuwe Opleider bv", "contact_email": "info@nieuw.example.be"}
+    dept = api.auth("department")
+    first = await api.http.put(f"/providers/{NEW_ORG}", json=body, headers=dept)
+    assert first.status_code in (200, 201), first.text
+    again = await api.http.put("/providers/0417.497.106", json=body, headers=dept)
+    assert (again.status_code, again.json()["created"]) == (200, False)
+    renamed = await api.http.put(
+        f"/providers/{NEW_ORG}", json={**body, "name": "Nieuwe Opleider nv"}, headers=dept
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Nieuwe Opleider nv"
+
+    record = (await api.http.get(f"/providers/{NEW_ORG}", headers=dept)).json()
+    assert record["changes"][-1]["change"] == "updated"
+    assert record["changes"][-1]["by"] == "user-department"
+    assert [c["change"] for c in record["changes"]].count("updated") >= 1
+    listed = await api.http.get("/providers", headers=dept)
+    assert NEW_ORG in {p["enterprise_number"] for p in listed.json()}
+
+    own = await api.http.get(f"/providers/{ORG}", headers=api.auth("provider"))
+    assert own.status_code == 200, own.text
+    assert all(c["by"] == "department" for c in own.json()["changes"])
+    for persona, status in (("other_provider", 404), ("voc_reviewer", 403), ("bec", 403)):
+        answer = await api.http.get(f"/providers/{ORG}", headers=api.auth(persona))
+        assert answer.status_code == status, (persona, answer.text)
+    for persona in ("provider", "bec", "voc_reviewer"):
+        refused = await api.http.put(f"/providers/{NEW_ORG}", json=body, headers=api.auth(persona))
+        assert refused.status_code == 403, (persona, refused.text)
+
+
+async def test_bad_provider_input_is_refused_by_name(api: Api) -> None:
+    dept = api.auth("department")
+    good = {"name": "Opleider", "contact_email": "a@b.be"}
+    cases = [
+        ("0123456700", good, "enterprise_number"),  # mod-97 fails
+        (NEW_ORG, {**good, "name": " "}, "name"),
+        (NEW_ORG, {**good, "contact_email": "geen-adres"}, "contact_email"),
+        (NEW_ORG, {**good, "extra": 1}, "extra"),
+    ]
+    for number, body, field in cases:
+        answer = await api.http.put(f"/providers/{number}", json=body, headers=dept)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field, answer.text
+    missing = await api.http.post(
+        "/providers/0203201340/deactivate", json={"reason": ""}, headers=dept
+    )
+    assert missing.status_code == 422 and missing.json()["field"] == "reason"
+
+
+async def test_a_deactivated_provider_cannot_submit_and_its_cases_go_on(api: Api) -> None:
+    running = await api.case_in("under_review")
+    dept = api.auth("department")
+    off = await api.http.post(
+        f"/providers/{ORG}/deactivate", json={"reason": "erkenning ingetrokken"}, headers=dept
+    )
+    assert off.status_code == 200 and off.json()["active"] is False, off.text
+    try:
+        refused = await api.submit()
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["field"] == "provider"
+        assert "deactivated" in refused.json()["detail"]
+        decided = await api.act(running, "review-decision", "voc_reviewer", {"approve": True})
+        assert decided.status_code == 200 and decided.json()["state"] == "registered"
+    finally:
+        on = await api.http.post(f"/providers/{ORG}/reactivate", headers=dept)
+        assert on.status_code == 200 and on.json()["active"] is True
+    assert (await api.submit()).status_code == 201
+
+
+async def test_the_name_printed_is_the_registers_not_the_requests(api: Api) -> None:
+    dossier = await api.case_in("registered", provider_name="Een Ander Zijn Naam nv")
+    export = await api.http.get(
+        "/open-data/registered.csv",
+        params={"on": date.today().isoformat()},
+        headers=api.auth("provider"),
+    )
+    rows = {r["dossier"]: r for r in csv.DictReader(io.StringIO(export.text))}
+    registered = (await api.http.get(f"/providers/{ORG}", headers=api.auth("provider"))).json()
+    assert rows[dossier]["provider_name"] == registered["name"]
+    assert "Een Ander Zijn Naam" not in export.text
+
+
+async def test_providers_from_the_command_line(api: Api) -> None:
+    code, out, err = await _cli(
+        api,
+        "providers",
+        "register",
+        "BE 0417.497.106",
+        "--name",
+        "Nieuwe Opleider nv",
+        "--contact-email",
+        "info@nieuw.example.be",
+        "--subject",
+        "an.ops",
+    )
+    assert code == 0, err
+    code, out, err = await _cli(api, "providers", "deactivate", NEW_ORG, "--reason", "gestopt")
+    assert code == 0 and "deactivated" in out, err
+    code, out, err = await _cli(api, "providers", "reactivate", NEW_ORG)
+    assert code == 0, err
+    code, out, err = await _cli(api, "providers", "show", NEW_ORG)
+    assert code == 0 and '"deactivated"' in out and '"reactivated"' in out, err
+    code, out, err = await _cli(
+        api, "providers", "register", "0123456700", "--name", "X y", "--contact-email", "a@b.be"
+    )
+    assert code == 2 and "mod-97" in err
+    code, out, err = await _cli(api, "providers", "deactivate", "0203201340", "--reason", "")
+    assert code == 2 and "reason" in err
