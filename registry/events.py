@@ -24,6 +24,7 @@ from models.events import (
     NextDeadline,
     event_id,
     event_type,
+    sequence_text,
 )
 from models.steps import StepInput
 from registry.db import Conn, Db
@@ -76,9 +77,10 @@ def event_data(step: StepInput, provider: str | None) -> EventData:
 
 
 def cloud_event(
-    id_: str, type_: str, subject: str, time: datetime, data: dict[str, Any]
+    id_: str, type_: str, subject: str, time: datetime, data: dict[str, Any], seq: int
 ) -> CloudEvent:
-    """The CloudEvents 1.0 event (the library validates the attributes)."""
+    """The CloudEvents 1.0 event (the library validates the attributes), with the
+    `sequence` extension: a String in the spec, so the zero-padded seq (it keeps the order)."""
     return CloudEvent(
         {
             "id": id_,
@@ -87,6 +89,7 @@ def cloud_event(
             "subject": subject,
             "time": time,
             "datacontenttype": "application/json",
+            "sequence": sequence_text(seq),
         },
         data,
     )
@@ -101,7 +104,7 @@ async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
     data = event_data(step, provider).model_dump(mode="json", exclude_none=True)
     type_ = event_type(step.event)
     eid = event_id(step.dossier, step.step)
-    cloud_event(eid, type_, step.dossier, step.at, data)  # refuses an invalid event
+    cloud_event(eid, type_, step.dossier, step.at, data, 0)  # refuses an invalid event
     seq = await conn.fetchval(
         """WITH locked AS (SELECT pg_advisory_xact_lock($8)),
            added AS (
@@ -136,7 +139,7 @@ def _feed_event(r: Any) -> FeedEvent:
         subject=r["subject"],
         time=r["time"],
         data=r["data"],
-        sequence=r["seq"],
+        sequence=sequence_text(r["seq"]),
     )
 
 
@@ -231,7 +234,7 @@ class Pending:
 
 
 def _pending(r: Any) -> Pending:
-    event = cloud_event(str(r["id"]), r["type"], r["subject"], r["time"], r["data"])
+    event = cloud_event(str(r["id"]), r["type"], r["subject"], r["time"], r["data"], r["seq"])
     return Pending(
         seq=r["seq"],
         dossier=r["dossier"],

@@ -82,6 +82,8 @@ def _assert_in_order(receiver: Receiver, expected: list[str]) -> None:
     events arrived in the order they were recorded."""
     assert set(receiver.ids()) == set(expected)
     assert receiver.refused_signature == 0
+    # The body's CloudEvents `sequence`: a String, zero-padded (text order = feed order).
+    assert all(r.sequence and len(r.sequence) == 19 for r in receiver.accepted)
     order = {eid: i for i, eid in enumerate(expected)}
     for lane in receiver.per_dossier().values():
         firsts = list(dict.fromkeys(lane))  # first arrival of each id
@@ -119,10 +121,13 @@ async def test_feed_is_ordered_and_filtered(pg_pool: asyncpg.Pool[Any]) -> None:
             await steps.record(conn, step(d, name))
     everything = await events.feed(pg_pool, start, 100, everything=True)
     assert [e.subject for e in everything] == [mine, other, mine]
-    assert [e.sequence for e in everything] == sorted(e.sequence for e in everything)
+    # The CloudEvents `sequence` is a String: zero-padded, so text order is feed order.
+    sequences = [e.sequence for e in everything]
+    assert sequences == sorted(sequences) and all(len(s) == 19 for s in sequences)
+    assert [int(s) for s in sequences] == sorted(int(s) for s in sequences)
     own = await events.feed(pg_pool, start, 100, everything=False, provider=provider)
     assert [e.subject for e in own] == [mine, mine]
-    page = await events.feed(pg_pool, everything[0].sequence, 1, everything=True)
+    page = await events.feed(pg_pool, int(everything[0].sequence), 1, everything=True)
     assert [e.sequence for e in page] == [everything[1].sequence]
 
 
