@@ -9,6 +9,8 @@ backs off that lane alone, 1 s doubling up to `max_backoff_seconds`; the first s
 failures wakes every waiting lane (the receiver is back). An event still not accepted
 `retry_horizon_hours` after its step is marked failed and its lane goes on. 410 Gone marks
 the subscription gone and stops its delivery (alert: log + `odb_event_subscription_gone`).
+Each delivery is signed with the subscription's `secret` and, during a rotation, its
+`previous_secret` too (Standard Webhooks: several signatures in one header).
 
 State lives in `event_deliveries` rows, so a worker killed mid-delivery loses nothing: the
 activity times out on its heartbeat, the next attempt finds the same rows and sends again
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,13 +48,18 @@ class Gone(Exception):
     pass
 
 
-def headers_for(webhook: Webhook, event_id: str, body: bytes, at: datetime) -> dict[str, str]:
+def headers_for(
+    webhooks: Webhook | Sequence[Webhook], event_id: str, body: bytes, at: datetime
+) -> dict[str, str]:
     """Standard Webhooks headers: webhook-id (the event id: the receiver dedupes on it),
-    webhook-timestamp (this attempt), webhook-signature (v1, HMAC-SHA256)."""
+    webhook-timestamp (this attempt), webhook-signature (v1, HMAC-SHA256; one per secret,
+    space-separated: a receiver accepts the delivery when any one matches)."""
+    signers = [webhooks] if isinstance(webhooks, Webhook) else webhooks
+    text = body.decode()
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": webhook.sign(event_id, at, body.decode()),
+        "webhook-signature": " ".join(w.sign(event_id, at, text) for w in signers),
         "content-type": "application/cloudevents+json",
     }
 
@@ -86,7 +94,7 @@ class _Run:
         self._name = name
         self._sub = sub
         self._poll = poll
-        self._webhook = Webhook(sub.secret)
+        self._webhooks = [Webhook(secret) for secret in sub.signing_secrets]
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._failing = False
@@ -163,7 +171,9 @@ class _Run:
         error: str
         try:
             answer = await self._http.post(
-                self._sub.url, content=p.body, headers=headers_for(self._webhook, p.id, p.body, now)
+                self._sub.url,
+                content=p.body,
+                headers=headers_for(self._webhooks, p.id, p.body, now),
             )
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
