@@ -114,5 +114,6 @@ class DeliveryRun(BaseModel):
     delivered: int = 0
     retried: int = 0
     failed: int = 0
-    # The receiver answered 410 Gone (or the subscription left the settings): stop.
+    # The subscription left the settings: stop (a paused one keeps its workflow: it sends
+    # nothing until resumed).
     stop: str | None = None
