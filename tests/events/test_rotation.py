@@ -64,6 +64,7 @@ def test_each_secret_signs_so_either_one_verifies() -> None:
         (NEW_SECRET, "events.subscriptions.portal.previous_secret: Value error, is the same"),
         (42, "events.subscriptions.portal.previous_secret: Input should be a valid string"),
     ],
+    ids=["short", "same-as-secret", "not-a-string"],
 )
 def test_a_bad_previous_secret_stops_the_process_naming_the_key(
     previous: Any, message: str
