@@ -7,8 +7,15 @@ the receiver accepted it (2xx); up to `max_concurrency` lanes at once. A failed 
 (connection refused, timeout, 5xx, 4xx, a redirect: not followed, the URL is to be fixed)
 backs off that lane alone, 1 s doubling up to `max_backoff_seconds`; the first success after
 failures wakes every waiting lane (the receiver is back). An event still not accepted
-`retry_horizon_hours` after its step is marked failed and its lane goes on. 410 Gone marks
-the subscription gone and stops its delivery (alert: log + `odb_event_subscription_gone`).
+`retry_horizon_hours` after its step (or after the subscription's last resume, whichever is
+later) is marked failed and its lane goes on.
+
+410 Gone pauses the subscription (alert: log `events.subscription.gone` + the gauge
+`odb_event_subscription_gone`); so does ops (`python -m starter events pause`). Paused, the
+run keeps going but sends nothing new (a send in flight finishes): every event stays pending,
+in order, until `events resume` (or a new URL for a gone one) lets the lanes take them again.
+Each delivery is signed with the subscription's `secret` and, during a rotation, its
+`previous_secret` too (Standard Webhooks: several signatures in one header).
 
 State lives in `event_deliveries` rows, so a worker killed mid-delivery loses nothing: the
 activity times out on its heartbeat, the next attempt finds the same rows and sends again
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +40,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.events import WORKFLOW_ID_PREFIX, DeliveryInput, DeliveryRun
-from registry import events
+from registry import event_subscriptions, events
 from runtime.logging import get_logger
 from runtime.settings import Settings, SubscriptionSettings
 
@@ -41,17 +49,18 @@ log = get_logger("activities.events")
 DELIVERY_WORKFLOW = "EventDeliveryWorkflow"
 
 
-class Gone(Exception):
-    pass
-
-
-def headers_for(webhook: Webhook, event_id: str, body: bytes, at: datetime) -> dict[str, str]:
+def headers_for(
+    webhooks: Webhook | Sequence[Webhook], event_id: str, body: bytes, at: datetime
+) -> dict[str, str]:
     """Standard Webhooks headers: webhook-id (the event id: the receiver dedupes on it),
-    webhook-timestamp (this attempt), webhook-signature (v1, HMAC-SHA256)."""
+    webhook-timestamp (this attempt), webhook-signature (v1, HMAC-SHA256; one per secret,
+    space-separated: a receiver accepts the delivery when any one matches)."""
+    signers = [webhooks] if isinstance(webhooks, Webhook) else webhooks
+    text = body.decode()
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": webhook.sign(event_id, at, body.decode()),
+        "webhook-signature": " ".join(w.sign(event_id, at, text) for w in signers),
         "content-type": "application/cloudevents+json",
     }
 
@@ -70,8 +79,6 @@ class EventActivities:
         sub = self._settings.events.subscriptions.get(inp.subscription)
         if sub is None:
             return DeliveryRun(stop="not in the settings")
-        if await events.gone_at(self._pool, inp.subscription) is not None:
-            return DeliveryRun(stop="gone")
         run = _Run(self._pool, inp.subscription, sub, self._settings.events.poll_seconds)
         return await run.until(self._settings.events.run_seconds)
 
@@ -86,12 +93,11 @@ class _Run:
         self._name = name
         self._sub = sub
         self._poll = poll
-        self._webhook = Webhook(sub.secret)
+        self._webhooks = [Webhook(secret) for secret in sub.signing_secrets]
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._failing = False
         self._closing = False
-        self._gone: str | None = None
         self.delivered = self.retried = self.failed = 0
 
     async def until(self, seconds: float) -> DeliveryRun:
@@ -102,7 +108,8 @@ class _Run:
         ) as http:
             self._http = http
             try:
-                while loop.time() < end and self._gone is None:
+                # Paused, the lane queries find no head: the run idles, as without events.
+                while loop.time() < end:
                     activity.heartbeat(self.delivered)
                     free = self._sub.max_concurrency - len(self._lanes)
                     if free > 0:
@@ -121,9 +128,7 @@ class _Run:
                 for task in self._lanes.values():
                     task.cancel()
                 await asyncio.gather(*self._lanes.values(), return_exceptions=True)
-        return DeliveryRun(
-            delivered=self.delivered, retried=self.retried, failed=self.failed, stop=self._gone
-        )
+        return DeliveryRun(delivered=self.delivered, retried=self.retried, failed=self.failed)
 
     async def _drain(self, until: float) -> None:
         """The run is over: each lane finishes the send it is in (an accepted delivery is
@@ -163,7 +168,9 @@ class _Run:
         error: str
         try:
             answer = await self._http.post(
-                self._sub.url, content=p.body, headers=headers_for(self._webhook, p.id, p.body, now)
+                self._sub.url,
+                content=p.body,
+                headers=headers_for(self._webhooks, p.id, p.body, now),
             )
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
@@ -171,22 +178,23 @@ class _Run:
             if answer.is_success:
                 return _Sent.ACCEPTED
             if answer.status_code == 410:
-                await events.mark_gone(self._pool, self._name)
-                self._gone = "gone"
+                # Paused: this event and every later one stay pending, in order.
+                await event_subscriptions.mark_gone(self._pool, self._name)
                 log.error(
                     "events.subscription.gone",
                     subscription=self._name,
                     url=self._sub.url,
                     dossier=p.dossier,
+                    todo=f"events wait: python -m starter events resume {self._name} (or "
+                    "set a new URL in the settings)",
                 )
-                self._wake.set()
                 return _Sent.RETRY_LATER
             error = f"HTTP {answer.status_code}"
             if answer.is_redirect:
                 error += f" redirect to {answer.headers.get('location')}: fix the URL"
         self._failing = True
         horizon = timedelta(hours=self._sub.retry_horizon_hours)
-        if now - p.recorded_at > horizon:
+        if now - p.horizon_from > horizon:
             await events.mark_failed(self._pool, self._name, p.seq, error)
             self.failed += 1
             log.error(
@@ -215,14 +223,20 @@ class _Run:
 class _Sent(enum.Enum):
     ACCEPTED = "accepted"  # 2xx: recorded delivered, the lane goes on
     GAVE_UP = "gave up"  # past the retry horizon: marked failed, the lane goes on
-    RETRY_LATER = "retry later"  # backed off (or gone): the lane stops for now
+    RETRY_LATER = "retry later"  # backed off (or gone: paused): the lane stops for now
 
 
 async def start_delivery(client: Client, pool: asyncpg.Pool[Any], settings: Settings) -> None:
-    """At worker start: the subscriptions table follows the settings, and each subscription's
-    delivery workflow runs (started if not running; a running one is left alone)."""
+    """At worker start: the subscriptions table follows the settings (a gone subscription
+    given a new URL resumes), and each subscription's delivery workflow runs (started if not
+    running; a running one is left alone)."""
     subs = settings.events.subscriptions
-    await events.sync_subscriptions(pool, {n: (s.url, s.types) for n, s in subs.items()})
+    async with pool.acquire() as conn:
+        resumed = await event_subscriptions.sync(
+            conn, {n: (s.url, s.types) for n, s in subs.items()}
+        )
+    for name in resumed:
+        log.warning("events.subscription.resumed", subscription=name, why="new URL")
     for name in subs:
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await client.start_workflow(

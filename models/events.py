@@ -19,6 +19,15 @@ SOURCE = "urn:be:vlaanderen:wse:opleidingsdatabank"
 # Fixed namespace of the event ids: uuid5(EVENT_NAMESPACE, "<dossier>/<step>").
 EVENT_NAMESPACE = uuid.UUID("6f1c1d0e-5b0a-4f53-9a61-0db0e4e0c014")
 WORKFLOW_ID_PREFIX = "events-"
+# The CloudEvents `sequence` extension is a String compared lexicographically: the feed's
+# seq (a PostgreSQL bigint, at most 19 digits) zero-padded to 19 digits keeps its order.
+SEQUENCE_DIGITS = 19
+SEQUENCE_PATTERN = rf"^[0-9]{{{SEQUENCE_DIGITS}}}$"
+
+
+def sequence_text(seq: int) -> str:
+    """42 -> '0000000000000000042' (the `sequence` attribute, also the feed's cursor)."""
+    return f"{seq:0{SEQUENCE_DIGITS}d}"
 
 
 def event_type(verb: str) -> str:
@@ -74,12 +83,17 @@ class FeedEvent(BaseModel):
     time: datetime
     datacontenttype: str = "application/json"
     data: dict[str, Any]
-    sequence: int = Field(description="position in the feed's total order")
+    sequence: str = Field(
+        pattern=SEQUENCE_PATTERN,
+        description="CloudEvents `sequence` extension: the position in the feed's total "
+        "order, zero-padded to 19 digits (a String in the spec; compare as text)",
+    )
 
 
 class EventPage(BaseModel):
     events: list[FeedEvent]
-    # Pass as ?after= to read on; unchanged when nothing new (keep polling with it).
+    # Pass as ?after= to read on: the last event's `sequence`; unchanged when nothing new
+    # (keep polling with it).
     next_cursor: str
 
 
@@ -100,5 +114,6 @@ class DeliveryRun(BaseModel):
     delivered: int = 0
     retried: int = 0
     failed: int = 0
-    # The receiver answered 410 Gone (or the subscription left the settings): stop.
+    # The subscription left the settings: stop (a paused one keeps its workflow: it sends
+    # nothing until resumed).
     stop: str | None = None

@@ -6,6 +6,9 @@ transaction-scoped advisory lock, so `seq` numbers are committed in the order th
 and a reader never sees seq n+1 before seq n exists (the feed's cursor and the delivery
 lanes can rely on it). The lock is held from the event insert to the commit (the last
 statements of a short transaction): steps are serialised only for those few milliseconds.
+
+A paused subscription (registry/event_subscriptions.py) gets its delivery rows like any
+other; the lane queries below hand out none of its events until it is resumed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from models.events import (
     NextDeadline,
     event_id,
     event_type,
+    sequence_text,
 )
 from models.steps import StepInput
 from registry.db import Conn, Db
@@ -76,9 +80,10 @@ def event_data(step: StepInput, provider: str | None) -> EventData:
 
 
 def cloud_event(
-    id_: str, type_: str, subject: str, time: datetime, data: dict[str, Any]
+    id_: str, type_: str, subject: str, time: datetime, data: dict[str, Any], seq: int
 ) -> CloudEvent:
-    """The CloudEvents 1.0 event (the library validates the attributes)."""
+    """The CloudEvents 1.0 event (the library validates the attributes), with the
+    `sequence` extension: a String in the spec, so the zero-padded seq (it keeps the order)."""
     return CloudEvent(
         {
             "id": id_,
@@ -87,6 +92,7 @@ def cloud_event(
             "subject": subject,
             "time": time,
             "datacontenttype": "application/json",
+            "sequence": sequence_text(seq),
         },
         data,
     )
@@ -101,7 +107,7 @@ async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
     data = event_data(step, provider).model_dump(mode="json", exclude_none=True)
     type_ = event_type(step.event)
     eid = event_id(step.dossier, step.step)
-    cloud_event(eid, type_, step.dossier, step.at, data)  # refuses an invalid event
+    cloud_event(eid, type_, step.dossier, step.at, data, 0)  # refuses an invalid event
     seq = await conn.fetchval(
         """WITH locked AS (SELECT pg_advisory_xact_lock($8)),
            added AS (
@@ -111,7 +117,8 @@ async def append(conn: Conn, step: StepInput, provider: str | None) -> int:
            deliveries AS (
                INSERT INTO event_deliveries (subscription, seq, dossier)
                SELECT s.name, added.seq, $4 FROM event_subscriptions s, added
-               WHERE s.active AND s.gone_at IS NULL AND (s.types = '{}' OR $2 = ANY (s.types)))
+               -- paused ones too: their events wait, pending, for the resume
+               WHERE s.active AND (s.types = '{}' OR $2 = ANY (s.types)))
            SELECT seq FROM added""",
         eid,
         type_,
@@ -136,7 +143,7 @@ def _feed_event(r: Any) -> FeedEvent:
         subject=r["subject"],
         time=r["time"],
         data=r["data"],
-        sequence=r["seq"],
+        sequence=sequence_text(r["seq"]),
     )
 
 
@@ -175,45 +182,6 @@ async def for_dossier(db: Db, dossier: str) -> list[FeedEvent]:
     return [_feed_event(r) for r in rows]
 
 
-# ---------------------------------------------------------------- subscriptions
-
-
-async def sync_subscriptions(db: Db, configured: dict[str, tuple[str, tuple[str, ...]]]) -> None:
-    """Makes the table match the settings ({name: (url, types)}): new ones active, the
-    others inactive. A changed URL clears a 410 Gone (the portal gave a new endpoint)."""
-    for name, (url, types) in configured.items():
-        await db.execute(
-            """INSERT INTO event_subscriptions (name, url, types) VALUES ($1, $2, $3)
-               ON CONFLICT (name) DO UPDATE SET
-                   gone_at = CASE WHEN event_subscriptions.url = EXCLUDED.url
-                                  THEN event_subscriptions.gone_at END,
-                   url = EXCLUDED.url, types = EXCLUDED.types, active = true,
-                   updated_at = now()""",
-            name,
-            url,
-            list(types),
-        )
-    await db.execute(
-        """UPDATE event_subscriptions SET active = false, updated_at = now()
-           WHERE NOT (name = ANY ($1::text[])) AND active""",
-        list(configured),
-    )
-
-
-async def gone_at(db: Db, subscription: str) -> datetime | None:
-    value: datetime | None = await db.fetchval(
-        "SELECT gone_at FROM event_subscriptions WHERE name = $1", subscription
-    )
-    return value
-
-
-async def mark_gone(db: Db, subscription: str) -> None:
-    await db.execute(
-        "UPDATE event_subscriptions SET gone_at = now() WHERE name = $1 AND gone_at IS NULL",
-        subscription,
-    )
-
-
 # ---------------------------------------------------------------- deliveries
 
 
@@ -225,32 +193,41 @@ class Pending:
     dossier: str
     attempts: int
     recorded_at: datetime
+    # The retry horizon counts from here: recorded_at, or the last resume (or redeliver).
+    horizon_from: datetime
     body: bytes  # the CloudEvents JSON, as POSTed and signed
     id: str
     type: str
 
 
 def _pending(r: Any) -> Pending:
-    event = cloud_event(str(r["id"]), r["type"], r["subject"], r["time"], r["data"])
+    event = cloud_event(str(r["id"]), r["type"], r["subject"], r["time"], r["data"], r["seq"])
     return Pending(
         seq=r["seq"],
         dossier=r["dossier"],
         attempts=r["attempts"],
         recorded_at=r["recorded_at"],
+        horizon_from=r["horizon_from"],
         body=_JSON.write(event),
         id=str(r["id"]),
         type=r["type"],
     )
 
 
-_HEADS = """
-    SELECT h.seq, h.dossier, h.attempts, e.recorded_at, e.id, e.type, e.subject, e.time, e.data
-    FROM (SELECT DISTINCT ON (dossier) seq, dossier, attempts, next_attempt_at
+# A paused subscription's lanes have no head: its events wait, pending, in order.
+_NOT_PAUSED = """EXISTS (SELECT FROM event_subscriptions s
+                   WHERE s.name = $1 AND s.gone_at IS NULL AND s.paused_at IS NULL)"""
+
+_HEADS = f"""
+    SELECT h.seq, h.dossier, h.attempts, e.recorded_at,
+           coalesce(h.horizon_from, e.recorded_at) AS horizon_from,
+           e.id, e.type, e.subject, e.time, e.data
+    FROM (SELECT DISTINCT ON (dossier) seq, dossier, attempts, next_attempt_at, horizon_from
           FROM event_deliveries
           WHERE subscription = $1 AND status = 'pending' AND ($3::text IS NULL OR dossier = $3)
           ORDER BY dossier, seq) h
     JOIN events e ON e.seq = h.seq
-    WHERE h.next_attempt_at <= now() AND NOT (h.dossier = ANY ($4::text[]))
+    WHERE h.next_attempt_at <= now() AND NOT (h.dossier = ANY ($4::text[])) AND {_NOT_PAUSED}
     ORDER BY h.seq LIMIT $2"""
 
 
@@ -272,21 +249,24 @@ async def mark_delivered(
 ) -> Pending | None:
     """Records the receiver's acceptance of a lane's head and, in the same statement (one
     round trip, it runs for every event), reads the lane's next head: its oldest other
-    pending event, when that is due (`next_head` False: none is read)."""
+    pending event, when that is due and the subscription not paused (`next_head` False:
+    none is read)."""
     rows = await db.fetch(
-        """WITH done AS (
+        f"""WITH done AS (
                UPDATE event_deliveries SET status = 'delivered', delivered_at = now(),
                    attempts = attempts + 1, last_error = NULL
                WHERE subscription = $1 AND seq = $2),
            -- The statement's snapshot still shows $2 pending: the head is the oldest other.
            head AS (
-               SELECT seq, dossier, attempts, next_attempt_at FROM event_deliveries
+               SELECT seq, dossier, attempts, next_attempt_at, horizon_from
+               FROM event_deliveries
                WHERE subscription = $1 AND dossier = $3 AND status = 'pending' AND seq <> $2
                ORDER BY seq LIMIT 1)
-           SELECT h.seq, h.dossier, h.attempts, e.recorded_at, e.id, e.type, e.subject,
-                  e.time, e.data
+           SELECT h.seq, h.dossier, h.attempts, e.recorded_at,
+                  coalesce(h.horizon_from, e.recorded_at) AS horizon_from,
+                  e.id, e.type, e.subject, e.time, e.data
            FROM head h JOIN events e ON e.seq = h.seq
-           WHERE $4 AND h.next_attempt_at <= now()""",
+           WHERE $4 AND h.next_attempt_at <= now() AND {_NOT_PAUSED}""",
         subscription,
         head.seq,
         head.dossier,
@@ -329,14 +309,16 @@ async def wake_all(db: Db, subscription: str) -> None:
 
 async def redeliver(db: Db, subscription: str, since: datetime) -> int:
     """Puts every event recorded since `since` back in the subscription's queue (delivered,
-    failed or never queued for it); they go out again with the same webhook-id."""
+    failed or never queued for it); they go out again with the same webhook-id. Their retry
+    horizon counts from now (an old event is not failed at its first refused attempt)."""
     result: str = await db.execute(
-        """INSERT INTO event_deliveries (subscription, seq, dossier)
-           SELECT $1, e.seq, e.subject FROM events e
+        """INSERT INTO event_deliveries (subscription, seq, dossier, horizon_from)
+           SELECT $1, e.seq, e.subject, now() FROM events e
            JOIN event_subscriptions s ON s.name = $1
            WHERE e.recorded_at >= $2 AND (s.types = '{}' OR e.type = ANY (s.types))
            ON CONFLICT (subscription, seq) DO UPDATE SET status = 'pending', attempts = 0,
-               next_attempt_at = now(), last_error = NULL, delivered_at = NULL""",
+               next_attempt_at = now(), last_error = NULL, delivered_at = NULL,
+               horizon_from = now()""",
         subscription,
         since,
     )
@@ -348,20 +330,27 @@ class DeliveryState:
     subscription: str
     counts: dict[str, int]  # pending, delivered, failed
     oldest_pending_seconds: float
-    gone: bool
+    gone: bool  # the receiver answered 410 Gone
     active: bool
+    paused_by_ops: bool = False
+
+    @property
+    def paused(self) -> bool:
+        """Nothing is sent; every event stays pending (the backlog) until resumed."""
+        return self.gone or self.paused_by_ops
 
 
 async def state(db: Db) -> list[DeliveryState]:
     rows = await db.fetch(
         """SELECT s.name, s.active, s.gone_at IS NOT NULL AS gone,
+                  s.paused_at IS NOT NULL AS paused_by_ops,
                   count(*) FILTER (WHERE d.status = 'pending') AS pending,
                   count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
                   count(*) FILTER (WHERE d.status = 'failed') AS failed,
                   coalesce(extract(epoch FROM now() - min(d.created_at)
                       FILTER (WHERE d.status = 'pending')), 0) AS oldest
            FROM event_subscriptions s LEFT JOIN event_deliveries d ON d.subscription = s.name
-           GROUP BY s.name, s.active, s.gone_at ORDER BY s.name"""
+           GROUP BY s.name ORDER BY s.name"""
     )
     return [
         DeliveryState(
@@ -370,6 +359,7 @@ async def state(db: Db) -> list[DeliveryState]:
             oldest_pending_seconds=float(r["oldest"]),
             gone=bool(r["gone"]),
             active=bool(r["active"]),
+            paused_by_ops=bool(r["paused_by_ops"]),
         )
         for r in rows
     ]

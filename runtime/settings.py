@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -160,6 +161,10 @@ class SubscriptionSettings(_Section):
     url: str
     # Standard Webhooks secret: `whsec_` + base64 of at least 24 random bytes.
     secret: str = Field(repr=False)
+    # Secret rotation: the old secret, kept beside the new `secret` while the receiver moves
+    # over. Every delivery is then signed with both (webhook-signature `v1,<new> v1,<old>`),
+    # so a receiver that knows either one accepts it. Remove it once the receiver has moved.
+    previous_secret: str | None = Field(None, repr=False)
     # Event types sent (full CloudEvents types); empty: every type.
     types: tuple[str, ...] = ()
     # Dossiers delivered at once (each dossier's events stay in order).
@@ -183,14 +188,34 @@ class SubscriptionSettings(_Section):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: str) -> str:
-        raw = value.removeprefix("whsec_")
-        try:
-            key = base64.b64decode(raw + "==", validate=False)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) < 24:
-            raise ValueError("must be whsec_ followed by base64 of at least 24 random bytes")
-        return value
+        return _webhook_secret(value)
+
+    @field_validator("previous_secret")
+    @classmethod
+    def _previous_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if value == info.data.get("secret"):
+            raise ValueError("is the same as secret: give the old secret here, the new in secret")
+        return _webhook_secret(value)
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """The secrets each delivery is signed with: the new, then the old (rotation)."""
+        if self.previous_secret is None:
+            return (self.secret,)
+        return (self.secret, self.previous_secret)
+
+
+def _webhook_secret(value: str) -> str:
+    raw = value.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(raw + "==", validate=False)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 24:
+        raise ValueError("must be whsec_ followed by base64 of at least 24 random bytes")
+    return value
 
 
 class EventsSettings(_Section):

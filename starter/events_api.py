@@ -1,10 +1,12 @@
 """`GET /events?after=<cursor>&limit=N`: the events feed for pull consumers (issue 14).
 
-The cursor is the feed's sequence number (a decimal string): the registry commits events in
-sequence order (registry/events.py), so "everything after n" never changes once read, and
-the number stays valid across restarts. The portal stores the last `next_cursor` and asks
-again from it after its own outage. A provider user reads the events of its organisation's
-dossiers, a reviewer those of its body's, the BEC and the department all of them.
+The cursor is the feed's sequence number (a decimal string; `next_cursor` is the last event's
+CloudEvents `sequence`, zero-padded to 19 digits, and leading zeros are optional on the way
+in): the registry commits events in sequence order (registry/events.py), so "everything
+after n" never changes once read, and the number stays valid across restarts. The portal
+stores the last `next_cursor` and asks again from it after its own outage. A provider user
+reads the events of its organisation's dossiers, a reviewer those of its body's, the BEC and
+the department all of them.
 No `from __future__ import annotations`: FastAPI reads the live annotations.
 """
 
@@ -12,14 +14,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from models.events import EventPage
+from models.events import SEQUENCE_DIGITS, EventPage
 from models.identity import Actor, RoleKind
 from registry import events
 from starter import access
 from starter.client import CaseService
 from starter.problems import PROBLEM_RESPONSES
 
-CURSOR_PATTERN = r"^(0|[1-9][0-9]{0,17})$"
+CURSOR_PATTERN = rf"^[0-9]{{1,{SEQUENCE_DIGITS}}}$"
+MAX_SEQ = 2**63 - 1  # a larger cursor (19 nines) is past every event: an empty page
 
 
 def events_router(current_actor: object) -> APIRouter:
@@ -39,7 +42,8 @@ def events_router(current_actor: object) -> APIRouter:
             str,
             Query(
                 pattern=CURSOR_PATTERN,
-                description="the `next_cursor` of the previous page; 0 (default): from the start",
+                description="the `next_cursor` of the previous page (the last event's "
+                "`sequence`; leading zeros optional); 0 (default): from the start",
             ),
         ] = "0",
         limit: Annotated[int, Query(ge=1, le=500, description="events per page")] = 100,
@@ -55,13 +59,13 @@ def events_router(current_actor: object) -> APIRouter:
         service: CaseService = request.app.state.service
         page = await events.feed(
             await service.pool(),
-            int(after),
+            min(int(after), MAX_SEQ),
             limit,
             everything=everything,
             provider=provider,
             bodies=bodies,
         )
-        cursor = str(page[-1].sequence) if page else after
+        cursor = page[-1].sequence if page else after
         return EventPage(events=page, next_cursor=cursor)
 
     return router

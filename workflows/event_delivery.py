@@ -3,8 +3,12 @@ of delivery activity runs, continued as new every RUNS_PER_RUN runs.
 
 The work itself (paging undelivered events from the registry, one lane per dossier, backoff)
 is the activity `events.deliver`; its state lives in the registry, so this workflow holds
-none and its history stays small. It ends when its subscription answered 410 Gone or left
-the settings (the worker starts it again at its next start when it is configured again).
+none and its history stays small. It ends only when its subscription left the settings (the
+worker starts it again at its next start when it is configured again). A paused subscription
+(410 Gone, or ops) keeps its workflow running: the activity sends nothing until the resume,
+which is a registry write (`python -m starter events resume`), so it needs no signal here.
+Runs before that change (the activity stopped on 410) ended with `gone`; the worker starts
+a new one at its start.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class Received:
     type: str
     seq_time: str
     at: float = 0.0  # time.time() when it was accepted
+    sequence: str | None = None  # the CloudEvents `sequence` extension, as sent
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Receiver:
                     event["type"],
                     event["time"],
                     time.time(),
+                    event.get("sequence"),
                 )
             )
         return Response(json.dumps({"ok": True}), status=200)
