@@ -58,7 +58,7 @@ from registry.db import connect as pg_connect
 from registry.db import dsn_from_settings
 from registry.migrate import MigrationError, migrate, migration_files
 from runtime.settings import ConfigError, Settings, load_settings
-from runtime.temporal import add_missing_search_attributes, connect
+from runtime.temporal import TemporalConnectError, add_missing_search_attributes, connect
 from starter.schedule import build_schedule, check_settings, ensure_schedule
 
 # Type names as `temporal operator search-attribute create` and `tcld` spell them.
@@ -518,13 +518,17 @@ async def run(
     if client is None:
         try:
             client = await connect(settings)
+        except TemporalConnectError as exc:  # a TLS mismatch: it names the variable
+            report.steps.append(Step("temporal", Status.REFUSED, str(exc)))
+            return report
         except Exception as exc:  # the SDK raises RuntimeError for a refused connection
             report.steps.append(
                 Step(
                     "temporal",
                     Status.REFUSED,
-                    f"Temporal at {t.address} does not answer: {exc} (set TEMPORAL_ADDRESS, "
-                    f"and TEMPORAL_TLS_CERT/KEY or TEMPORAL_API_KEY for a secured cluster)",
+                    f"Temporal at {t.address} does not answer: {exc} (set TEMPORAL_ADDRESS; "
+                    f"for a secured cluster TEMPORAL_TLS_CA or TEMPORAL_TLS=true, "
+                    f"TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY, or TEMPORAL_API_KEY)",
                 )
             )
             return report
