@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -265,9 +266,30 @@ class NotificationSettings(_Section):
 
 
 class WorkerSettings(_Section):
+    # The Prometheus endpoint: loopback by default (a scraper on the host); 0.0.0.0 (or ::)
+    # for a scraper elsewhere, e.g. a pod's port. An IP address: the SDK binds no names.
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535)
     graceful_shutdown_seconds: float = Field(20, ge=0)
     max_cached_workflows: int = Field(6000, ge=0)
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                "must be an IP address to listen on: 127.0.0.1 (this host only), 0.0.0.0 "
+                "(every IPv4 interface) or :: (every interface)"
+            ) from None
+        return value
+
+    @property
+    def metrics_bind(self) -> str:
+        """host:port as the SDK's Prometheus exporter takes it (IPv6 in brackets)."""
+        host = f"[{self.metrics_host}]" if ":" in self.metrics_host else self.metrics_host
+        return f"{host}:{self.metrics_port}"
 
 
 class ApiSettings(_Section):
