@@ -120,7 +120,7 @@ def make_runtime(settings: Settings) -> Runtime:
     this runtime's meter by `start_domain_metrics`, so the same endpoint serves them.
     """
     metrics = (
-        PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker.metrics_port}")
+        PrometheusConfig(bind_address=settings.worker.metrics_bind)
         if settings.worker.metrics_port
         else None
     )

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import ipaddress
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,7 +29,9 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -35,6 +41,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from runtime import tls_files
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "temporal-dev.yaml"
 
@@ -43,6 +51,9 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("postgres", "url"),
     "TEMPORAL_ADDRESS": ("temporal", "address"),
     "TEMPORAL_NAMESPACE": ("temporal", "namespace"),
+    "TEMPORAL_TLS": ("temporal", "tls"),
+    "TEMPORAL_TLS_CA": ("temporal", "tls_ca"),
+    "TEMPORAL_TLS_SERVER_NAME": ("temporal", "tls_server_name"),
     "TEMPORAL_TLS_CERT": ("temporal", "tls_cert"),
     "TEMPORAL_TLS_KEY": ("temporal", "tls_key"),
     "TEMPORAL_API_KEY": ("temporal", "api_key"),
@@ -51,6 +62,14 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "SMTP_USERNAME": ("smtp", "username"),
     "SMTP_PASSWORD": ("smtp", "password"),
 }
+
+
+def env_name(section: str, key: str) -> str:
+    """The variable an operator sets for a key: its conventional name, else ODB_<S>__<K>."""
+    for name, target in ENV_ALIASES.items():
+        if target == (section, key):
+            return name
+    return f"ODB_{section.upper()}__{key.upper()}"
 
 
 class _Section(BaseModel):
@@ -65,6 +84,16 @@ class TemporalSettings(_Section):
     db_filename: str = "temporal.db"
     sqlite_pragmas: dict[str, str] = Field(default_factory=dict)
     task_queue: str = "odb-cases"
+    # TLS to the frontend (runtime/temporal.py: tls_config). It is on when `tls` is true, or
+    # when any of tls_ca, tls_cert or api_key is given (a CA alone: server-only TLS with a
+    # private CA); `tls: false` with any of them is refused, never silently plaintext.
+    tls: bool | None = None
+    # PEM file of the CA(s) that signed the server's certificate; none: the system's CAs.
+    tls_ca: Path | None = None
+    # The name the server's certificate must carry (and the SNI), when it is not the host
+    # of `address` (an IP address, an internal load balancer name).
+    tls_server_name: str | None = None
+    # Mutual TLS: this client's certificate and its unencrypted private key (PEM), together.
     tls_cert: Path | None = None
     tls_key: Path | None = None
     api_key: str | None = None
@@ -82,6 +111,131 @@ class TemporalSettings(_Section):
     @property
     def port(self) -> int:
         return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def tls_enabled(self) -> bool:
+        """`tls` when given, else implied by a CA, a client certificate or an API key."""
+        if self.tls is not None:
+            return self.tls
+        return bool(self.tls_ca or self.tls_cert or self.tls_key or self.api_key)
+
+    @model_validator(mode="after")
+    def _tls_usable(self) -> TemporalSettings:
+        """Half-configured TLS stops every process at start (all of them read settings
+        first), each problem reported on the key it concerns with the variable to set."""
+        problems = _tls_problems(self)
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("temporal_tls", "{reason}", {"reason": why}),
+                        loc=(key,),
+                        input=shown,
+                    )
+                    for key, shown, why in problems
+                ],
+            )
+        return self
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*$"
+)
+# Settings that mean TLS: with `tls: false` they are a contradiction.
+_NEED_TLS = ("tls_ca", "tls_server_name", "tls_cert", "tls_key", "api_key")
+# What each TLS file must be, and how it is checked (runtime/tls_files.py).
+_TLS_FILES: tuple[tuple[str, str, Callable[[Path], bytes]], ...] = (
+    ("tls_ca", "the CA certificate that signed the server's certificate", tls_files.certificates),
+    ("tls_cert", "this client's certificate", tls_files.certificates),
+    ("tls_key", "the private key of the client certificate", tls_files.private_key),
+)
+
+
+def _tls_problems(t: TemporalSettings) -> list[tuple[str, object, str]]:
+    """(key, value shown, what is wrong and what to do) for each TLS setting that cannot
+    work as given."""
+    name = functools.partial(env_name, "temporal")
+    tls, ca, server, cert, key = (
+        name(k) for k in ("tls", "tls_ca", "tls_server_name", "tls_cert", "tls_key")
+    )
+    problems: list[tuple[str, object, str]] = []
+    if t.tls is False:
+        needing = [name(k) for k in _NEED_TLS if getattr(t, k)]
+        if needing:
+            problems.append(
+                (
+                    "tls",
+                    False,
+                    f"{tls}=false, but {' and '.join(needing)} need TLS"
+                    f"{' (an API key is never sent in plaintext)' if t.api_key else ''}: "
+                    f"unset {tls} (TLS is then on), or unset those",
+                )
+            )
+    readable: set[str] = set()
+    for k, what, check in _TLS_FILES:
+        path = getattr(t, k)
+        if path is None:
+            continue
+        try:
+            check(path)
+        except tls_files.TlsFileError as exc:
+            problems.append((k, str(path), f"{name(k)} must name {what} (PEM): {exc}"))
+        else:
+            readable.add(k)
+    if t.tls_cert and not t.tls_key:
+        problems.append(
+            (
+                "tls_cert",
+                str(t.tls_cert),
+                f"{cert} is set but {key} is not: a client certificate is used only with its "
+                f"private key. Set {key} to the key's PEM file, or unset {cert} (server-only "
+                f"TLS needs no client certificate: {ca}, or {tls}=true)",
+            )
+        )
+    if t.tls_key and not t.tls_cert:
+        problems.append(
+            (
+                "tls_key",
+                str(t.tls_key),
+                f"{key} is set but {cert} is not: set {cert} to the PEM file of the "
+                f"certificate this key belongs to, or unset {key}",
+            )
+        )
+    if t.tls_cert and t.tls_key and {"tls_cert", "tls_key"} <= readable:
+        try:
+            tls_files.check_pair(t.tls_cert, t.tls_key)
+        except tls_files.TlsFileError as exc:
+            problems.append(
+                (
+                    "tls_key",
+                    str(t.tls_key),
+                    f"{key} does not go with {cert}: {exc}; give the key that certificate "
+                    f"was issued for",
+                )
+            )
+    if t.tls_server_name is not None:
+        if not _HOST_NAME.match(t.tls_server_name):
+            problems.append(
+                (
+                    "tls_server_name",
+                    t.tls_server_name,
+                    f"{server} must be a host name as the server's certificate carries it, "
+                    f"e.g. temporal.internal (no scheme, port or path)",
+                )
+            )
+        elif not t.tls_enabled and t.tls is None:
+            problems.append(
+                (
+                    "tls_server_name",
+                    t.tls_server_name,
+                    f"{server} is set but TLS is off: set {ca} to the PEM file of the private "
+                    f"CA that signed the server's certificate (server-only TLS), or {tls}=true "
+                    f"when the certificate is publicly trusted, or unset {server}",
+                )
+            )
+    return problems
 
 
 class PostgresSettings(_Section):
@@ -113,9 +267,30 @@ class NotificationSettings(_Section):
 
 
 class WorkerSettings(_Section):
+    # The Prometheus endpoint: loopback by default (a scraper on the host); 0.0.0.0 (or ::)
+    # for a scraper elsewhere, e.g. a pod's port. An IP address: the SDK binds no names.
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535)
     graceful_shutdown_seconds: float = Field(20, ge=0)
     max_cached_workflows: int = Field(6000, ge=0)
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                "must be an IP address to listen on: 127.0.0.1 (this host only), 0.0.0.0 "
+                "(every IPv4 interface) or :: (every interface)"
+            ) from None
+        return value
+
+    @property
+    def metrics_bind(self) -> str:
+        """host:port as the SDK's Prometheus exporter takes it (IPv6 in brackets)."""
+        host = f"[{self.metrics_host}]" if ":" in self.metrics_host else self.metrics_host
+        return f"{host}:{self.metrics_port}"
 
 
 class ApiSettings(_Section):

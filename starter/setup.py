@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ from registry.db import connect as pg_connect
 from registry.db import dsn_from_settings
 from registry.migrate import MigrationError, migrate, migration_files
 from runtime.settings import ConfigError, Settings, load_settings
-from runtime.temporal import add_missing_search_attributes, connect
+from runtime.temporal import TemporalConnectError, add_missing_search_attributes, connect
 from starter.schedule import build_schedule, check_settings, ensure_schedule
 
 # Type names as `temporal operator search-attribute create` and `tcld` spell them.
@@ -228,11 +229,9 @@ async def namespace(
             "namespace",
             Status.MANUAL,
             f"{ns} does not exist; Temporal Cloud namespaces are created in the Cloud UI or "
-            f"with tcld (retention {days} days), then run setup again",
-            commands=[
-                f"tcld namespace create --namespace {ns.split('.')[0]} --region <region> "
-                f"--retention-days {days}"
-            ],
+            f"with tcld (retention {days} days, with the search attributes), then run setup "
+            f"again",
+            commands=[tcld_create_command(settings)],
         )
     if check:
         return Step(
@@ -262,6 +261,29 @@ async def namespace(
         raise
     await _usable(client, ns)
     return Step("namespace", Status.CHANGED, f"created {ns} (retention {days} days)", changes=[ns])
+
+
+def tcld_create_command(settings: Settings) -> str:
+    """`tcld namespace create` for this system: its retention, its search attributes, and
+    the authentication the settings use. tcld's default is mutual TLS, which needs the CA
+    that issues the clients' certificates (`--ca-certificate-file`); an API key namespace
+    needs none."""
+    t = settings.temporal
+    if t.api_key:
+        auth = "--auth-method api_key"
+    else:
+        auth = (
+            "--auth-method mtls --ca-certificate-file <PEM of the CA that issued the client "
+            "certificate in TEMPORAL_TLS_CERT>"
+        )
+    attributes = " ".join(
+        f'--search-attribute "{key.name}={type_name(int(key.indexed_value_type))}"'
+        for key in search.ALL
+    )
+    return (
+        f"tcld namespace create --namespace {t.namespace.split('.')[0]} --region <region> "
+        f"--retention-days {t.retention_days} {auth} {attributes}"
+    )
 
 
 async def _usable(client: Client, namespace: str) -> None:
@@ -298,6 +320,7 @@ async def wait_usable(client: Client, ns: str, within: float = NAMESPACE_WAIT) -
 class AttributePlan:
     missing: list[SearchAttributeKey[Any]]
     conflicts: list[str]  # one sentence each
+    others: dict[str, str]  # custom attributes of the namespace this system does not use: type
 
 
 def type_name(value: int) -> str:
@@ -313,6 +336,8 @@ async def plan_attributes(
         )
     ).custom_attributes
     missing, conflicts = [], []
+    ours = {key.name for key in keys}
+    others = {name: type_name(kind) for name, kind in have.items() if name not in ours}
     for key in keys:
         if key.name not in have:
             missing.append(key)
@@ -325,7 +350,49 @@ async def plan_attributes(
                 f"when nothing else uses it, or use a namespace of its own, then run setup "
                 f"again"
             )
-    return AttributePlan(missing, conflicts)
+    return AttributePlan(missing, conflicts, others)
+
+
+def named(keys: Sequence[SearchAttributeKey[Any]]) -> str:
+    """`OdbState (Keyword), OdbNextDeadline (Datetime), ...`"""
+    return ", ".join(f"{key.name} ({type_name(int(key.indexed_value_type))})" for key in keys)
+
+
+_LIMITED_TYPE = re.compile(r"of type (\w+)")
+
+
+def server_refused(ns: str, plan: AttributePlan, exc: RPCError) -> str:
+    """The server's own reason for refusing to add the attributes, and what to do. The one
+    refusal seen in practice is a limit of SQL visibility (PostgreSQL, MySQL, SQLite): a
+    fixed number of custom attributes per type and namespace, e.g. "cannot have more than
+    3 search attribute of type Datetime"."""
+    names = ", ".join(k.name for k in plan.missing)
+    said = f'the server refused to add {names}: "{exc.message}" ({exc.status.name})'
+    limited = _LIMITED_TYPE.search(exc.message)
+    if limited is None:
+        return f"search attributes on {ns}: {said}; change what it names, then run setup again"
+    kind = limited.group(1)
+    needed = [k for k in search.ALL if type_name(int(k.indexed_value_type)) == kind]
+    taken = sorted(name for name, other in plan.others.items() if other == kind)
+    if not taken:
+        return (
+            f"search attributes on {ns}: {said}. This system needs {len(needed)} of type "
+            f"{kind} ({', '.join(k.name for k in needed)}), more than this cluster's "
+            f"visibility store allows per namespace: use Elasticsearch visibility, or ask the "
+            f"cluster's operator to raise the limit, then run setup again"
+        )
+    removes = "; ".join(
+        f"`temporal operator search-attribute remove --namespace {ns} --name {name}`"
+        for name in taken
+    )
+    return (
+        f"search attributes on {ns}: {said}. The namespace's visibility store holds only so "
+        f"many custom attributes of one type, this system needs {len(needed)} of type {kind} "
+        f"({', '.join(k.name for k in needed)}), and the namespace already has "
+        f"{', '.join(taken)} ({kind}), which this system does not use. Remove what nothing "
+        f"uses any more ({removes}), or give this system a namespace of its own "
+        f"(TEMPORAL_NAMESPACE), then run setup again"
+    )
 
 
 def tcld_commands(ns: str, keys: Sequence[SearchAttributeKey[Any]]) -> list[str]:
@@ -347,6 +414,7 @@ async def search_attributes(
     ns = settings.temporal.namespace
     cloud = is_cloud(settings) if cloud is None else cloud
     added: list[str] = []
+    last: RPCError | None = None
     for _ in range(RACE_ATTEMPTS):
         plan = await plan_attributes(client, ns, keys)
         if plan.conflicts:
@@ -376,13 +444,13 @@ async def search_attributes(
             return Step(
                 "search attributes",
                 Status.MISSING,
-                f"would add {', '.join(names)}",
+                f"would add {named(plan.missing)}",
                 changes=names,
             )
         try:
             added += await add_missing_search_attributes(client, ns, plan.missing)
         except RPCError as exc:
-            # Another setup added some of them between our look and our add: look again.
+            # Another setup adding some of them between our look and our add: look again.
             if exc.status not in (
                 RPCStatusCode.ALREADY_EXISTS,
                 RPCStatusCode.INVALID_ARGUMENT,
@@ -391,10 +459,19 @@ async def search_attributes(
                 RPCStatusCode.ABORTED,
             ):
                 raise
+            last = exc
+            if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+                after = await plan_attributes(client, ns, keys)
+                if [k.name for k in after.missing] == names:
+                    # Nobody added any of them meanwhile: the refusal is the server's own
+                    # (a limit), and asking again gets the same answer.
+                    raise SetupRefused(server_refused(ns, after, exc)) from exc
             await asyncio.sleep(0.5)
+    assert last is not None  # a turn that did not return caught a refusal
     raise SetupRefused(
-        f"search attributes on {ns}: still missing after {RACE_ATTEMPTS} attempts "
-        f"(another process keeps changing them?); run setup again"
+        f"search attributes on {ns}: still missing after {RACE_ATTEMPTS} attempts; the "
+        f'server\'s last answer: "{last.message}" ({last.status.name}); run setup again, '
+        f"and if it says the same, change what it names"
     )
 
 
@@ -518,13 +595,17 @@ async def run(
     if client is None:
         try:
             client = await connect(settings)
+        except TemporalConnectError as exc:  # a TLS mismatch: it names the variable
+            report.steps.append(Step("temporal", Status.REFUSED, str(exc)))
+            return report
         except Exception as exc:  # the SDK raises RuntimeError for a refused connection
             report.steps.append(
                 Step(
                     "temporal",
                     Status.REFUSED,
-                    f"Temporal at {t.address} does not answer: {exc} (set TEMPORAL_ADDRESS, "
-                    f"and TEMPORAL_TLS_CERT/KEY or TEMPORAL_API_KEY for a secured cluster)",
+                    f"Temporal at {t.address} does not answer: {exc} (set TEMPORAL_ADDRESS; "
+                    f"for a secured cluster TEMPORAL_TLS_CA or TEMPORAL_TLS=true, "
+                    f"TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY, or TEMPORAL_API_KEY)",
                 )
             )
             return report
@@ -539,7 +620,9 @@ async def run(
             Step(
                 "search attributes",
                 Status.MISSING,
-                f"would add all {len(search.ALL)} once the namespace exists",
+                f"would add all {len(search.ALL)} once the namespace exists: "
+                f"{named(search.ALL)}",
+                changes=[key.name for key in search.ALL],
             ),
             Step(
                 "schedule",

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case_decisions import CaseDecisions
 from workflows.case_recording import checked
+from workflows.typed_update import typed_update
 
 
 @workflow.defn(name="ApplicationWorkflow")
@@ -159,13 +160,24 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ queries
 
-    @workflow.query
+    @workflow.query(
+        description=(
+            "The whole case as the portal and ops see it: state, decisions, appeals, "
+            "deadlines, who acts next, e-mails not yet sent (`python -m starter show`)."
+        )
+    )
     def status(self) -> CaseStatus:
         return self._s
 
     # ------------------------------------------------------------------ review
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "A reviewer of the competent body approves, or refuses with a written reason "
+            "(`python -m starter decide`). The validator refuses it, without history, "
+            "unless the case is under review and the actor reviews for its body."
+        )
+    )
     async def review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -179,7 +191,12 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ withdraw
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The provider withdraws its application before it is decided; the case ends "
+            "(`python -m starter withdraw`)."
+        )
+    )
     async def withdraw(self, inp: WithdrawInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -193,7 +210,12 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ appeal
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The provider appeals a refusal or a negative screening to the BEC, with a "
+            "motivation, within the 30-day window (`python -m starter appeal`)."
+        )
+    )
     async def file_appeal(self, inp: AppealInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -205,7 +227,13 @@ class ApplicationWorkflow(CaseDecisions):
         with checked():
             guards.appeal(self._s, inp, workflow.now())
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The BEC secretariat registers an appeal that arrived by e-mail, with the "
+            "moment it was received: the 30-day window and the BEC's 60 days are judged "
+            "from it (`python -m starter register-appeal`)."
+        )
+    )
     async def register_appeal(self, inp: RegisterAppealInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -219,7 +247,12 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ hearing
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The BEC records the hearing (or its waiver) of the provider or the department "
+            "(`python -m starter hearing`)."
+        )
+    )
     async def record_hearing(self, inp: HearingInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -233,7 +266,12 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ BEC decision
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The BEC grants (registered) or rejects (final refusal) the appeal, once both "
+            "sides were heard (`python -m starter bec-decide`)."
+        )
+    )
     async def bec_decision(self, inp: BecDecisionInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -247,7 +285,12 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ stop / revoke
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The provider stops a registration; the case ends and the provider gets a "
+            "confirmation (`python -m starter stop`)."
+        )
+    )
     async def stop(self, inp: StopInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -259,7 +302,12 @@ class ApplicationWorkflow(CaseDecisions):
         with checked():
             guards.stop(self._s, inp)
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The department revokes a registration that no longer meets the criteria, with "
+            "a reason (`python -m starter revoke`)."
+        )
+    )
     async def revoke(self, inp: RevokeInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -273,7 +321,13 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ corrections
 
-    @workflow.update
+    @typed_update(
+        description=(
+            "The department corrects the day a decision or an appeal was received; the "
+            "appeal window or the BEC deadline moves with it (`python -m starter "
+            "receipt-date`)."
+        )
+    )
     async def correct_receipt_date(self, inp: CorrectReceiptInput) -> CaseStatus:
         async with self._turn():
             with checked():
@@ -287,20 +341,37 @@ class ApplicationWorkflow(CaseDecisions):
 
     # ------------------------------------------------------------------ screening
 
-    @workflow.signal
+    @workflow.signal(
+        description=(
+            "The yearly screening's result for this training, from the screening run: "
+            "positive extends the registration; negative schedules its removal on 31 "
+            "December of the next year and opens an appeal window. A repeat for the same "
+            "year is ignored."
+        )
+    )
     async def screening_outcome(self, outcome: ScreeningOutcome) -> None:
         async with self._turn():
             await self._screened(outcome)
 
     # ------------------------------------------------------------------ notices
 
-    @workflow.signal
+    @workflow.signal(
+        description=(
+            "A resubmission of this training was registered (sent by the new case): this "
+            "registration ends the day before the new one starts, reason replaced."
+        )
+    )
     async def replaced(self, inp: ReplacedInput) -> None:
         """A resubmission of this training is registered: this registration ends."""
         async with self._turn():
             await self._replaced(inp)
 
-    @workflow.signal
+    @workflow.signal(
+        description=(
+            "Ops send again, by its Message-ID, an e-mail the mail server refused (`python "
+            "-m starter mail resend`)."
+        )
+    )
     def retry_notice(self, message_id: str) -> None:
         """Ops resent a notice the mail server had refused (`python -m starter mail resend`)."""
         self._resend.add(message_id)

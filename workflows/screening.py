@@ -177,7 +177,12 @@ class ScreeningWorkflow:
     def _continue(self, inp: ScreeningInput) -> None:
         workflow.continue_as_new(inp.model_copy(update={"carried": self._p}))
 
-    @workflow.query
+    @workflow.query(
+        description=(
+            "How far this yearly screening run is: phase, trainings scored and cases told "
+            "of the total, the rubric version (`python -m starter screen follow`)."
+        )
+    )
     def progress(self) -> ScreeningProgress | None:
         return self._p
 

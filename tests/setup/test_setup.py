@@ -183,6 +183,10 @@ async def test_setup_makes_a_bare_cluster_ready_and_a_second_run_changes_nothing
     assert before.code == 1, before
     assert "would apply" in before.out and f"would create {target.namespace}" in before.out
     assert "not ready" in before.err
+    line = next(x for x in before.out.splitlines() if x.startswith("search attributes"))
+    assert f"would add all {len(search.ALL)} once the namespace exists: " in line
+    assert "OdbState (Keyword)" in line and "OdbWaitingSince (Datetime)" in line
+    assert all(key.name in line for key in search.ALL)
 
     first = await cli(target)
     assert first.code == 0, first
@@ -230,6 +234,59 @@ async def test_a_search_attribute_of_another_type_is_refused_by_name(target: Tar
     assert "schedule           changed" in ran.out
     # --check refuses the same way.
     assert (await cli(target, "--check")).code == 2
+
+
+async def test_a_limit_of_the_server_is_shown_with_what_to_do(target: Target) -> None:
+    """SQL visibility holds 3 custom Datetime attributes per namespace; the cases need all 3.
+    A namespace where another application took one: setup shows the server's refusal, the
+    attribute in the way and how to remove it, instead of retrying as if it were a race."""
+    settings = target.settings()
+    client = await connect(settings)
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=target.namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    await setup.wait_usable(client, target.namespace)
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=target.namespace,
+            search_attributes={"InvoiceDue": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME},
+        )
+    )
+    report = await setup.run(settings)
+    assert report.exit_code == 2
+    step = next(s for s in report.steps if s.name == "search attributes")
+    assert step.status == setup.Status.REFUSED
+    assert (
+        '"Unable to create search attributes: cannot have more than 3 search attribute of '
+        'type Datetime." (INVALID_ARGUMENT)'
+    ) in step.detail
+    assert "this system needs 3 of type Datetime (OdbNextDeadline, OdbRemovalOn, " in step.detail
+    assert "the namespace already has InvoiceDue (Datetime)" in step.detail
+    assert (
+        f"`temporal operator search-attribute remove --namespace {target.namespace} "
+        f"--name InvoiceDue`"
+    ) in step.detail
+    assert "another process" not in step.detail
+
+
+async def test_temporal_cloud_gets_a_tcld_namespace_create_with_its_authentication(
+    target: Target,
+) -> None:
+    client = await connect(target.settings())
+    mtls = await setup.namespace(client, target.settings(), cloud=True)
+    assert mtls.status == setup.Status.MANUAL
+    (command,) = mtls.commands
+    assert command.startswith(
+        f"tcld namespace create --namespace {target.namespace} --region <region> "
+        f"--retention-days 30 --auth-method mtls --ca-certificate-file <PEM of the CA that "
+        f"issued the client certificate in TEMPORAL_TLS_CERT>"
+    ), command
+    assert all(f'--search-attribute "{key.name}=' in command for key in search.ALL)
+    keyed = await setup.namespace(client, target.settings(temporal={"api_key": "k"}), cloud=True)
+    assert "--auth-method api_key " in keyed.commands[0]
+    assert "--ca-certificate" not in keyed.commands[0]
 
 
 async def test_an_operator_pause_survives_an_update_of_the_schedule(target: Target) -> None:
