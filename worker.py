@@ -36,7 +36,7 @@ from ops.metrics import start_domain_metrics, start_registry_metrics
 from registry.db import create_pool
 from runtime.activity_watch import ActivityWatch
 from runtime.logging import configure_logging, get_logger
-from runtime.settings import Settings, load_settings
+from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import connect
 from workflows.application import ApplicationWorkflow
 from workflows.event_delivery import EventDeliveryWorkflow
@@ -189,4 +189,8 @@ async def _run_until_signalled(worker: Worker, settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        # A setting that cannot work stops the worker at start, in words, not a traceback.
+        raise SystemExit(f"the worker cannot start: {exc}") from None

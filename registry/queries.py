@@ -55,15 +55,26 @@ async def registered_on(db: Db, day: date) -> list[RegisteredTraining]:
 
 
 CSV_COLUMNS = list(RegisteredTraining.model_fields)
+# A cell a spreadsheet would run as a formula (OWASP, CSV injection) gets a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 async def registered_on_csv(db: Db, day: date) -> str:
-    """The open data: one line per training registered on `day`, UTF-8, comma separated."""
+    """The open data: one line per training registered on `day`, UTF-8, comma separated; a
+    text that starts like a formula starts with a quote (it is data, never run)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for training in await registered_on(db, day):
-        writer.writerow({k: "" if v is None else v for k, v in training.model_dump().items()})
+        writer.writerow({k: _cell(v) for k, v in training.model_dump().items()})
     return out.getvalue()
 
 

@@ -27,9 +27,13 @@ def forbidden(detail: str, field: str | None = None, slug: str = "forbidden") ->
     return Problem(403, slug, "Not allowed", detail, field=field)
 
 
-def may_submit(actor: Actor, provider: str) -> None:
+def may_submit_at_all(actor: Actor) -> None:
     if not actor.has(RoleKind.PROVIDER) or actor.organisation is None:
         raise forbidden(PROVIDER_GUIDANCE, slug="missing-provider-role")
+
+
+def may_submit(actor: Actor, provider: str) -> None:
+    may_submit_at_all(actor)
     if actor.organisation != provider:
         raise forbidden(
             f"you act for organisation {actor.organisation}; you cannot submit for {provider}",

@@ -26,6 +26,7 @@ from runtime.logging import get_logger
 from starter import problems
 
 REQUEST_ID_HEADER = "X-Request-ID"
+HEALTH_ROUTE = "/health"
 log = get_logger("starter.api")
 
 
@@ -82,6 +83,8 @@ class AccessLog:
             fields["subject"] = actor.subject
             fields["organisation"] = actor.organisation
         fields.update(facts)
+        if status == 200 and fields["route"] == HEALTH_ROUTE:
+            return  # the probes of load balancers and the dev stack, every few seconds
         level = "error" if status >= 500 else "warning" if status >= 400 else "info"
         getattr(log, level)("api.request", **fields)
 

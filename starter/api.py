@@ -120,6 +120,16 @@ async def current_actor(
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def provider_user(actor: ActorDep) -> Actor:
+    """Refuses a user without the provider role before the body is read: whatever such a
+    user sends, the answer is the same 403 (never a 422 about a body it may not send)."""
+    access.may_submit_at_all(actor)
+    return actor
+
+
+SubmitterDep = Annotated[Actor, Depends(provider_user)]
 ServiceDep = Annotated[CaseService, Depends(_service)]
 
 
@@ -181,7 +191,7 @@ def _routes() -> APIRouter:
     async def submit(
         application: TrainingApplication,
         idempotency_key: IdempotencyKey,
-        actor: ActorDep,
+        actor: SubmitterDep,
         service: ServiceDep,
         request: Request,
         response: Response,
@@ -343,7 +353,7 @@ def serve(settings: Settings) -> None:
         app = create_app(settings)
     except ConfigError as exc:
         # Refused at start, before listening: a half-set key source never serves a request.
-        raise SystemExit(f"the portal API cannot start: {exc}") from exc
+        raise SystemExit(f"the portal API cannot start: {exc}") from None
     configure_logging()
     get_logger("starter.api").info(
         "api.listening", url=f"http://{settings.api.host}:{settings.api.port}", docs="/docs"
@@ -364,4 +374,4 @@ if __name__ == "__main__":
     try:
         serve(load_settings())
     except ConfigError as exc:
-        raise SystemExit(f"the portal API cannot start: {exc}") from exc
+        raise SystemExit(f"the portal API cannot start: {exc}") from None

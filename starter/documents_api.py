@@ -138,6 +138,17 @@ def router(actor_dependency: Any) -> APIRouter:
         response_model=DocumentReceipt,
         summary="Upload an appeal's motivation document (PDF, DOCX or ODT, at most 10 MB); "
         "the same bytes again from your organisation give the same document (200)",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "encoding": {
+                            "file": {"contentType": ", ".join(t.value for t in DocumentType)}
+                        }
+                    }
+                }
+            }
+        },
         responses={
             200: {
                 "model": DocumentReceipt,
@@ -152,7 +163,12 @@ def router(actor_dependency: Any) -> APIRouter:
     )
     async def upload_document(
         file: Annotated[
-            UploadFile, File(description="the document: PDF, DOCX or ODT, 1 byte to 10 MB")
+            UploadFile,
+            File(
+                description="the document: PDF, DOCX or ODT, 1 byte to 10 MB; its type is "
+                "found from its content, never from its name or declared type",
+                json_schema_extra={"minLength": 1, "maxLength": MAX_DOCUMENT_BYTES},
+            ),
         ],
         actor: ActorDep,
         service: ServiceDep,

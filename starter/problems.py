@@ -270,7 +270,20 @@ def cause_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def _allowed(request: Request) -> str | None:
+    """Every method the matched path takes (Starlette's 405 names only the first route's,
+    and one path may be several routes: GET and PUT /providers/{n})."""
+    path = getattr(request.scope.get("route"), "path", None)
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    methods = sorted(m.upper() for m in paths.get(path or "", {}))
+    return ", ".join(methods) or None
+
+
 async def handle(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        allowed = _allowed(request)
+        if allowed:
+            exc = StarletteHTTPException(405, exc.detail, headers={"Allow": allowed})
     problem = from_exception(exc)
     facts = request.scope.setdefault("state", {}).setdefault("access_log", {})
     facts["problem"] = problem.slug

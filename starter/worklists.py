@@ -124,6 +124,10 @@ def _key(settings: Settings) -> bytes:
     return cursor_key(settings, "worklist")
 
 
+# The cursor's shape: base64url payload, a dot, base64url signature (encode_cursor).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -401,7 +405,9 @@ def router(actor_dependency: Any) -> APIRouter:
             str | None,
             Query(
                 max_length=CURSOR_MAX,
-                description="next_cursor of a page: the next page of that list",
+                pattern=CURSOR_PATTERN,
+                description="next_cursor of a page, as given (opaque, signed): the next page "
+                "of that list; any other value is refused (422 naming `cursor`)",
             ),
         ] = None,
         limit: Annotated[

@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -25,8 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from runtime.settings import Settings
 from starter.auth import mint_dev_token
+from tests.api.operations import DECISION_CASES, PROVIDER_FACTS, sample
 from tests.documents.test_documents import pdf
-from tests.fixtures.api import ORG, OTHER_ORG, Api, application_body, serving
+from tests.fixtures.api import ORG, OTHER_ORG, Api, serving
 
 # P own provider (the target dossier's organisation), O another organisation's provider,
 # R reviewer of the dossier's body (VOC), Q reviewer of another body (PC 200), B the BEC,
@@ -69,22 +69,6 @@ PUBLIC = {("GET", "/dossiers/{dossier}/registered"), ("GET", "/open-data/registe
 # People's ids: staff (as the matrix and the fixtures' personas sign), and each provider's.
 STAFF_IDS = {"user-R", "user-Q", "user-B", "user-D"} | {
     f"user-{p}" for p in ("voc_reviewer", "pc200_reviewer", "bec", "department")
-}
-
-# Each decision: (the state its dossier needs, a body the allowed persona's request succeeds with).
-DECISION_CASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "review-decision": ("under_review", {"approve": True}),
-    "appeal": ("refused", {"motivation": "Wij gaan in beroep."}),
-    "appeal-by-email": ("refused", {"motivation": "Beroep per e-mail.", "received_at": ""}),
-    "hearing": ("in_appeal", {"side": "provider"}),
-    "bec-decision": ("heard", {"granted": True, "reason": "het beroep is gegrond"}),
-    "stop": ("registered", {"reason": "niet meer aangeboden"}),
-    "revoke": ("registered", {"reason": "voldoet niet meer"}),
-    "withdraw": ("under_review", {"reason": "vergissing"}),
-    "receipt-date": (
-        "refused",
-        {"deadline": "appeal_window", "received_on": "", "reason": "ontvangst bevestigd"},
-    ),
 }
 
 
@@ -167,7 +151,7 @@ async def world(
         )
         await api.http.put(
             f"/providers/{MATRIX_ORG}",
-            json={"name": "Matrix Opleider bv", "contact_email": "m@x.example.be"},
+            json=PROVIDER_FACTS,
             headers=api.auth("department"),
         )
         world = World(api, document=my_doc.json()["id"])
@@ -185,38 +169,20 @@ async def _request(
     world: World, method: str, path: str, persona: str
 ) -> tuple[str, dict[str, Any]]:
     """The URL and a request that would succeed for the persona the row allows."""
-    expected = EXPECTED[(method, path)][persona]
-    today = date.today().isoformat()
-    url, kwargs = path, dict[str, Any]()
-    if path.startswith("/dossiers/{dossier}/") and method == "POST":
-        route = path.rsplit("/", 1)[1]
-        state, body = DECISION_CASES[route]
-        dossier = await world.dossier_in(state, fresh=200 <= expected < 300)
-        body = {  # the moments after the dossier's own decisions
-            k: (datetime.now(UTC).isoformat() if k == "received_at" else today) if v == "" else v
-            for k, v in body.items()
-        }
-        return path.format(dossier=dossier), {"json": body}
+    kwargs = sample(method, path, persona)
+    if method == "POST" and path.startswith("/dossiers/{dossier}/"):
+        state, _ = DECISION_CASES[path.rsplit("/", 1)[1]]
+        fresh = 200 <= EXPECTED[(method, path)][persona] < 300
+        dossier = await world.dossier_in(state, fresh=fresh)
+        # Built after the dossier's own decisions: its moments come later.
+        return path.format(dossier=dossier), sample(method, path, persona)
+    url = path
     if "{dossier}" in path:
         url = path.format(dossier=await world.dossier_in("registered", fresh=False))
-    if path.endswith("/registered") or path.endswith(".csv"):
-        kwargs["params"] = {"on": today}
-    if path == "/applications":
-        kwargs = {
-            "json": {**application_body(), "provider": ORG},
-            "headers": {"Idempotency-Key": f"matrix-{persona}-{time.time_ns()}"},
-        }
-    if path == "/documents":
-        kwargs = {"files": {"file": ("m.pdf", pdf(persona))}}
     if "{document_id}" in path:
         url = path.format(document_id=world.document)
     if "{enterprise_number}" in path:
-        target = ORG if method == "GET" else MATRIX_ORG
-        url = path.format(enterprise_number=target)
-        if method == "PUT":
-            kwargs = {"json": {"name": "Matrix Opleider bv", "contact_email": "m@x.example.be"}}
-        elif url.endswith("/deactivate"):
-            kwargs = {"json": {"reason": "matrix"}}
+        url = path.format(enterprise_number=ORG if method == "GET" else MATRIX_ORG)
     return url, kwargs
 
 

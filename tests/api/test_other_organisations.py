@@ -9,7 +9,7 @@ from typing import Any
 import pytest_asyncio
 
 from starter.auth import mint_dev_token
-from tests.api.test_authorization_matrix import DECISION_CASES
+from tests.api.operations import DECISION_CASES
 from tests.fixtures.api import ORG, OTHER_ORG, Api
 
 NEVER_GIVEN = "ODB-2020-999999"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import signal
@@ -126,6 +127,53 @@ def test_worker_serves_prometheus_metrics(info: dict[str, Any]) -> None:
 
 def test_api_answers(info: dict[str, Any]) -> None:
     assert http_status(f"{info['api']}/health") == 200
+
+
+def test_the_api_writes_one_json_line_per_request_and_keeps_the_connection(
+    stack: RunningStack, info: dict[str, Any]
+) -> None:
+    """A dev token minted from a second terminal (the stack's secret, found in its state
+    folder), then a refusal and a success on one keep-alive connection; the API's log is JSON
+    lines with one access line each, carrying the request id it answered with, never the
+    token."""
+    env = stack.config.env()
+    env.pop("ODB_DEV_MODE", None)
+    minted = subprocess.run(
+        [sys.executable, "-m", "starter", "token", "--sub", "an.ops", "--role", "department"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
+    host, port = info["api"].removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    answers = []
+    for path, auth in (
+        ("/dossiers/ODB-2020-999999", token),  # 404
+        ("/providers", "not-a-token"),  # 401
+        ("/providers", token),  # 200, on the same connection
+    ):
+        connection.request("GET", path, headers={"Authorization": f"Bearer {auth}"})
+        response = connection.getresponse()
+        response.read()
+        answers.append((response.status, response.getheader("X-Request-ID")))
+    connection.close()
+    assert [status for status, _ in answers] == [404, 401, 200]
+    log = stack.config.state / "logs" / "api.log"
+    # Every line is JSON but the supervisor's own "--- starting" markers between runs.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert all(line.startswith(("{", "--- ")) for line in log.read_text().splitlines())
+    access = {entry.get("request_id"): entry for entry in lines if entry["event"] == "api.request"}
+    for status, request_id in answers:
+        entry = access[request_id]
+        assert entry["status"] == status and entry["method"] == "GET"
+    assert access[answers[0][1]]["route"] == "/dossiers/{dossier}"
+    assert access[answers[0][1]]["subject"] == "an.ops"
+    assert access[answers[1][1]]["problem"] == "invalid-token"
+    assert token not in log.read_text()
 
 
 def test_status_from_a_second_terminal(stack: RunningStack) -> None:

