@@ -92,7 +92,9 @@ def connect_hint(error: str, t: TemporalSettings) -> str | None:
             f"turn TLS off for a plaintext server (unset {env('tls')}, {env('tls_ca')}, "
             f"{env('tls_cert')}, {env('tls_key')})"
         )
-    if t.tls_enabled and not t.tls_cert and any(m in error for m in _CLOSED_EARLY):
+    # With TLS 1.3 the client finishes its handshake before the server has checked the
+    # (missing) client certificate: the refusal then arrives as a broken connection.
+    if t.tls_enabled and not t.tls_cert and any(m in error for m in (*_CLOSED_EARLY, *_BROKEN)):
         return (
             f"the server ended the TLS session right after the handshake, as a server "
             f"that requires mutual TLS does with a client that has no certificate: set "

@@ -265,8 +265,18 @@ def cause_of(exc: BaseException) -> str:
     exception's type and message."""
     if isinstance(exc, Unavailable):
         return exc.cause or exc.detail
-    if isinstance(exc, Problem | AuthError | Refused | CaseRefused | RegistryError):
-        return ""
+    if isinstance(
+        exc,
+        Problem
+        | AuthError
+        | Refused
+        | CaseRefused
+        | RegistryError
+        | RequestValidationError
+        | ValidationError
+        | StarletteHTTPException,
+    ):
+        return ""  # the problem says it all; a refused input may hold personal data
     return f"{type(exc).__name__}: {exc}"[:300]
 
 

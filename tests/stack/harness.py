@@ -21,6 +21,7 @@ from devstack.ports import free_port, http_status, worker_polls
 from devstack.supervisor import READY_LINE
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from runtime.temporal import connect
+from starter.auth import make_dev_secret
 
 # Variables that would point the stack at outside services instead of starting its own.
 OUTSIDE = ("DATABASE_URL", "SMTP_", "TEMPORAL_", "ODB_")
@@ -228,7 +229,18 @@ class ExtraProcess:
 
     @classmethod
     def api(cls, config: StackConfig, log: Path, port: int) -> ExtraProcess:
-        return cls(config, "api", log, port, ODB_API__PORT=str(port))
+        """A second API of the dev stack: in dev mode, with the stack's own secret (as the
+        supervisor starts its API), so one token is good on both."""
+        secret = make_dev_secret(config.state)
+        return cls(
+            config,
+            "api",
+            log,
+            port,
+            ODB_API__PORT=str(port),
+            ODB_DEV_MODE="1",
+            ODB_AUTH__DEV_SECRET=secret,
+        )
 
     @property
     def pid(self) -> int:

@@ -162,7 +162,7 @@ async def test_a_resubmission_is_refused_unless_it_replaces_a_registered_trainin
     await advance_to(cases.env, at_brussels(today))
     under_review = await cases.submit(application(today + timedelta(days=120)))
     foreign = await cases.submit(application(today + timedelta(days=120), provider=OTHER_ORG))
-    for predecessor, words in ((under_review.id, "under review"), (foreign.id, "another")):
+    for predecessor, words in ((under_review.id, "under review"), (foreign.id, "no dossier")):
         with pytest.raises(RegistryError) as refused:
             await cases.service.submit(
                 application(today + timedelta(days=120), predecessor_dossier=predecessor),

@@ -87,7 +87,9 @@ async def test_worker_dies_mid_step_case_resumes_once(
 
     first = worker(dev_env, pool, settings)
     first_run = asyncio.create_task(first.run())
-    await until(handle, lambda s: bool(s.history))  # acknowledged
+    # A worker on a loaded machine may take a while to poll: the wait is for the case, not a
+    # measure of speed.
+    await until(handle, lambda s: bool(s.history), within=60)  # acknowledged
     await smtp_sink.wait_for(lambda m: f"{handle.id}.acknowledgment" in (m["Message-ID"] or ""))
 
     # The registry goes down; the approval's step starts and keeps failing (retrying).
