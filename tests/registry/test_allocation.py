@@ -85,7 +85,7 @@ async def test_unknown_provider_is_refused_with_what_to_do(pg_pool: asyncpg.Pool
 
 async def test_unknown_predecessor_is_refused(pg_pool: asyncpg.Pool[Any]) -> None:
     provider = await new_provider(pg_pool)
-    with pytest.raises(NotFound, match="predecessor_dossier: your organisation has no dossier ODB-1999-000001"):
+    with pytest.raises(NotFound, match="your organisation has no dossier ODB-1999-000001"):
         await _allocate(
             pg_pool, f"k-{uuid.uuid4()}", payload(provider, predecessor_dossier="ODB-1999-000001")
         )
