@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Appeal, Deadline, Decision, EndReason, Hearing, ScreeningOutcome
+from models.case_row import CaseRow
 from models.identity import Actor
 
 
@@ -87,6 +88,9 @@ class StepInput(BaseModel):
     # the step never talks to SMTP. False: steps queued by code before that change, whose
     # notices this activity still delivers itself.
     notices_apart: bool = False
+    # The case's current-state row after this step, written in its transaction (None: a
+    # step queued by code from before the registry kept such rows).
+    row: CaseRow | None = None
 
 
 class StepResult(BaseModel):

@@ -15,8 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.application import TrainingApplication
+from registry import case_rows
 from registry.db import Conn
 from registry.errors import Conflict, InvalidInput, InvalidState, NotFound
+from rules import case_view
 
 CONTACT = "opleidingsdatabank@vlaanderen.be"
 
@@ -127,6 +129,9 @@ async def allocate(
             application.predecessor_dossier,
             submitted_at,
         )
+        # Readable at once, before its case recorded the submission: under review.
+        status = case_view.initial_status(dossier, application, submitted_at)
+        await case_rows.write(conn, case_view.case_row(status, step="submitted", at=submitted_at))
         return dossier, True
 
 

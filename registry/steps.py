@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from models.case import Appeal, Hearing
 from models.steps import StepInput
-from registry import audit, documents, events
+from registry import audit, case_rows, documents, events
 from registry.db import Conn
 from registry.errors import InvalidInput, InvalidState
 
@@ -88,6 +88,9 @@ async def record(conn: Conn, step: StepInput) -> bool:
         step.cancel_removal,
         step.removal_on,
     )
+    if step.row is not None:
+        # The case as it stands after this step, in the same transaction (read by the portal).
+        await case_rows.write(conn, step.row)
     # The portal is told: one CloudEvent per step, in this transaction (the last write).
     await events.append(conn, step, provider)
     return True

@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.common import SearchAttributeUpdate
 
 from models import search
+from models.application import TrainingApplication
 from models.case import (
     Appeal,
     CaseState,
@@ -19,6 +20,7 @@ from models.case import (
     HearingSide,
     StepLog,
 )
+from models.case_row import CaseRow
 from models.dutch import dutch_date
 from rules.deadlines import BRUSSELS
 
@@ -248,3 +250,57 @@ def without_documents(s: CaseStatus) -> CaseStatus:
     """The case for a reader who may not read its documents (a reviewer): no document ids."""
     appeals = [a.model_copy(update={"document_id": None}) for a in s.appeals]
     return s.model_copy(update={"appeals": appeals})
+
+
+# ---- the registry's current-state row ----
+
+
+def case_row(s: CaseStatus, *, step: str, at: datetime) -> CaseRow:
+    """The row the registry keeps for the case after `step`: the same who/what, deadline and
+    worklist facts the search attributes carry, from the same functions."""
+    waiting_for, next_step = who_and_what(s)
+    s = s.model_copy(update={"waiting_for": waiting_for, "next_step": next_step})
+    timer = next_timer(s)
+    appeal = s.open_appeal
+    removal = s.removal if s.state == CaseState.REMOVAL_SCHEDULED else None
+    return CaseRow(
+        dossier=s.dossier,
+        provider=s.provider,
+        competent_body=s.competent_body,
+        title=s.title,
+        state=s.state.value,
+        end_reason=s.end_reason.value if s.end_reason else None,
+        waiting_for=waiting_for,
+        next_step=next_step,
+        waiting_since=waiting_since(s),
+        next_deadline_kind=timer.kind.value if timer else None,
+        next_deadline_on=timer.last_day if timer else None,
+        next_deadline_at=timer.due_at if timer else None,
+        open_appeal=appeal is not None,
+        bec_due_on=appeal.deadline.last_day if appeal else None,
+        overdue=bool(appeal and appeal.overdue),
+        missing_hearings=missing_hearings(appeal) if appeal else "",
+        appeal_without_document=bool(appeal and appeal.document_id is None),
+        removal_on=removal.last_day if removal else None,
+        submitted_at=s.submitted_at,
+        last_step=step,
+        last_step_at=at,
+        status=s,
+    )
+
+
+def initial_status(
+    dossier: str, application: TrainingApplication, submitted_at: datetime
+) -> CaseStatus:
+    """A new case, before its first step: under review at its competent body."""
+    s = CaseStatus(
+        dossier=dossier,
+        title=application.title,
+        provider=application.provider,
+        competent_body=application.competent_body,
+        state=CaseState.UNDER_REVIEW,
+        submitted_at=submitted_at,
+        predecessor=application.predecessor_dossier,
+    )
+    s.waiting_for, s.next_step = who_and_what(s)
+    return s

@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from models.application import DOSSIER_PATTERN, TrainingApplication
 from models.case import CaseStatus, _ActorInput
+from models.case_row import DossierView
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor
 from models.registry import DossierSummary
@@ -207,9 +208,10 @@ def _routes() -> APIRouter:
 
     @router.get(
         "/dossiers/{dossier}",
-        response_model=CaseStatus,
+        response_model=DossierView,
         tags=["dossiers"],
-        summary="The case as it stands (from its workflow; from the registry once ended)",
+        summary="The case as it stands, from the registry (as of its last step; answers "
+        "while Temporal or the worker is down)",
     )
     async def read_dossier(
         dossier: DossierPath, actor: ActorDep, service: ServiceDep
@@ -217,7 +219,7 @@ def _routes() -> APIRouter:
         owner = await service.owner(dossier)
         access.must_exist_for(actor, owner)
         access.may_read(actor, owner)
-        return access.shown(actor, await service.status(dossier))
+        return access.shown(actor, await service.read(dossier))
 
     @router.get(
         "/dossiers",

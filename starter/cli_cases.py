@@ -110,8 +110,13 @@ def register(sub: Any) -> None:
     for decision in DECISIONS:
         _decision(sub, decision)
 
-    show = sub.add_parser("show", help="show a dossier as the workflow (or registry) has it")
+    show = sub.add_parser(
+        "show", help="show a dossier as the portal reads it (the registry, as of its last step)"
+    )
     show.add_argument("dossier")
+    show.add_argument(
+        "--live", action="store_true", help="ask its workflow instead (needs Temporal)"
+    )
     show.set_defaults(run=_show)
 
     listing = sub.add_parser("list", help="list an organisation's dossiers")
@@ -140,7 +145,9 @@ async def _submit(args: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
-    return await _out(lambda svc: svc.status(args.dossier))
+    return await _out(
+        lambda svc: svc.live_status(args.dossier) if args.live else svc.read(args.dossier)
+    )
 
 
 async def _list(args: argparse.Namespace) -> int:

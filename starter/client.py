@@ -42,7 +42,7 @@ from models.case import (
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
-from registry import documents
+from registry import case_rows, documents
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import registry_reads
@@ -275,7 +275,7 @@ class CaseService:
     async def _ended(self, dossier: str, inp: BaseModel) -> Refused:
         """Why a closed case refuses a request, in the case's own terms."""
         try:
-            final = await self.status(dossier)
+            final = await self.read(dossier)
         except (Refused, Unavailable):
             return Refused(
                 Refusal.INVALID_STATE,
@@ -296,9 +296,24 @@ class CaseService:
 
     # ---- reads ----
 
-    async def status(self, dossier: str) -> CaseStatus:
-        """The live case from its workflow; the registry's record when Temporal no longer
-        knows it (ended and past retention, or never started)."""
+    async def read(self, dossier: str) -> CaseStatus:
+        """The case as the portal reads it: the registry's current-state row (written with
+        every step, so it shows what a decision that answered 200 did), with its unsent
+        e-mails, screenings and steps as they stand now. Never asks Temporal: it answers
+        while Temporal or the worker is down. A case from before these rows that has taken
+        no step since reads as the registry's record of it."""
+        found = await self._db(lambda conn: case_rows.view(conn, dossier))
+        if found is not None:
+            return found
+        record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
+        if record is None:
+            raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
+        return record
+
+    async def live_status(self, dossier: str) -> CaseStatus:
+        """The case as its workflow holds it right now (a query: needs Temporal and a worker;
+        for ops and reconciliation); the registry's record when Temporal no longer knows it
+        (ended and past retention, or never started)."""
         client = await self.client()
         handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
         try:

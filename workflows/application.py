@@ -64,15 +64,7 @@ class ApplicationWorkflow(CaseDecisions):
         if inp.carried is not None:
             self._s = inp.carried.model_copy(update={"runs": inp.carried.runs + 1})
         else:
-            self._s = CaseStatus(
-                dossier=inp.dossier,
-                title=inp.application.title,
-                provider=inp.application.provider,
-                competent_body=inp.application.competent_body,
-                state=CaseState.UNDER_REVIEW,
-                submitted_at=inp.submitted_at,
-                predecessor=inp.application.predecessor_dossier,
-            )
+            self._s = case_view.initial_status(inp.dossier, inp.application, inp.submitted_at)
         # Queries may arrive before the first step is recorded: they see who must act.
         self._s.waiting_for, self._s.next_step = case_view.who_and_what(self._s)
 

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from models.steps import NotificationKind, RegistrationEnd
     from rules.guards import REGISTERED_STATES
 
+from workflows.case_recording import ended
 from workflows.case_timers import CaseTimers
 
 SCREENINGS_KEPT = 5
@@ -62,6 +63,17 @@ class CaseDecisions(CaseTimers):
         decision = self._decided("review", outcome, inp.reason, inp.actor, self._s.competent_body)
         today = deadlines.brussels_day(decision.decided_at)
         apart = self._notices_apart("review")
+
+        def approved(s: CaseStatus) -> None:
+            s.registered_from = today
+            s.state = CaseState.REGISTERED
+            s.decisions.append(decision)
+
+        def refused(s: CaseStatus) -> None:
+            s.appeal_window_subject = AppealSubject.REFUSAL
+            s.state = CaseState.REFUSED
+            s.decisions.append(decision)
+
         if inp.approve:
             await self._record(
                 "review",
@@ -79,9 +91,8 @@ class CaseDecisions(CaseTimers):
                     )
                 ],
                 local=True,
+                apply=approved,
             )
-            self._s.registered_from = today
-            self._s.state = CaseState.REGISTERED
             await self._tell_predecessor(today)
         elif apart:
             # The window runs from receipt, the day the refusal e-mail goes out: it
@@ -89,6 +100,12 @@ class CaseDecisions(CaseTimers):
             refusal = self._mail(
                 NotificationKind.REFUSAL, decided_on=today.isoformat(), reason=decision.reason
             )
+            starts_with = self._message_id(refusal, "review")
+
+            def refused_apart(s: CaseStatus) -> None:
+                refused(s)
+                s.window_starts_with = starts_with
+
             await self._record(
                 "review",
                 "application.refused",
@@ -98,14 +115,17 @@ class CaseDecisions(CaseTimers):
                 decision=decision,
                 notifications=[refusal],
                 local=True,
+                apply=refused_apart,
             )
-            self._s.appeal_window_subject = AppealSubject.REFUSAL
-            self._s.window_starts_with = self._message_id(refusal, "review")
-            self._s.state = CaseState.REFUSED
         else:
             # Cases decided before notices were sent apart: e-mailed at once, received
             # today.
             window = deadlines.appeal_window(today)
+
+            def refused_at_once(s: CaseStatus) -> None:
+                refused(s)
+                s.appeal_window = window
+
             await self._record(
                 "review",
                 "application.refused",
@@ -123,11 +143,8 @@ class CaseDecisions(CaseTimers):
                     )
                 ],
                 local=True,
+                apply=refused_at_once,
             )
-            self._s.appeal_window = window
-            self._s.appeal_window_subject = AppealSubject.REFUSAL
-            self._s.state = CaseState.REFUSED
-        self._s.decisions.append(decision)
         self._changed()
         return self._s
 
@@ -142,8 +159,9 @@ class CaseDecisions(CaseTimers):
             details={"reason": inp.reason},
             notifications=[self._mail(NotificationKind.WITHDRAWAL, withdrawn_on=today.isoformat())],
             local=True,
+            apply=lambda s: ended(s, EndReason.WITHDRAWN),
         )
-        self._end(EndReason.WITHDRAWN)
+        self._changed()
         return self._s
 
     async def _file_appeal(self, inp: AppealInput) -> CaseStatus:
@@ -195,6 +213,13 @@ class CaseDecisions(CaseTimers):
         }
         if document_id is not None:
             context["document_id"] = document_id
+
+        def filed(s: CaseStatus) -> None:
+            s.appeals.append(appeal.model_copy(deep=True))
+            s.appeal_window = None
+            s.window_starts_with = None  # appealed already: no window to start
+            s.state = after
+
         await self._record(
             f"appeal-{number}",
             "application.appeal.filed",
@@ -207,11 +232,8 @@ class CaseDecisions(CaseTimers):
             details=details,
             notifications=[self._mail(NotificationKind.APPEAL_RECEIVED, **context)],
             local=True,
+            apply=filed,
         )
-        self._s.appeals.append(appeal)
-        self._s.appeal_window = None
-        self._s.window_starts_with = None  # appealed already: no window to start
-        self._s.state = after
         self._changed()
         return self._s
 
@@ -232,8 +254,8 @@ class CaseDecisions(CaseTimers):
             hearing=hearing,
             appeal_number=appeal.number,
             local=True,
+            apply=lambda s: s.appeals[appeal.number - 1].hearings.append(hearing),
         )
-        appeal.hearings.append(hearing)
         self._changed()
         return self._s
 
@@ -259,6 +281,19 @@ class CaseDecisions(CaseTimers):
             event = "application.appeal.rejected"
             if screening and self._s.removal is not None:
                 context["removal_on"] = self._s.removal.last_day.isoformat()
+        def decided(s: CaseStatus) -> None:
+            s.appeals[appeal.number - 1].decision = decision
+            s.decisions.append(decision)
+            if inp.granted and screening:
+                s.removal = None
+                s.registered_until = None
+                s.state = CaseState.REGISTERED
+            elif inp.granted:
+                s.registered_from = today
+                s.state = CaseState.REGISTERED
+            elif not screening:
+                ended(s, EndReason.APPEAL_REJECTED)
+
         await self._record(
             f"appeal-{appeal.number}-decision",
             event,
@@ -273,19 +308,12 @@ class CaseDecisions(CaseTimers):
             # against a refusal registers the training from today.
             cancel_removal=inp.granted and screening,
             open_registration=registered_from,
+            apply=decided,
         )
-        appeal.decision = decision
-        self._s.decisions.append(decision)
-        if inp.granted and screening:
-            self._s.removal = None
-            self._s.registered_until = None
-            self._s.state = CaseState.REGISTERED
-        elif inp.granted:
-            self._s.registered_from = today
-            self._s.state = CaseState.REGISTERED
+        if inp.granted and not screening:
             await self._tell_predecessor(today)
-        elif not screening:
-            self._end(EndReason.APPEAL_REJECTED)
+        elif not inp.granted and not screening:
+            self._changed()  # the case ended: published as it always was, then again below
         self._changed()
         return self._s
 
@@ -326,6 +354,20 @@ class CaseDecisions(CaseTimers):
             assert appeal is not None
             window = deadlines.bec_decision_deadline(inp.received_on)
             changed.append(window)
+        def corrected(s: CaseStatus) -> None:
+            if inp.deadline == DeadlineKind.APPEAL_WINDOW:
+                s.appeal_window = window
+                # The department fixed the receipt: the notice no longer starts the window.
+                s.window_starts_with = None
+                if removal is not None:
+                    s.removal = removal
+                    s.registered_until = removal.last_day
+            else:
+                appeal = s.open_appeal
+                assert appeal is not None
+                appeal.deadline = window
+                appeal.overdue = appeal.overdue and workflow.now() >= window.due_at
+
         await self._record(
             f"correction-{self._s.runs}-{number}",
             "application.deadline.corrected",
@@ -345,19 +387,8 @@ class CaseDecisions(CaseTimers):
                 )
             ],
             local=True,
+            apply=corrected,
         )
-        if inp.deadline == DeadlineKind.APPEAL_WINDOW:
-            self._s.appeal_window = window
-            # The department fixed the receipt: the notice no longer starts the window.
-            self._s.window_starts_with = None
-            if removal is not None:
-                self._s.removal = removal
-                self._s.registered_until = removal.last_day
-        else:
-            appeal = self._s.open_appeal
-            assert appeal is not None
-            appeal.deadline = window
-            appeal.overdue = appeal.overdue and workflow.now() >= window.due_at
         self._changed()
         return self._s
 
@@ -375,6 +406,11 @@ class CaseDecisions(CaseTimers):
         context: dict[str, object] = {"last_day": last_day.isoformat()}
         if kind == NotificationKind.REVOCATION:
             context["reason"] = why
+
+        def registration_ended(s: CaseStatus) -> None:
+            s.registered_until = last_day
+            ended(s, reason)
+
         await self._record(
             step,
             event,
@@ -385,9 +421,9 @@ class CaseDecisions(CaseTimers):
             details={"reason": why},
             notifications=[self._mail(kind, **context)],
             local=True,
+            apply=registration_ended,
         )
-        self._s.registered_until = last_day
-        self._end(reason)
+        self._changed()
 
     async def _screened(self, outcome: ScreeningOutcome) -> None:
         if any(s.year == outcome.year for s in self._s.screenings):
@@ -402,9 +438,23 @@ class CaseDecisions(CaseTimers):
                 extra={"dossier": self._s.dossier, "state": self._s.state.value},
             )
             return
+
+        def screened(s: CaseStatus) -> None:
+            s.screenings = [*s.screenings, outcome][-SCREENINGS_KEPT:]
+
         if not outcome.passed and self._s.state == CaseState.REGISTERED:
             window = deadlines.appeal_window(outcome.notified_on)
             removal = deadlines.removal_after_negative_screening(outcome.notified_on)
+
+            def removal_scheduled(s: CaseStatus) -> None:
+                s.appeal_window = window
+                s.appeal_window_subject = AppealSubject.SCREENING
+                s.lapsed_window = None
+                s.removal = removal
+                s.registered_until = removal.last_day
+                s.state = CaseState.REMOVAL_SCHEDULED
+                screened(s)
+
             # The screening run already e-mailed the provider; this records the case's side.
             await self._record(
                 f"screening-{outcome.year}",
@@ -415,14 +465,10 @@ class CaseDecisions(CaseTimers):
                 screening=outcome,
                 removal_on=removal.last_day,
                 deadlines=[window, removal],
+                apply=removal_scheduled,
             )
-            self._s.appeal_window = window
-            self._s.appeal_window_subject = AppealSubject.SCREENING
-            self._s.lapsed_window = None
-            self._s.removal = removal
-            self._s.registered_until = removal.last_day
-            self._s.state = CaseState.REMOVAL_SCHEDULED
-        self._s.screenings = [*self._s.screenings, outcome][-SCREENINGS_KEPT:]
+        else:
+            screened(self._s)
         self._log(
             f"screening-{outcome.year}",
             SYSTEM_ACTOR,
@@ -463,6 +509,13 @@ class CaseDecisions(CaseTimers):
                 extra={"dossier": self._s.dossier, "successor": inp.successor},
             )
             return
+
+        def replaced(s: CaseStatus) -> None:
+            s.replaced_by = inp.successor
+            s.registered_until = inp.last_day
+            s.removal = None
+            ended(s, EndReason.REPLACED)
+
         await self._record(
             "replaced",
             "application.replaced",
@@ -471,8 +524,6 @@ class CaseDecisions(CaseTimers):
             CaseState.ENDED,
             close_registration=RegistrationEnd(last_day=inp.last_day, reason=EndReason.REPLACED),
             details={"replaced_by": inp.successor},
+            apply=replaced,
         )
-        self._s.replaced_by = inp.successor
-        self._s.registered_until = inp.last_day
-        self._s.removal = None
-        self._end(EndReason.REPLACED)
+        self._changed()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ScreeningOutcome,
         StepLog,
     )
+    from models.case_row import CaseRow
     from models.errors import Refusal
     from models.identity import SYSTEM_ACTOR, Actor
     from models.steps import (
@@ -68,6 +69,17 @@ NOTICE_RETRY = RetryPolicy(
     non_retryable_error_types=["NoticeRejected", Refusal.NOT_FOUND],
 )
 HISTORY_KEPT = 30  # steps kept in the workflow; the registry keeps the full audit trail
+# What a step changes in the case, applied once the registry recorded it. Pure: it runs on a
+# copy first, to compute the registry's current-state row from the case as it will be, so
+# it must not call workflow APIs (no patched(), no commands).
+Apply = Callable[[CaseStatus], None]
+
+
+def ended(s: CaseStatus, reason: EndReason) -> None:
+    """The case has ended (a step's `apply`); the caller publishes it (`_changed`)."""
+    s.state = CaseState.ENDED
+    s.end_reason = reason
+    s.appeal_window = None
 
 
 @contextlib.contextmanager
@@ -115,6 +127,8 @@ class CaseRecording:
         before: CaseState | None,
         after: CaseState,
         *,
+        apply: Apply | None = None,
+        then: Apply | None = None,
         local: bool = False,
         late_submission_warning: bool | None = None,
         decision: Decision | None = None,
@@ -131,10 +145,12 @@ class CaseRecording:
         details: dict[str, Any] | None = None,
     ) -> None:
         apart = bool(notifications) and self._notices_apart(step)
+        at = workflow.now()
+        queued = [self._pending(request, step) for request in notifications] if apart else []
         step_input = StepInput(
             dossier=self._s.dossier,
             step=step,
-            at=workflow.now(),
+            at=at,
             actor=actor,
             event=event,
             state_before=before.value if before else None,
@@ -154,6 +170,7 @@ class CaseRecording:
             notifications=list(notifications),
             details=details or {},
             notices_apart=apart,
+            row=self._row_after(step, at, actor, event, queued, apply, then),
         )
         summary = f"{self._s.dossier}: {event}"
         if local and workflow.patched("local-registry-steps"):
@@ -181,25 +198,43 @@ class CaseRecording:
                 summary=summary,
             )
         self._log(step, actor, event)
-        if apart:
-            for request in notifications:
-                self._start_delivery(
-                    PendingNotice(
-                        message_id=self._message_id(request, step),
-                        kind=request.kind.value,
-                        step=step,
-                    )
-                )
+        for notice in queued:
+            self._start_delivery(notice)
+        if apply is not None:
+            apply(self._s)
+
+    def _pending(self, request: NotificationRequest, step: str) -> PendingNotice:
+        return PendingNotice(
+            message_id=self._message_id(request, step), kind=request.kind.value, step=step
+        )
+
+    def _row_after(
+        self,
+        step: str,
+        at: datetime,
+        actor: Actor,
+        event: str,
+        queued: Sequence[PendingNotice],
+        apply: Apply | None,
+        then: Apply | None,
+    ) -> CaseRow:
+        """The registry's row for the case as it will be once this step is recorded: the
+        same changes, on a copy, as `_record` then makes to the case itself (`apply`), and
+        those its caller makes right after behind a patch (`then`: a patch is decided where
+        it always was, after the step, so its marker keeps its place in the history)."""
+        after = self._s.model_copy(deep=True)
+        after.history = [*after.history, StepLog(step=step, at=at, by=actor.subject, event=event)][
+            -HISTORY_KEPT:
+        ]
+        after.pending_notices = [*after.pending_notices, *queued]
+        for change in (apply, then):
+            if change is not None:
+                change(after)
+        return case_view.case_row(after, step=step, at=at)
 
     def _log(self, step: str, actor: Actor, event: str) -> None:
         entry = StepLog(step=step, at=workflow.now(), by=actor.subject, event=event)
         self._s.history = [*self._s.history, entry][-HISTORY_KEPT:]
-
-    def _end(self, reason: EndReason) -> None:
-        self._s.state = CaseState.ENDED
-        self._s.end_reason = reason
-        self._s.appeal_window = None
-        self._changed()
 
     def _changed(self) -> None:
         self._version += 1
@@ -285,16 +320,27 @@ class CaseRecording:
             if self._s.state == CaseState.REFUSED and self._s.appeal_window is None:
                 received_on = deadlines.brussels_day(sent.sent_at)
                 window = deadlines.appeal_window(received_on)
+                notified = notice.message_id
+
+                def window_opens(s: CaseStatus) -> None:
+                    s.appeal_window = window
+
+                def then(s: CaseStatus) -> None:  # what follows below, patched for new runs
+                    s.refusal_final_after_days = REFUSAL_FINAL_AFTER_DAYS
+                    s.window_starts_with = None
+                    s.pending_notices = [n for n in s.pending_notices if n.message_id != notified]
+
                 await self._record(
                     f"{notice.step}-notified",
                     "application.refusal.notified",
                     SYSTEM_ACTOR,
                     self._s.state,
                     self._s.state,
+                    apply=window_opens,
+                    then=then,
                     deadlines=[window],
                     details={"message_id": notice.message_id, "sent_at": sent.sent_at.isoformat()},
                 )
-                self._s.appeal_window = window
                 if workflow.patched("refusal-final-grace"):
                     self._s.refusal_final_after_days = REFUSAL_FINAL_AFTER_DAYS
             self._s.window_starts_with = None

@@ -16,11 +16,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     import rules.case_view as case_view
     import rules.deadlines as deadlines
-    from models.case import Appeal, CaseState, Deadline, DeadlineKind, EndReason
+    from models.case import Appeal, CaseState, CaseStatus, Deadline, DeadlineKind, EndReason
     from models.identity import SYSTEM_ACTOR
     from models.steps import NotificationKind, NotificationRequest, Recipient, RegistrationEnd
 
-from workflows.case_recording import CaseRecording
+from workflows.case_recording import CaseRecording, ended
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ class CaseTimers(CaseRecording):
                 notifications=[
                     self._mail(NotificationKind.REMOVAL, last_day=deadline.last_day.isoformat())
                 ],
+                apply=lambda s: ended(s, EndReason.REMOVED),
             )
-            self._s.appeal_window = None
-            self._end(EndReason.REMOVED)
+            self._changed()
         self._changed()
 
     async def _appeal_window_lapsed(self, deadline: Deadline) -> None:
@@ -98,8 +98,9 @@ class CaseTimers(CaseRecording):
                         NotificationKind.FINAL_REFUSAL, lapsed_on=deadline.last_day.isoformat()
                     )
                 ],
+                apply=lambda s: ended(s, EndReason.FINALLY_REFUSED),
             )
-            self._end(EndReason.FINALLY_REFUSED)
+            self._changed()
         elif workflow.patched("window-lapsed-step"):
             # Recorded, not only logged: the registry (and the portal's event feed) learns
             # that the negative screening can no longer be appealed.
@@ -119,6 +120,10 @@ class CaseTimers(CaseRecording):
             "filed_on": deadlines.brussels_day(appeal.filed_at).isoformat(),
             "decision_deadline": deadline.last_day.isoformat(),
         }
+
+        def overdue(s: CaseStatus) -> None:
+            s.appeals[appeal.number - 1].overdue = True
+
         await self._record(
             f"appeal-{appeal.number}-overdue",
             "application.appeal.overdue",
@@ -132,5 +137,5 @@ class CaseTimers(CaseRecording):
                 )
                 for to in (Recipient.BEC, Recipient.DEPARTMENT)
             ],
+            apply=overdue,
         )
-        appeal.overdue = True

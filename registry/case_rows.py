@@ -1,0 +1,133 @@
+"""The cases' current-state rows (migration 0700): written with each step, read by the portal.
+
+`write` runs inside the step's transaction (registry/steps.py) and the submission's
+(registry/applications.py). A row only moves forward: a step recorded late (a retry that
+lost a race, a backfill) never overwrites a row of a later step.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from models.case import CaseStatus, PendingNotice, ScreeningOutcome, StepLog
+from models.case_row import CaseRow, DossierView
+from registry.db import Conn, Db
+
+# As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
+SCREENINGS_SHOWN = 5
+HISTORY_SHOWN = 30
+_COLUMNS = (
+    "dossier",
+    "provider",
+    "competent_body",
+    "title",
+    "state",
+    "end_reason",
+    "waiting_for",
+    "next_step",
+    "waiting_since",
+    "next_deadline_kind",
+    "next_deadline_on",
+    "next_deadline_at",
+    "open_appeal",
+    "bec_due_on",
+    "overdue",
+    "missing_hearings",
+    "appeal_without_document",
+    "removal_on",
+    "submitted_at",
+    "last_step",
+    "last_step_at",
+)
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 2))
+_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_COLUMNS[1:], "status"))
+_WRITE = f"""
+    INSERT INTO case_rows ({", ".join(_COLUMNS)}, status)
+    VALUES ({_PLACEHOLDERS}::jsonb)
+    ON CONFLICT (dossier) DO UPDATE SET {_UPDATES}, written_at = now()
+    WHERE case_rows.last_step_at <= EXCLUDED.last_step_at"""
+
+
+def _values(row: CaseRow) -> list[Any]:
+    data = row.model_dump()
+    return [data[c] for c in _COLUMNS] + [row.status.model_dump_json()]
+
+
+async def write(conn: Conn, row: CaseRow) -> None:
+    await conn.execute(_WRITE, *_values(row))
+
+
+async def write_if_missing(conn: Conn, row: CaseRow) -> bool:
+    """A backfill's row: only for a case that has none yet (a step's row always wins)."""
+    done = await conn.fetchval(
+        f"""INSERT INTO case_rows ({", ".join(_COLUMNS)}, status)
+            VALUES ({_PLACEHOLDERS}::jsonb)
+            ON CONFLICT (dossier) DO NOTHING RETURNING true""",
+        *_values(row),
+    )
+    return bool(done)
+
+
+def _json(value: Any) -> Any:
+    """A json column as data (a pool's connections decode it; a bare connection may not)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def row_from(record: asyncpg.Record) -> CaseRow:
+    data = {c: record[c] for c in _COLUMNS}
+    data["status"] = CaseStatus.model_validate(_json(record["status"]))
+    return CaseRow.model_validate(data)
+
+
+async def get(db: Db, dossier: str) -> CaseRow | None:
+    record = await db.fetchrow(
+        f"SELECT {', '.join(_COLUMNS)}, status FROM case_rows WHERE dossier = $1", dossier
+    )
+    return None if record is None else row_from(record)
+
+
+_VIEW = f"""
+    SELECT {", ".join("r." + c for c in _COLUMNS)}, r.status,
+        (SELECT coalesce(json_agg(n ORDER BY n.id), '[]'::json) FROM (
+            SELECT id, message_id, kind, step, status, coalesce(last_error, '') AS last_error
+            FROM notifications WHERE dossier = r.dossier AND status <> 'sent') n) AS unsent,
+        (SELECT coalesce(json_agg(s ORDER BY s.year), '[]'::json) FROM (
+            SELECT year, passed, outcome, score, rubric_version, remarks, notified_on, result_id
+            FROM screening_results WHERE dossier = r.dossier
+            ORDER BY year DESC LIMIT {SCREENINGS_SHOWN}) s) AS screenings,
+        (SELECT coalesce(json_agg(a ORDER BY a.id), '[]'::json) FROM (
+            SELECT id, step, at, actor AS by, event FROM audit WHERE dossier = r.dossier
+            ORDER BY id DESC LIMIT {HISTORY_SHOWN}) a) AS history
+    FROM case_rows r WHERE r.dossier = $1"""
+
+
+async def view(db: Db, dossier: str) -> DossierView | None:
+    """The dossier as the portal reads it, in one query: the row's case, with its unsent
+    e-mails, screening results and recent steps as the registry holds them now."""
+    record = await db.fetchrow(_VIEW, dossier)
+    if record is None:
+        return None
+    row = row_from(record)
+    status = row.status.model_copy(
+        update={
+            "pending_notices": [
+                PendingNotice(
+                    message_id=n["message_id"],
+                    kind=n["kind"],
+                    step=n["step"],
+                    rejected=n["last_error"] if n["status"] == "failed" else "",
+                )
+                for n in _json(record["unsent"])
+            ],
+            "screenings": [
+                ScreeningOutcome.model_validate(s) for s in _json(record["screenings"])
+            ]
+            or row.status.screenings,
+            "history": [StepLog.model_validate(h) for h in _json(record["history"])]
+            or row.status.history,
+        }
+    )
+    return DossierView(**status.model_dump(), as_of_step=row.last_step, as_of=row.last_step_at)
