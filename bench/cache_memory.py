@@ -31,7 +31,7 @@ from bench.seed import bounded, wait_idle
 from bench.servers import start_dev_server
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseInput, ScreeningOutcome
-from starter.demo_data import registered_case
+from starter.cli.demo_data import registered_case
 from worker import shared_module_sandbox
 from workflows.application import ApplicationWorkflow
 

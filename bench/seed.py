@@ -21,9 +21,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from models import search
 from models.application import TrainingApplication
 from models.case import CaseInput, CaseState
-from starter import demo_data as demo
+from starter.cli import demo_data as demo
+from starter.cli.demo_data import registered_case
 from starter.client import start_details, summary
-from starter.demo_data import registered_case
 
 CASE_WORKFLOW = "ApplicationWorkflow"
 

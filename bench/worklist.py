@@ -104,9 +104,9 @@ async def _under_review(client, pool, settings, n: int) -> list[str]:  # type: i
     were still waiting for their reviewer (a fresh copy of each with its own dossier)."""
     if n <= 0:
         return []
-    from starter import demo_data as demo
+    from starter.cli import demo_data as demo
+    from starter.cli.demo_data import registered_case
     from starter.client import start_details, summary
-    from starter.demo_data import registered_case
 
     async with pool.acquire() as conn:
         dossiers = await demo.seed_registered(conn, n, year=date.today().year - 1)

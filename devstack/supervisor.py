@@ -33,9 +33,9 @@ from devstack.ports import check_free, http_status, tcp_answers, worker_polls
 from devstack.postgres import EmbeddedPostgres
 from runtime.settings import PROJECT_ROOT
 from runtime.temporal import connect
-from starter import setup
 from starter.auth import make_dev_secret
-from starter.schedule import check_settings as check_schedule_settings
+from starter.deploy import setup
+from starter.deploy.schedule import check_settings as check_schedule_settings
 
 READY_TIMEOUT = 90.0
 RESTARTS = 5  # restarts of one process within RESTART_WINDOW seconds; one crash more stops all

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -119,4 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal client's Rust threads may still call into Python while the interpreter
+    # finalizes ("PyGILState_Release ... finalizing", abort): exit without finalizing, as
+    # `python -m starter` does.
+    os._exit(code)

@@ -1,7 +1,7 @@
 import os
 import sys
 
-from starter.cli import main
+from starter.cli.main import main
 
 code = main()
 sys.stdout.flush()

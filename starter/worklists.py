@@ -36,10 +36,10 @@ from ops.searches import WORKLIST_BY_NAME, WORKLISTS, Order, Worklist
 from registry import worklists as registry_worklists
 from rules.deadlines import BRUSSELS
 from runtime.settings import Settings
-from starter.access import forbidden
+from starter.api.access import forbidden
+from starter.api.problems import PROBLEM_RESPONSES, Problem
 from starter.auth import cursor_key
 from starter.client import TEMPORAL, CaseService, Unavailable
-from starter.problems import PROBLEM_RESPONSES, Problem
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

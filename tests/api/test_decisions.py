@@ -7,8 +7,8 @@ from typing import Any
 
 from temporalio.workflow import _Definition
 
-from starter.api import create_app
-from starter.cli import build_parser
+from starter.api.app import create_app
+from starter.cli.main import build_parser
 from starter.decisions import DECISIONS
 from tests.fixtures.api import Api
 from workflows.application import ApplicationWorkflow

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from starter import access_log
-from starter.api import create_app
+from starter.api import access_log
+from starter.api.app import create_app
 from tests.fixtures.api import Api, over_http
 
 

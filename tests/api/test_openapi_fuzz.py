@@ -23,7 +23,7 @@ from schemathesis.engine.events import EngineFinished, FatalError, NonFatalError
 from models.documents import DocumentType
 from models.enterprise import ENTERPRISE_NUMBER_PATTERN
 from models.text import WHITESPACE_CLASS
-from starter.api import create_app
+from starter.api.app import create_app
 from tests.documents.test_documents import docx, odt, pdf
 from tests.fixtures.api import Api, over_http
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from runtime.settings import PROJECT_ROOT, ConfigError, load_settings
-from starter.api import create_app
+from starter.api.app import create_app
 from starter.auth import DEV_SECRET_FILE, TokenVerifier, make_dev_secret, mint_dev_token
 from tests.fixtures.api import PERSONAS, Api, production_settings
 

@@ -12,7 +12,7 @@ import httpx
 
 from devstack.ports import free_port
 from runtime.settings import Settings
-from starter.api import create_app
+from starter.api.app import create_app
 from tests.api.operations import sample
 from tests.api.test_authorization_matrix import EXPECTED, headers_for
 from tests.fixtures.api import ORG, Api

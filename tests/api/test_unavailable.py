@@ -22,7 +22,7 @@ from devstack.ports import free_port
 from registry.db import create_pool
 from registry.migrate import migrate
 from runtime.settings import Settings
-from starter.api import create_app
+from starter.api.app import create_app
 from tests.fixtures.api import ORG, Api, application_body
 
 

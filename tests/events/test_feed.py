@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from models.identity import Actor, Role, RoleKind
 from runtime.settings import Settings
+from starter.api.events import events_router
 from starter.client import CaseService
-from starter.events_api import events_router
 from tests.events.test_delivery import _transitions
 
 DEPARTMENT = Actor(subject="u-department", roles=(Role(kind=RoleKind.DEPARTMENT),))

@@ -21,7 +21,7 @@ from activities.events import EventActivities
 from models.events import DeliveryInput, event_id
 from registry import event_subscriptions, events, steps
 from runtime.settings import Settings
-from starter import cli
+from starter.cli import main
 from tests.events.receiver import Receiver, serving
 from tests.events.test_delivery import _deliver, _deliver_until, _settings, _subscribe
 from tests.registry.helpers import new_dossier, step
@@ -40,7 +40,7 @@ def run_cli(
     monkeypatch.setenv("DATABASE_URL", test_settings.postgres.url or "")
 
     async def run(*args: str) -> tuple[int, str, str]:
-        code = await asyncio.to_thread(cli.main, ["events", *args])
+        code = await asyncio.to_thread(main.main, ["events", *args])
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 

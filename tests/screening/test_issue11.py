@@ -21,7 +21,7 @@ from models.case import CaseState, ScreeningOutcome
 from models.screening import Outcome, ScreeningInput, screening_workflow_id
 from rules.deadlines import brussels_day
 from runtime.settings import Settings
-from starter import demo_data as demo
+from starter.cli import demo_data as demo
 from tests.screening.helpers import (
     case_status,
     end_running_cases,

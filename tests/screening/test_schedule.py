@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.screening import TriggerResult
 from runtime.settings import ConfigError, Settings
-from starter.schedule import backfill_year, ensure_schedule
+from starter.deploy.schedule import backfill_year, ensure_schedule
 from tests.screening.helpers import new_settings, system_worker
 
 pytestmark = [pytest.mark.devserver, pytest.mark.usefixtures("pg_clean")]

@@ -19,7 +19,7 @@ from models.case import AppealInput, BecDecisionInput, CaseState, HearingInput, 
 from models.screening import Outcome, ScreeningProgress, ScreeningTrigger
 from rules.deadlines import brussels_day
 from runtime.settings import Settings
-from starter import demo_data as demo
+from starter.cli import demo_data as demo
 from starter.client import CaseService
 from tests.screening.helpers import (
     end_running_cases,

@@ -32,7 +32,7 @@ from models import search
 from registry.migrate import migration_files
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from runtime.temporal import connect
-from starter import setup
+from starter.deploy import setup
 
 # Variables that would point the CLI elsewhere than the servers of this test.
 OUTSIDE = ("DATABASE_URL", "SMTP_", "TEMPORAL_", "ODB_")

@@ -11,7 +11,7 @@ import httpx
 import pytest_asyncio
 
 from runtime.settings import Settings
-from starter.api import create_app
+from starter.api.app import create_app
 from tests.ops.conftest import Seeded, UiServer, ops_server, seeded
 
 __all__ = ["ops_server", "seeded"]

@@ -20,7 +20,7 @@ from models.application import TrainingApplication
 from models.identity import Actor
 from runtime.settings import load_settings
 from starter.auth import parse_role
-from starter.cli import dump, out
+from starter.cli.main import dump, out
 from starter.client import CaseService
 from starter.decisions import DECISIONS, Decision
 

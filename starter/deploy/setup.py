@@ -11,7 +11,7 @@ Steps, each idempotent and safe to run from several hosts at once:
 3. **search attributes** (`models.search.ALL`): the missing ones are registered; one that
    exists with another type is refused, naming both types. Temporal Cloud takes them only
    through `tcld`: setup prints the exact commands and checks whether they were applied;
-4. **schedule**: the yearly screening (`starter.schedule.ensure_schedule`), created, or
+4. **schedule**: the yearly screening (`starter.deploy.schedule.ensure_schedule`), created, or
    updated when it differs from the settings; a pause set by ops is kept;
 5. **event delivery**: nothing to start here. Every worker starts the delivery workflow of
    each subscription at start-up (`worker.main` -> `activities.events.start_delivery`).
@@ -60,7 +60,7 @@ from registry.db import dsn_from_settings
 from registry.migrate import MigrationError, migrate, migration_files
 from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import TemporalConnectError, add_missing_search_attributes, connect
-from starter.schedule import build_schedule, check_settings, ensure_schedule
+from starter.deploy.schedule import build_schedule, check_settings, ensure_schedule
 
 # Type names as `temporal operator search-attribute create` and `tcld` spell them.
 TYPE_NAMES: dict[int, str] = {
@@ -655,7 +655,7 @@ def register(sub: Any) -> None:
 
 
 async def _cmd_setup(args: argparse.Namespace) -> int:
-    from starter.cli import out
+    from starter.cli.main import out
 
     settings = load_settings()
     t = settings.temporal

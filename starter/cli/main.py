@@ -27,14 +27,14 @@ from starter.auth import mint_dev_token
 from starter.client import Refused, Unavailable
 
 COMMAND_MODULES = (
-    "starter.cli_cases",
-    "starter.cli_mail",
-    "starter.cli_events",
-    "starter.demo",
-    "starter.schedule",
-    "starter.cli_worklist",
-    "starter.setup",
-    "starter.cli_providers",
+    "starter.cli.cases",
+    "starter.cli.mail",
+    "starter.cli.events",
+    "starter.cli.demo",
+    "starter.deploy.schedule",
+    "starter.cli.worklist",
+    "starter.deploy.setup",
+    "starter.cli.providers",
 )
 
 
@@ -42,7 +42,7 @@ def _register_core(sub: Any) -> None:
     serve = sub.add_parser("serve", help="serve the portal API (uvicorn) on api.host:api.port")
     serve.set_defaults(run=_serve)
 
-    token = sub.add_parser("token", help="mint a dev token (HS256 with auth.dev_secret)")
+    token = sub.add_parser("token", help="mint a dev token (the dev stack's own secret)")
     token.add_argument("--sub", required=True, help="the user's subject id")
     token.add_argument("--org", help="enterprise number the user acts for")
     token.add_argument(
@@ -56,7 +56,7 @@ def _register_core(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from starter.api import serve
+    from starter.api.app import serve
 
     serve(load_settings())
     return 0

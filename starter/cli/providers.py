@@ -14,8 +14,8 @@ from models.identity import Actor, Role, RoleKind
 from models.providers import DeactivateInput, ProviderInput
 from registry import providers
 from registry.errors import InvalidInput
-from starter.cli import dump, out
-from starter.cli_cases import service
+from starter.cli.cases import service
+from starter.cli.main import dump, out
 
 
 def register(sub: Any) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from models.enterprise import normalise_enterprise_number
 from models.identity import Actor
 from starter.auth import parse_role
-from starter.cli import dump, out
-from starter.cli_cases import service
+from starter.cli.cases import service
+from starter.cli.main import dump, out
 from starter.worklists import DEFAULT_LIMIT, MAX_LIMIT, ListName, WorklistAnswer, worklist
 
 

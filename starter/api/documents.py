@@ -4,7 +4,7 @@ The media type is found from the content, never from the name or the declared ty
 starts with `%PDF-`; a DOCX is a ZIP holding `word/document.xml`; an ODT is a ZIP whose
 `mimetype` entry is `application/vnd.oasis.opendocument.text`. Anything else is refused
 (415) naming what was found. At most 10 MB (`api.max_body_bytes` is raised for this route
-only, starter/limits.py). The bytes go to PostgreSQL with their SHA-256 (registry/documents.py);
+only, starter/api/limits.py). The bytes go to PostgreSQL with their SHA-256 (registry/documents.py);
 the same bytes twice from one organisation are one document; from another organisation, a
 document of that organisation's own. Readable by the organisation that uploaded it, the BEC
 and the department (registry/documents.py says it in full); for anyone else a document does
@@ -24,9 +24,9 @@ from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFil
 from models.documents import MAX_DOCUMENT_BYTES, DocumentReceipt, DocumentType, owners_for
 from models.identity import Actor
 from registry import documents as registry_documents
-from starter.access import forbidden
+from starter.api.access import forbidden
+from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.client import CaseService
-from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 
 ODT_MIMETYPE = DocumentType.ODT.value.encode()
 # Bytes a multipart body may carry beyond the file itself (boundaries, part headers).

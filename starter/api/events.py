@@ -17,16 +17,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from models.events import SEQUENCE_DIGITS, EventPage
 from models.identity import Actor, RoleKind
 from registry import events
-from starter import access
+from starter.api import access
+from starter.api.problems import PROBLEM_RESPONSES
 from starter.client import CaseService
-from starter.problems import PROBLEM_RESPONSES
 
 CURSOR_PATTERN = rf"^[0-9]{{1,{SEQUENCE_DIGITS}}}$"
 MAX_SEQ = 2**63 - 1  # a larger cursor (19 nines) is past every event: an empty page
 
 
 def events_router(current_actor: object) -> APIRouter:
-    """The router; `current_actor` is the API's token dependency (starter/api.py)."""
+    """The router; `current_actor` is the API's token dependency (starter/api/app.py)."""
     router = APIRouter(responses=PROBLEM_RESPONSES)
 
     @router.get(

@@ -23,11 +23,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.logging import get_logger
-from starter import problems
+from starter.api import problems
 
 REQUEST_ID_HEADER = "X-Request-ID"
 HEALTH_ROUTE = "/health"
-log = get_logger("starter.api")
+log = get_logger("starter.api.app")
 
 
 def note(scope: Scope, **facts: Any) -> None:

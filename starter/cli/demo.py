@@ -8,7 +8,7 @@ send it: a signal to the case.
 For the yearly screening (`python -m starter screen now --follow` next) it also seeds three
 trainings registered three years ago, with their cases, whose activity in the data year
 makes one pass, one fail and one incomplete; the cases played above were registered today,
-so that screening reports them "not yet due" (starter/demo_data.py).
+so that screening reports them "not yet due" (starter/cli/demo_data.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from models import search
 from models.case import CaseState, ScreeningOutcome
 from registry import providers
 from runtime.settings import Settings, load_settings
-from starter import demo_data
 from starter.auth import mint_dev_token
-from starter.cli import out
+from starter.cli import demo_data
+from starter.cli.main import out
 from starter.client import CaseService, start_details, summary
 from starter.registry_reads import create_pool
 from workflows.application import ApplicationWorkflow

@@ -1,7 +1,7 @@
 """The portal's HTTP API (WSE-loket -> this system). `python -m starter.api` serves it.
 
 Every request carries the portal's signed token; roles are checked here and again in the
-case workflow's validators. Errors are `application/problem+json` (starter/problems.py).
+case workflow's validators. Errors are `application/problem+json` (starter/api/problems.py).
 No `from __future__ import annotations` here: FastAPI reads the derived body models from
 the live annotations of the route functions built in `_decision_route`.
 """
@@ -32,15 +32,16 @@ from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
-from starter import access, access_log, documents_api, problems, providers_api, worklists
-from starter.access_log import AccessLog
+from starter import worklists
+from starter.api import access, access_log, documents, problems, providers
+from starter.api.access_log import AccessLog
+from starter.api.events import events_router
+from starter.api.limits import BodyLimit
+from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
+from starter.api.schemas import RegisteredAnswer, SubmitResponse, body_model
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.decisions import DECISIONS, Decision
-from starter.events_api import events_router
-from starter.limits import BodyLimit
-from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
-from starter.schemas import RegisteredAnswer, SubmitResponse, body_model
 
 _bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
 
@@ -303,9 +304,9 @@ def create_app(
     app.state.service = service
     app.state.verifier = verifier or TokenVerifier(settings, PROJECT_ROOT)
     app.include_router(_routes())
-    for extra in (worklists.router, documents_api.router):
+    for extra in (worklists.router, documents.router):
         app.include_router(extra(current_actor))
-    app.include_router(providers_api.router(current_actor, BODY_ROUTE))
+    app.include_router(providers.router(current_actor, BODY_ROUTE))
     app.include_router(events_router(current_actor))  # GET /events (issue 14)
     for exc_type in (
         Problem,
@@ -321,7 +322,7 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api.max_body_bytes,
-        routes={documents_api.UPLOAD_ROUTE: (documents_api.UPLOAD_BODY_LIMIT, "file")},
+        routes={documents.UPLOAD_ROUTE: (documents.UPLOAD_BODY_LIMIT, "file")},
     )
     # Outermost: it sees every answer (a 413 of BodyLimit too) and every escaping error.
     app.add_middleware(AccessLog)
@@ -357,11 +358,11 @@ def serve(settings: Settings) -> None:
         # Refused at start, before listening: a half-set key source never serves a request.
         raise SystemExit(f"the portal API cannot start: {exc}") from None
     configure_logging()
-    get_logger("starter.api").info(
+    get_logger("starter.api.app").info(
         "api.listening", url=f"http://{settings.api.host}:{settings.api.port}", docs="/docs"
     )
     # uvicorn's own lines go through our JSON logging (log_config=None keeps its handlers
-    # out); its access log is replaced by ours (starter/access_log.py).
+    # out); its access log is replaced by ours (starter/api/access_log.py).
     uvicorn.run(
         app,
         host=settings.api.host,
@@ -372,8 +373,3 @@ def serve(settings: Settings) -> None:
     )
 
 
-if __name__ == "__main__":
-    try:
-        serve(load_settings())
-    except ConfigError as exc:
-        raise SystemExit(f"the portal API cannot start: {exc}") from None

@@ -11,8 +11,8 @@ from models.errors import Refusal
 from models.identity import Actor, RoleKind
 from models.registry import DossierSummary
 from rules.case_view import provider_view, without_documents
+from starter.api.problems import Problem
 from starter.client import Refused, no_dossier
-from starter.problems import Problem
 
 PROVIDER_GUIDANCE = (
     "you do not have the right to submit for an organisation in the opleidingsdatabank. "

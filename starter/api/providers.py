@@ -13,8 +13,8 @@ from models.identity import Actor, RoleKind
 from models.providers import DeactivateInput, ProviderChange, ProviderInput, ProviderRecord
 from registry import providers as registry_providers
 from rules import guards
+from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.client import CaseService
-from starter.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 
 NumberPath = Annotated[
     EnterpriseNumber, Path(description="the organisation's enterprise number, e.g. 0123.456.749")

@@ -19,8 +19,8 @@ from temporalio.service import RPCError
 
 from activities import notifications as mail
 from registry import notifications as outbox
-from starter.cli import dump, out
-from starter.cli_cases import service
+from starter.cli.cases import service
+from starter.cli.main import dump, out
 
 
 def register(sub: Any) -> None:

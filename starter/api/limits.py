@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.problems import Problem, render
+from starter.api.problems import Problem, render
 
 
 class BodyLimit:

@@ -172,7 +172,7 @@ def _this_year(settings: Settings) -> int:
 
 
 def _out(text: str) -> None:
-    from starter.cli import out
+    from starter.cli.main import out
 
     out(text)
 

@@ -25,8 +25,8 @@ from typing import Any
 from registry import event_subscriptions, events
 from registry.db import Db
 from registry.event_subscriptions import Subscription
-from starter.cli import dump, out
-from starter.cli_cases import service
+from starter.cli.cases import service
+from starter.cli.main import dump, out
 
 BAD_INPUT = 2
 

@@ -1,0 +1,1 @@
+"""The command line of ops and the demo: `python -m starter <command>`."""

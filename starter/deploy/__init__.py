@@ -1,0 +1,1 @@
+"""Deployment: `python -m starter setup` (migrations, namespace, search attributes, schedule)."""
