@@ -31,7 +31,7 @@ from models.text import Day
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
-from runtime.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from runtime.settings import PROJECT_ROOT, ConfigError, Settings
 from starter import worklists
 from starter.api import access, access_log, documents, problems, providers
 from starter.api.access_log import AccessLog
