@@ -50,3 +50,30 @@ class DossierView(CaseStatus):
 
     as_of_step: str = Field(description="the last step recorded: the case as of that step")
     as_of: datetime = Field(description="when that step was recorded")
+
+
+class DossierListItem(BaseModel):
+    """One dossier in an organisation's list: where it stands, who acts, what is due."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dossier: str
+    title: str
+    competent_body: str
+    state: str
+    end_reason: str | None = None
+    waiting_for: str
+    next_step: str
+    next_deadline_kind: str | None = None
+    next_deadline_on: date | None = None
+    submitted_at: datetime
+    last_step: str
+    last_step_at: datetime
+
+
+class DossierPage(BaseModel):
+    """A page of an organisation's dossiers, newest first."""
+
+    count: int = Field(description="how many dossiers the list holds in all (with its filter)")
+    items: list[DossierListItem]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")

@@ -8,12 +8,13 @@ lost a race, a backfill) never overwrites a row of a later step.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from models.case import CaseStatus, PendingNotice, ScreeningOutcome, StepLog
-from models.case_row import CaseRow, DossierView
+from models.case_row import CaseRow, DossierListItem, DossierView
 from registry.db import Conn, Db
 
 # As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
@@ -44,10 +45,12 @@ _COLUMNS = (
 )
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 2))
 _UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_COLUMNS[1:], "status"))
+# A step's row is a live case again: whatever reconcile flagged about its execution is over.
 _WRITE = f"""
     INSERT INTO case_rows ({", ".join(_COLUMNS)}, status)
     VALUES ({_PLACEHOLDERS}::jsonb)
-    ON CONFLICT (dossier) DO UPDATE SET {_UPDATES}, written_at = now()
+    ON CONFLICT (dossier) DO UPDATE SET {_UPDATES}, written_at = now(),
+        execution = NULL, execution_at = NULL
     WHERE case_rows.last_step_at <= EXCLUDED.last_step_at"""
 
 
@@ -60,6 +63,11 @@ async def write(conn: Conn, row: CaseRow) -> None:
     await conn.execute(_WRITE, *_values(row))
 
 
+async def write_many(conn: Conn, rows: list[CaseRow]) -> None:
+    """Rows of cases seeded straight into the registry (demo, benchmarks), in one batch."""
+    await conn.executemany(_WRITE, [_values(row) for row in rows])
+
+
 async def write_if_missing(conn: Conn, row: CaseRow) -> bool:
     """A backfill's row: only for a case that has none yet (a step's row always wins)."""
     done = await conn.fetchval(
@@ -67,6 +75,20 @@ async def write_if_missing(conn: Conn, row: CaseRow) -> bool:
             VALUES ({_PLACEHOLDERS}::jsonb)
             ON CONFLICT (dossier) DO NOTHING RETURNING true""",
         *_values(row),
+    )
+    return bool(done)
+
+
+async def flag_execution(db: Db, dossier: str, execution: str, at: datetime) -> bool:
+    """Marks a case whose workflow ended abnormally (terminated, failed, timed out,
+    canceled) while its row says it is live: it leaves the worklists of the people who
+    would act on it and shows in the department's failed-or-stuck list. For reconcile."""
+    done = await db.fetchval(
+        """UPDATE case_rows SET execution = $2, execution_at = $3
+           WHERE dossier = $1 AND execution IS DISTINCT FROM $2 RETURNING true""",
+        dossier,
+        execution,
+        at,
     )
     return bool(done)
 
@@ -122,12 +144,37 @@ async def view(db: Db, dossier: str) -> DossierView | None:
                 )
                 for n in _json(record["unsent"])
             ],
-            "screenings": [
-                ScreeningOutcome.model_validate(s) for s in _json(record["screenings"])
-            ]
+            "screenings": [ScreeningOutcome.model_validate(s) for s in _json(record["screenings"])]
             or row.status.screenings,
             "history": [StepLog.model_validate(h) for h in _json(record["history"])]
             or row.status.history,
         }
     )
     return DossierView(**status.model_dump(), as_of_step=row.last_step, as_of=row.last_step_at)
+
+
+_LIST_ITEM = """dossier, title, competent_body, state, end_reason, waiting_for, next_step,
+                next_deadline_kind, next_deadline_on, submitted_at, last_step, last_step_at"""
+
+
+async def of_provider(
+    db: Db, provider: str, state: str | None, after: tuple[str, str] | None, limit: int
+) -> tuple[int, list[DossierListItem], bool]:
+    """(count, a page of the organisation's dossiers newest first, more after it): one
+    indexed range scan (case_rows_provider, case_rows_provider_state)."""
+    where, params = "provider = $1", [provider]
+    if state is not None:
+        where, params = "provider = $1 AND state = $2", [provider, state]
+    page_where, args = where, list(params)
+    if after is not None:
+        n = len(args)
+        page_where += f" AND (submitted_at, dossier) < (${n + 1}::text::timestamptz, ${n + 2}::text)"
+        args += list(after)
+    rows = await db.fetch(
+        f"""SELECT {_LIST_ITEM} FROM case_rows WHERE {page_where}
+            ORDER BY submitted_at DESC, dossier DESC LIMIT {int(limit) + 1}""",
+        *args,
+    )
+    count = await db.fetchval(f"SELECT count(*) FROM case_rows WHERE {where}", *params)
+    items = [DossierListItem.model_validate(dict(r)) for r in rows[:limit]]
+    return int(count), items, len(rows) > limit

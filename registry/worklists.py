@@ -1,18 +1,119 @@
-"""The worklists' one read of the registry: titles and provider names of a page's dossiers."""
+"""The worklists, read from the cases' current-state rows (`case_rows`, migration 0700).
+
+Each list is one indexed range scan in its own order (the partial indexes of 0700 match the
+WHERE and ORDER BY below), paged by keyset: a page starts after the sort key of the last
+item shown, so a page costs the same at the first item as at the 5,000th. The count is a
+second query on the same index.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
 
 from registry.db import Db
 
 
-async def titles(db: Db, dossiers: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """dossier -> (title, provider name), for the dossiers the registry knows."""
-    if not dossiers:
-        return {}
+@dataclass(frozen=True)
+class ListQuery:
+    # The list's filter; $1.. are its parameters (a body, an organisation, a moment).
+    where: str
+    # The sort, as (expression, its PostgreSQL type): the keyset compares in this order.
+    order: tuple[tuple[str, str], ...]
+
+
+# Cases whose workflow ended abnormally (flagged by reconcile) wait for no one but ops.
+_LIVE = "r.execution IS NULL AND "
+
+LISTS: dict[str, ListQuery] = {
+    "waiting-for-reviewer": ListQuery(
+        _LIVE + "r.state = 'under_review' AND r.competent_body = $1",
+        (("r.waiting_since", "timestamptz"), ("r.dossier", "text")),
+    ),
+    "waiting-for-bec": ListQuery(
+        _LIVE + "r.waiting_for = 'bec'",
+        (("(NOT r.overdue)", "boolean"), ("r.bec_due_on", "date"), ("r.dossier", "text")),
+    ),
+    "appeals-overdue": ListQuery(
+        _LIVE + "r.overdue", (("r.bec_due_on", "date"), ("r.dossier", "text"))
+    ),
+    "removals-this-year": ListQuery(
+        _LIVE + "r.state = 'removal_scheduled' AND r.removal_on BETWEEN $1 AND $2",
+        (("r.removal_on", "date"), ("r.dossier", "text")),
+    ),
+    # Failed: reconcile found its workflow ended abnormally; stuck: a live case whose
+    # deadline passed an hour ago and more without it moving on (no worker, a failing task).
+    "failed-or-stuck": ListQuery(
+        "(r.execution IS NOT NULL OR (r.state <> 'ended' AND r.next_deadline_at IS NOT NULL))"
+        " AND (r.execution IS NOT NULL OR r.next_deadline_at < $1)",
+        (("coalesce(r.execution_at, r.next_deadline_at)", "timestamptz"), ("r.dossier", "text")),
+    ),
+    "appeals-without-document": ListQuery(
+        _LIVE + "r.appeal_without_document",
+        (("r.waiting_since", "timestamptz"), ("r.dossier", "text")),
+    ),
+    "appeal-windows-of-provider": ListQuery(
+        _LIVE + "r.provider = $1 AND r.waiting_for = 'provider' "
+        "AND r.next_deadline_kind = 'appeal_window'",
+        (("r.next_deadline_at", "timestamptz"), ("r.dossier", "text")),
+    ),
+}
+
+_ITEM = """r.dossier, r.title, r.provider, a.provider_name, r.state, r.waiting_since,
+           r.next_deadline_at, r.next_deadline_on, r.bec_due_on, r.overdue,
+           r.missing_hearings, r.removal_on, r.execution, r.execution_at"""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    count: int
+    rows: list[asyncpg.Record]
+    more: bool
+
+
+def _key_value(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def sort_key(name: str, row: asyncpg.Record) -> tuple[str, ...]:
+    """The row's place in its list, as text (what a cursor carries)."""
+    values = {
+        "r.waiting_since": row["waiting_since"],
+        "(NOT r.overdue)": not row["overdue"],
+        "r.bec_due_on": row["bec_due_on"],
+        "r.dossier": row["dossier"],
+        "r.removal_on": row["removal_on"],
+        "r.next_deadline_at": row["next_deadline_at"],
+        "coalesce(r.execution_at, r.next_deadline_at)": row["execution_at"]
+        or row["next_deadline_at"],
+    }
+    return tuple(_key_value(values[expr]) for expr, _ in LISTS[name].order)
+
+
+async def page(
+    db: Db, name: str, params: Sequence[Any], after: Sequence[str] | None, limit: int
+) -> ListPage:
+    """One page of list `name`: the items after `after` (a sort key), at most `limit`."""
+    query = LISTS[name]
+    args: list[Any] = list(params)
+    where = query.where
+    if after is not None:
+        n = len(args)
+        columns = ", ".join(expr for expr, _ in query.order)
+        bounds = ", ".join(f"${n + i + 1}::text::{kind}" for i, (_, kind) in enumerate(query.order))
+        where += f" AND ({columns}) > ({bounds})"
+        args += list(after)
+    order = ", ".join(expr for expr, _ in query.order)
     rows = await db.fetch(
-        "SELECT dossier, title, provider_name FROM applications WHERE dossier = ANY($1::text[])",
-        list(dossiers),
+        f"""SELECT {_ITEM} FROM case_rows r JOIN applications a USING (dossier)
+            WHERE {where} ORDER BY {order} LIMIT {int(limit) + 1}""",
+        *args,
     )
-    return {r["dossier"]: (r["title"], r["provider_name"]) for r in rows}
+    count = await db.fetchval(f"SELECT count(*) FROM case_rows r WHERE {query.where}", *params)
+    return ListPage(count=int(count), rows=list(rows[:limit]), more=len(rows) > limit)

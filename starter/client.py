@@ -39,13 +39,14 @@ from models.case import (
     CaseState,
     CaseStatus,
 )
+from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
 from registry import case_rows, documents
 from runtime.settings import Settings
 from runtime.temporal import connect
-from starter import registry_reads
+from starter import cursors, registry_reads
 from starter.decisions import BY_MODEL
 from workflows.application import ApplicationWorkflow
 
@@ -342,8 +343,38 @@ class CaseService:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
 
-    async def list_dossiers(self, provider: str) -> list[DossierSummary]:
-        return await self._db(lambda conn: registry_reads.list_dossiers(conn, provider))
+    async def list_dossiers(
+        self,
+        provider: str,
+        *,
+        state: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> DossierPage:
+        """A page of the organisation's dossiers, newest first, from the registry's rows;
+        the cursor (signed) continues the same organisation's list with the same filter."""
+        after: tuple[str, str] | None = None
+        if cursor is not None:
+            org, filtered, key = cursors.decode(self.settings, "dossiers", cursor)
+            if (org, filtered) != (provider, state or None) or len(key) != 2:
+                raise cursors.bad_cursor("it continues another list (organisation or state)")
+            after = (key[0], key[1])
+        count, items, more = await self._db(
+            lambda conn: case_rows.of_provider(conn, provider, state, after, limit)
+        )
+        last = items[-1] if items else None
+        next_cursor = (
+            cursors.encode(
+                self.settings,
+                "dossiers",
+                provider,
+                state,
+                (last.submitted_at.isoformat(), last.dossier),
+            )
+            if more and last is not None
+            else None
+        )
+        return DossierPage(count=count, items=items, next_cursor=next_cursor)
 
     async def registered_on(self, dossier: str, day: date) -> bool:
         """From the public register alone: a dossier never registered (under review,

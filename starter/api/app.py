@@ -22,17 +22,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from models.application import DOSSIER_PATTERN, TrainingApplication
-from models.case import CaseStatus, _ActorInput
-from models.case_row import DossierView
+from models.case import CaseState, CaseStatus, _ActorInput
+from models.case_row import DossierPage, DossierView
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor
-from models.registry import DossierSummary
 from models.text import Day
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
-from starter import worklists
+from starter import cursors, worklists
 from starter.api import access, access_log, documents, problems, providers
 from starter.api.access_log import AccessLog
 from starter.api.events import events_router
@@ -41,6 +40,7 @@ from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Prob
 from starter.api.schemas import RegisteredAnswer, SubmitResponse, body_model
 from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
+from starter.cursors import BadCursor
 from starter.decisions import DECISIONS, Decision
 
 _bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
@@ -224,16 +224,30 @@ def _routes() -> APIRouter:
 
     @router.get(
         "/dossiers",
-        response_model=list[DossierSummary],
+        response_model=DossierPage,
         tags=["dossiers"],
-        summary="The dossiers of an organisation (a provider user: its own)",
+        summary="The dossiers of an organisation (a provider user: its own), newest first, "
+        "from the registry; paged with a cursor, filtered by state",
     )
     async def list_dossiers(
         actor: ActorDep,
         service: ServiceDep,
         provider: Annotated[EnterpriseNumber | None, Query()] = None,
-    ) -> list[DossierSummary]:
-        return await service.list_dossiers(access.may_list(actor, provider))
+        state: Annotated[CaseState | None, Query(description="only dossiers in this state")] = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=cursors.CURSOR_MAX,
+                pattern=cursors.CURSOR_PATTERN,
+                description="next_cursor of a page, as given: the next page of that list",
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=200, description="dossiers per page")] = 50,
+    ) -> DossierPage:
+        organisation = access.may_list(actor, provider)
+        return await service.list_dossiers(
+            organisation, state=state.value if state else None, cursor=cursor, limit=limit
+        )
 
     @router.get(
         "/dossiers/{dossier}/registered",
@@ -317,6 +331,7 @@ def create_app(
         Unavailable,
         RegistryError,
         StarletteHTTPException,
+        BadCursor,
     ):
         app.add_exception_handler(exc_type, problems.handle)
     app.add_middleware(

@@ -20,6 +20,7 @@ from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from starter.auth import AuthError
 from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable, registry_down
+from starter.cursors import BadCursor
 from starter.registry_reads import UNAVAILABLE as REGISTRY_UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
@@ -235,6 +236,8 @@ def from_exception(exc: Exception) -> Problem:
                 f"the request will have one effect",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        case BadCursor():
+            return Problem(422, "invalid-input", "Invalid input", exc.detail, field="cursor")
         case _ if isinstance(exc, REGISTRY_UNAVAILABLE):
             # A route that read the pool itself and lost PostgreSQL: the same 503 as any.
             return from_exception(registry_down(exc))
@@ -274,7 +277,8 @@ def cause_of(exc: BaseException) -> str:
         | RegistryError
         | RequestValidationError
         | ValidationError
-        | StarletteHTTPException,
+        | StarletteHTTPException
+        | BadCursor,
     ):
         return ""  # the problem says it all; a refused input may hold personal data
     return f"{type(exc).__name__}: {exc}"[:300]

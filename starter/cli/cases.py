@@ -152,7 +152,8 @@ async def _show(args: argparse.Namespace) -> int:
 
 async def _list(args: argparse.Namespace) -> int:
     async with service() as svc:
-        dump([d.model_dump(mode="json") for d in await svc.list_dossiers(args.provider)])
+        page = await svc.list_dossiers(args.provider, limit=200)
+        dump([d.model_dump(mode="json") for d in page.items])
     return 0
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseInput, CaseState, CaseStatus
+from models.case_row import CaseRow
+from registry import case_rows
 from registry.db import Conn
 from rules import case_view
 
@@ -89,6 +91,7 @@ async def seed_registered(
     apps: list[tuple[Any, ...]] = []
     periods: list[tuple[Any, ...]] = []
     activity: list[tuple[Any, ...] | None] = []
+    rows: list[CaseRow] = []
     dossiers: list[str] = []
     for k in range(n):
         dossier = f"ODB-{dossier_year}-{first + k:06d}"
@@ -118,7 +121,13 @@ async def seed_registered(
             application.start_date, application.volume_unit.value, application.volume,
             application.competent_body, submitted, "registered",
         ))
-        periods.append((dossier, submitted.date() + timedelta(days=rng.randint(60, 300))))
+        registered_from = submitted.date() + timedelta(days=rng.randint(60, 300))
+        periods.append((dossier, registered_from))
+        rows.append(
+            registered_row(
+                dossier, application, submitted_at=submitted, registered_from=registered_from
+            )
+        )
         activity.append(_activity_row(rng, dossier, year - 1))
     async with conn.transaction():
         await conn.executemany(
@@ -138,6 +147,7 @@ async def seed_registered(
                VALUES ($1, $2, $3, $4, $5)""",
             [a for a in activity if a is not None],
         )
+        await case_rows.write_many(conn, rows)
     return dossiers
 
 
@@ -254,26 +264,45 @@ async def seed_due_trainings(
                 dossier,
                 registered_from,
             )
+            row = registered_row(
+                dossier, application, submitted_at=submitted, registered_from=registered_from
+            )
+            await case_rows.write(conn, row)
             if sessions is not None:
                 await set_activity(conn, dossier, year - 1, sessions, participants, completions)
             made.append((dossier, application, submitted, registered_from))
     return made
 
 
+def registered_status(
+    dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
+) -> CaseStatus:
+    """A case as it stands after its approval: registered."""
+    status = case_view.initial_status(dossier, application, submitted_at)
+    status.state = CaseState.REGISTERED
+    status.registered_from = registered_from
+    status.waiting_for, status.next_step = case_view.who_and_what(status)
+    return status
+
+
+def registered_row(
+    dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
+) -> CaseRow:
+    """The registry's current-state row of a seeded registered case, as its approval left it."""
+    status = registered_status(
+        dossier, application, submitted_at=submitted_at, registered_from=registered_from
+    )
+    approved_at = datetime.combine(registered_from, time(12), tzinfo=UTC)
+    return case_view.case_row(status, step="review", at=approved_at)
+
+
 def registered_case(
     dossier: str, application: TrainingApplication, *, submitted_at: datetime, registered_from: date
 ) -> CaseInput:
     """A case's input as if it had continued as new after its approval: registered."""
-    status = CaseStatus(
-        dossier=dossier,
-        title=application.title,
-        provider=application.provider,
-        competent_body=application.competent_body,
-        state=CaseState.REGISTERED,
-        submitted_at=submitted_at,
-        registered_from=registered_from,
+    status = registered_status(
+        dossier, application, submitted_at=submitted_at, registered_from=registered_from
     )
-    status.waiting_for, status.next_step = case_view.who_and_what(status)
     return CaseInput(
         dossier=dossier, application=application, submitted_at=submitted_at, carried=status
     )

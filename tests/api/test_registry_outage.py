@@ -19,8 +19,6 @@ from tests.fixtures.api import ORG, Api
 
 # Only these answer without the registry: the process's own health.
 NO_REGISTRY = {("GET", "/health")}
-# Still read from Temporal's visibility (answered 503 naming Temporal on this server).
-READS_VISIBILITY = {("GET", "/worklist")}
 OUR_WORDS = re.compile(
     r"^the registry \(PostgreSQL\): cannot be reached( right now)?; retry in \d+ seconds "
     r"with the same Idempotency-Key: the request will have one effect$"
@@ -58,8 +56,6 @@ async def test_every_operation_answers_503_naming_the_registry(api: Api) -> None
                     wrong.append(f"{method} {path}: {answer.status_code}")
                 continue
             detail = answer.json().get("detail", "") if answer.content else ""
-            if (method, path) in READS_VISIBILITY and answer.status_code == 503:
-                continue
             if (
                 answer.status_code != 503
                 or not answer.headers.get("retry-after", "").isdigit()

@@ -106,7 +106,7 @@ async def test_list_dossiers_by_role(
     response = await api.http.get(f"/dossiers{query}", headers=api.auth(persona))
     assert response.status_code == expected, response.text
     if expected == 200:
-        listed = {d["dossier"] for d in response.json()}
+        listed = {d["dossier"] for d in response.json()["items"]}
         assert (waiting in listed) == (persona != "other_provider")
 
 

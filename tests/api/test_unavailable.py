@@ -135,7 +135,7 @@ async def test_connection_terminated_mid_query_is_503(api: Api, outage_db: str) 
     locker = await asyncpg.connect(outage_db)
     try:
         async with locker.transaction():
-            await locker.execute("LOCK TABLE applications IN ACCESS EXCLUSIVE MODE")
+            await locker.execute("LOCK TABLE case_rows IN ACCESS EXCLUSIVE MODE")
             request = asyncio.create_task(
                 _call(app, api, "GET", "/dossiers", headers=api.auth("provider"))
             )

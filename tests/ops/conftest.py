@@ -5,6 +5,7 @@ can be exact: nothing else runs on this server."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,9 @@ from models.case import (
     ScreeningOutcome,
     WithdrawInput,
 )
+from registry import case_rows
+from registry.db import create_pool
+from registry.migrate import migrate
 from rules.deadlines import appeal_window, brussels_day, removal_after_negative_screening
 from runtime.settings import Settings
 from starter.client import summary
@@ -179,11 +183,40 @@ async def _play_overdue(
 
 
 @pytest_asyncio.fixture(scope="session")
+async def ops_registry(
+    pg_dsn: str, test_settings: Settings
+) -> AsyncIterator[tuple[asyncpg.Pool[Any], Settings]]:
+    """A registry of the seeded cases alone (a database of its own on the test server): the
+    worklists read every row of it, so other modules' cases must not be there."""
+    name = f"ops_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        dsn = pg_dsn.rsplit("/", 1)[0] + "/" + name
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        settings = test_settings.model_copy(
+            update={"postgres": test_settings.postgres.model_copy(update={"url": dsn})}
+        )
+        pool = await create_pool(settings, dsn)
+        try:
+            yield pool, settings
+        finally:
+            await pool.close()
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
 async def seeded(
     ops_server: UiServer,
-    pg_pool: asyncpg.Pool[Any],
-    test_settings: Settings,
+    ops_registry: tuple[asyncpg.Pool[Any], Settings],
 ) -> AsyncIterator[Seeded]:
+    pg_pool, test_settings = ops_registry
     overdue_id, overdue_input = await _overdue_case(pg_pool, test_settings)
     today = brussels_day(datetime.now(UTC))
     start = today + timedelta(days=150)
@@ -210,6 +243,8 @@ async def seeded(
         terminated = broken.id
         await cases.status(broken)  # it ran and published its search attributes
         await broken.terminate("ops test: a broken case")
+        # As `python -m ops reconcile` flags it: the registry cannot see a termination.
+        await case_rows.flag_execution(pg_pool, terminated, "terminated", datetime.now(UTC))
 
         # The screening's own message to a case; its notice date decides the deadlines.
         last_year = await registered()

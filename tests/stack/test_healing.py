@@ -169,7 +169,32 @@ async def test_postgres_comes_back_with_its_data_and_every_migration(
     assert [r["filename"] for r in applied] == [p.name for p in migration_files()]
 
 
-def test_a_crashed_temporal_is_restarted_with_its_cases_and_search_attributes(
+def _reads_answer_from_the_registry(
+    http: httpx.Client, stack: RunningStack, dossier: str, state: str
+) -> None:
+    """The dossier, its organisation's list and the reviewers' worklist answer 200 from the
+    registry, saying as of which step."""
+    provider = headers(stack, "provider")
+    case = answer(http, f"/dossiers/{dossier}", provider)
+    assert case.status_code == 200, case.text
+    assert (case.json()["state"], case.json()["as_of_step"]) == (state, "submitted")
+    listed = answer(http, "/dossiers", provider)
+    assert listed.status_code == 200 and dossier in {d["dossier"] for d in listed.json()["items"]}
+    work = answer(http, "/worklist?list=waiting-for-reviewer", headers(stack, "voc_reviewer"))
+    assert work.status_code == 200, work.text
+    assert dossier in {i["dossier"] for i in work.json()["lists"][0]["items"]}
+
+
+def _decide(http: httpx.Client, stack: RunningStack, dossier: str, key: str) -> httpx.Response:
+    """The reviewer's approval; the portal retries a 503 with the same Idempotency-Key."""
+    return http.post(
+        f"/dossiers/{dossier}/review-decision",
+        json={"approve": True},
+        headers={**headers(stack, "voc_reviewer"), "Idempotency-Key": key},
+    )
+
+
+def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
     stack: RunningStack, http: httpx.Client, seeded: None
 ) -> None:
     provider = headers(stack, "provider")
@@ -180,23 +205,26 @@ def test_a_crashed_temporal_is_restarted_with_its_cases_and_search_attributes(
     )
     assert submitted.status_code == 201, submitted.text
     dossier = submitted.json()["dossier"]
-    path = f"/dossiers/{dossier}"
-    before = answer(http, path, provider)
-    assert before.status_code == 200, before.text
+    path, key = f"/dossiers/{dossier}", str(uuid.uuid4())
+    wait_until(  # its case recorded the submission (the acknowledgment is queued)
+        lambda: True if answer(http, path, provider).json()["history"] else None,
+        "the submission recorded by its case",
+    )
 
     with supervisor_paused(stack):
         os.kill(pid_of(stack, "temporal"), signal.SIGKILL)
         killed = time.monotonic()
-        down = [answer(http, path, provider) for _ in range(2)]
-    assert_unavailable(down)
+        _reads_answer_from_the_registry(http, stack, dossier, "under_review")
+        assert_unavailable([_decide(http, stack, dossier, key)])
 
-    # The case answers again: the server is back from its SQLite file and the worker polls.
-    after = wait_until(
-        lambda: r if (r := answer(http, path, provider)).status_code == 200 else None,
-        "200 for the case submitted before Temporal's crash",
+    # Temporal is back from its SQLite file and the worker polls: the case decides again.
+    decided = wait_until(
+        lambda: r if (r := _decide(http, stack, dossier, key)).status_code == 200 else None,
+        "a decision on the case submitted before Temporal's crash",
     )
-    assert time.monotonic() - killed < BACK_WITHIN
-    assert after.json()["state"] == before.json()["state"]
+    assert time.monotonic() - killed < BACK_WITHIN + 20
+    assert decided.json()["state"] == "registered"
+    assert answer(http, path, provider).json()["state"] == "registered"  # read your write
     stack.wait_for_line(
         f"temporal exited (killed by SIGKILL); restarting it (attempt 1 of {RESTARTS}", 5
     )
@@ -210,6 +238,34 @@ def test_a_crashed_temporal_is_restarted_with_its_cases_and_search_attributes(
     )
     assert again.status_code == 201, again.text
     assert answer(http, f"/dossiers/{again.json()['dossier']}", provider).status_code == 200
+
+
+def test_a_killed_worker_leaves_reads_answering_and_decisions_503(
+    stack: RunningStack, http: httpx.Client, seeded: None
+) -> None:
+    provider = headers(stack, "provider")
+    submitted = http.post(
+        "/applications",
+        json=application_body(),
+        headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert submitted.status_code == 201, submitted.text
+    dossier, key = submitted.json()["dossier"], str(uuid.uuid4())
+    wait_until(
+        lambda: True if answer(http, f"/dossiers/{dossier}", provider).json()["history"] else None,
+        "the submission recorded by its case",
+    )
+    with supervisor_paused(stack):
+        os.kill(pid_of(stack, "worker"), signal.SIGKILL)
+        _reads_answer_from_the_registry(http, stack, dossier, "under_review")
+        # No worker runs the case: the decision is answered 503 once its 20 s are over.
+        assert_unavailable([_decide(http, stack, dossier, key)])
+    # The retry (same key) has the one effect the first request then had.
+    decided = wait_until(
+        lambda: r if (r := _decide(http, stack, dossier, key)).status_code == 200 else None,
+        "a decision once the restarted worker polls",
+    )
+    assert decided.json()["state"] == "registered"
 
 
 async def test_temporal_comes_back_with_its_search_attributes_and_schedule(

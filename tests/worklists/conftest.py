@@ -12,16 +12,17 @@ import pytest_asyncio
 
 from runtime.settings import Settings
 from starter.api.app import create_app
-from tests.ops.conftest import Seeded, UiServer, ops_server, seeded
+from tests.ops.conftest import Seeded, UiServer, ops_registry, ops_server, seeded
 
-__all__ = ["ops_server", "seeded"]
+__all__ = ["ops_registry", "ops_server", "seeded"]
 
 
 @pytest_asyncio.fixture(scope="session")
 async def worklist_http(
-    ops_server: UiServer, seeded: Seeded, pg_pool: asyncpg.Pool[Any], test_settings: Settings
+    ops_server: UiServer, seeded: Seeded, ops_registry: tuple[asyncpg.Pool[Any], Settings]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(test_settings, client=ops_server.client, pool=pg_pool)
+    pool, settings = ops_registry
+    app = create_app(settings, client=ops_server.client, pool=pool)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://odb.test"
     ) as http:
