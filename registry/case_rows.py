@@ -168,7 +168,8 @@ async def of_provider(
     page_where, args = where, list(params)
     if after is not None:
         n = len(args)
-        page_where += f" AND (submitted_at, dossier) < (${n + 1}::text::timestamptz, ${n + 2}::text)"
+        keyset = f"(${n + 1}::text::timestamptz, ${n + 2}::text)"
+        page_where += f" AND (submitted_at, dossier) < {keyset}"
         args += list(after)
     rows = await db.fetch(
         f"""SELECT {_LIST_ITEM} FROM case_rows WHERE {page_where}
