@@ -52,7 +52,8 @@ def _body(i: int) -> dict[str, Any]:
     }
 
 
-async def _wait_http(url: str, seconds: float) -> None:
+async def wait_http(url: str, seconds: float) -> None:
+    """Until `url` answers 200 (a process just started), at most `seconds`."""
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
@@ -180,7 +181,7 @@ async def main(n: int, rate: float) -> None:
             procs.append(_spawn([sys.executable, "worker.py"], child_env, logs / "worker.log"))
             procs.append(_spawn([sys.executable, "-m", "starter.api"], child_env, logs / "api.log"))
             base = f"http://127.0.0.1:{api_port}"
-            await _wait_http(f"{base}/health", 30)
+            await wait_http(f"{base}/health", 30)
             token = mint_dev_token(settings, "bench", org=ORG, roles=("provider",))
             await _load(base, token, n, rate)
             await _drained(env.client, n + 5)

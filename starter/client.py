@@ -297,17 +297,18 @@ class CaseService:
 
     # ---- reads ----
 
-    async def read(self, dossier: str) -> CaseStatus:
+    async def read(self, dossier: str, provider: str | None = None) -> CaseStatus:
         """The case as the portal reads it: the registry's current-state row (written with
         every step, so it shows what a decision that answered 200 did), with its unsent
         e-mails, screenings and steps as they stand now. Never asks Temporal: it answers
-        while Temporal or the worker is down. A case from before these rows that has taken
-        no step since reads as the registry's record of it."""
-        found = await self._db(lambda conn: case_rows.view(conn, dossier))
+        while Temporal or the worker is down. With `provider`, only a dossier of that
+        organisation (another's answers exactly as a missing one). A case from before these
+        rows that has taken no step since reads as the registry's record of it."""
+        found = await self._db(lambda conn: case_rows.view(conn, dossier, provider))
         if found is not None:
             return found
         record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
-        if record is None:
+        if record is None or (provider is not None and record.provider != provider):
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return record
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from models.case import CaseStatus
 from models.errors import Refusal
 from models.identity import Actor, RoleKind
-from models.registry import DossierSummary
+from rules import guards
 from rules.case_view import provider_view, without_documents
 from starter.api.problems import Problem
 from starter.client import Refused, no_dossier
@@ -44,15 +44,25 @@ def may_submit(actor: Actor, provider: str) -> None:
 STAFF_ROLES = (RoleKind.REVIEWER, RoleKind.BEC, RoleKind.DEPARTMENT)
 
 
-def must_exist_for(actor: Actor, dossier: DossierSummary) -> None:
+def is_staff(actor: Actor) -> bool:
+    return any(actor.has(kind) for kind in STAFF_ROLES)
+
+
+def only_own(actor: Actor) -> str | None:
+    """The organisation whose dossiers alone exist for this reader (None: staff, any). A
+    token without an organisation and without a staff role sees none."""
+    return None if is_staff(actor) else (actor.organisation or "")
+
+
+def must_exist_for(actor: Actor, dossier: guards.Owned) -> None:
     """For anyone but staff, another organisation's dossier does not exist: the same 404,
     word for word, as a number never given (dossier numbers are sequential)."""
-    if any(actor.has(kind) for kind in STAFF_ROLES) or actor.organisation == dossier.provider:
+    if is_staff(actor) or actor.organisation == dossier.provider:
         return
     raise Refused(Refusal.NOT_FOUND, no_dossier(dossier.dossier))
 
 
-def may_read(actor: Actor, dossier: DossierSummary) -> None:
+def may_read(actor: Actor, dossier: guards.Owned) -> None:
     """Owner, reviewers of its competent body, the BEC and the department read a dossier."""
     if (
         actor.is_provider_of(dossier.provider)
