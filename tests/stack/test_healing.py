@@ -194,9 +194,8 @@ def _decide(http: httpx.Client, stack: RunningStack, dossier: str, key: str) -> 
     )
 
 
-def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
-    stack: RunningStack, http: httpx.Client, seeded: None
-) -> None:
+def _submitted(http: httpx.Client, stack: RunningStack) -> str:
+    """A new dossier whose case has recorded its submission."""
     provider = headers(stack, "provider")
     submitted = http.post(
         "/applications",
@@ -204,12 +203,20 @@ def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
         headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
     )
     assert submitted.status_code == 201, submitted.text
-    dossier = submitted.json()["dossier"]
-    path, key = f"/dossiers/{dossier}", str(uuid.uuid4())
-    wait_until(  # its case recorded the submission (the acknowledgment is queued)
-        lambda: True if answer(http, path, provider).json()["history"] else None,
+    dossier: str = submitted.json()["dossier"]
+    wait_until(
+        lambda: True if answer(http, f"/dossiers/{dossier}", provider).json()["history"] else None,
         "the submission recorded by its case",
     )
+    return dossier
+
+
+def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
+    stack: RunningStack, http: httpx.Client, seeded: None
+) -> None:
+    provider = headers(stack, "provider")
+    dossier, key = _submitted(http, stack), str(uuid.uuid4())
+    path = f"/dossiers/{dossier}"
 
     with supervisor_paused(stack):
         os.kill(pid_of(stack, "temporal"), signal.SIGKILL)
@@ -243,18 +250,7 @@ def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
 def test_a_killed_worker_leaves_reads_answering_and_decisions_503(
     stack: RunningStack, http: httpx.Client, seeded: None
 ) -> None:
-    provider = headers(stack, "provider")
-    submitted = http.post(
-        "/applications",
-        json=application_body(),
-        headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert submitted.status_code == 201, submitted.text
-    dossier, key = submitted.json()["dossier"], str(uuid.uuid4())
-    wait_until(
-        lambda: True if answer(http, f"/dossiers/{dossier}", provider).json()["history"] else None,
-        "the submission recorded by its case",
-    )
+    dossier, key = _submitted(http, stack), str(uuid.uuid4())
     with supervisor_paused(stack):
         os.kill(pid_of(stack, "worker"), signal.SIGKILL)
         _reads_answer_from_the_registry(http, stack, dossier, "under_review")
