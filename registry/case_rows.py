@@ -8,6 +8,7 @@ lost a race, a backfill) never overwrites a row of a later step.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -68,6 +69,52 @@ async def write_if_missing(conn: Conn, row: CaseRow) -> bool:
             ON CONFLICT (dossier) DO NOTHING RETURNING true""",
         *_values(row),
     )
+    return bool(done)
+
+
+# ---- reconciliation (ops/reconcile.py): the rows without their case, and a checked rewrite
+
+_BRIEF = ", ".join(_COLUMNS)
+
+
+async def live_briefs(db: Db) -> list[dict[str, Any]]:
+    """Every row of a case that has not ended, without its `status`: what reconciliation
+    compares with the search attributes of the running cases."""
+    rows = await db.fetch(f"SELECT {_BRIEF} FROM case_rows WHERE state <> 'ended'")
+    return [dict(r) for r in rows]
+
+
+async def briefs_of(db: Db, dossiers: list[str]) -> list[dict[str, Any]]:
+    """The rows of these dossiers (those that have one), without their `status`."""
+    rows = await db.fetch(
+        f"SELECT {_BRIEF} FROM case_rows WHERE dossier = ANY($1::text[])", dossiers
+    )
+    return [dict(r) for r in rows]
+
+
+async def count_without_row(db: Db) -> int:
+    """Dossiers of the registry that have no row (cases from before the rows, not repaired)."""
+    return int(
+        await db.fetchval(
+            """SELECT count(*) FROM applications a
+               WHERE NOT EXISTS (SELECT 1 FROM case_rows r WHERE r.dossier = a.dossier)"""
+        )
+    )
+
+
+_REPLACE = f"""
+    UPDATE case_rows SET ({", ".join(_COLUMNS[1:])}, status, written_at)
+        = ({", ".join(f"${i}" for i in range(2, len(_COLUMNS) + 1))},
+           ${len(_COLUMNS) + 1}::jsonb, now())
+    WHERE dossier = $1 AND last_step_at = ${len(_COLUMNS) + 2}
+    RETURNING true"""
+
+
+async def replace(conn: Conn, row: CaseRow, *, seen: datetime) -> bool:
+    """Reconciliation's rewrite of a row found to differ from its case: only while the stored
+    row is still the one compared (its `last_step_at` is `seen`), so a step recorded since
+    wins. False when it changed meanwhile (or is gone)."""
+    done = await conn.fetchval(_REPLACE, *_values(row), seen)
     return bool(done)
 
 
