@@ -272,7 +272,8 @@ RECONCILE_METRICS: tuple[MetricInfo, ...] = (
     MetricInfo(
         "odb_case_rows_missing",
         (),
-        "live cases without a registry row (latest reconcile run, after its repair)",
+        "cases without a registry row, live or ended before the rows existed (latest "
+        "reconcile run, after its repair)",
     ),
     MetricInfo(
         "odb_case_rows_reconciled_at",

@@ -11,7 +11,8 @@ Asking every case by query is the slow part, so a first pass reads visibility: t
 status by the same functions as the row) against the rows, and only the cases where they
 disagree become candidates: a running case with no row, a row visibility contradicts, a row
 that says the case is live while Temporal does not list it running (ended, terminated,
-unknown, or visibility lagging). Each candidate is then asked by query (bounded
+unknown, or visibility lagging), and every dossier of the registry without a row (a case
+from before the rows, live or ended). Each candidate is then asked by query (bounded
 concurrency). Visibility lags and a step in progress writes its row a moment before the
 workflow applies it, so a difference counts only when the query confirms it and it holds on
 a second look; while the row is ahead of the workflow or a registry step is pending, the
@@ -19,10 +20,11 @@ case is looked at again for a few seconds (`SETTLE`), and if that never settles 
 reported as not checked, never as a difference. `full=True` asks every live case.
 
 `repair=True` writes the missing rows (`case_rows.write_if_missing`: only where still
-absent, so a step's own row wins) and rewrites each differing row from the live status
-(`case_rows.replace`: only while the stored row is still the one compared). A row whose
-workflow ended without ending the case (terminated, failed) or does not exist is reported,
-never rewritten: ops decide (runbook 3d).
+absent, so a step's own row wins) from the workflow's status, or from the registry's record
+when Temporal no longer has the case (past retention), and rewrites each differing row from
+the live status (`case_rows.replace`: only while the stored row is still the one
+compared). A row whose workflow ended without ending the case (terminated, failed) or does
+not exist is reported, never rewritten: ops decide (runbook 3d).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from models.case_row import CaseRow
 from registry import case_rows, reconcile_runs
 from rules import case_view
 from rules.deadlines import end_of_day
+from starter import registry_reads
 
 T = TypeVar("T")
 
@@ -184,16 +187,15 @@ def judge(
     live: CaseStatus | None,
     execution: WorkflowExecutionStatus | None,
 ) -> tuple[Kind, list[Difference]]:
-    """What one look at a case says. `live` None: Temporal does not know the workflow."""
-    if live is None or execution is None:
-        if row is None or row.state == CaseState.ENDED.value:
-            return Kind.AGREES, []  # nothing live on either side (ended past retention)
-        return Kind.DIFFERS, [Difference(dossier, "workflow", row.state, "not found")]
+    """What one look at a case says. `live` None: Temporal does not know the workflow. A
+    dossier without a row is missing one, live or not: the portal reads every dossier from
+    its row (a case that ended before the rows too)."""
     if row is None:
-        # Closed without a row: a case that ended before the rows existed (read from the
-        # registry's record), not a live case.
-        running = execution == WorkflowExecutionStatus.RUNNING
-        return (Kind.MISSING if running else Kind.AGREES), []
+        return Kind.MISSING, []
+    if live is None or execution is None:
+        if row.state == CaseState.ENDED.value:
+            return Kind.AGREES, []  # ended, and past Temporal's retention
+        return Kind.DIFFERS, [Difference(dossier, "workflow", row.state, "not found")]
     found = differences(row, live)
     closed_early = execution not in (
         WorkflowExecutionStatus.RUNNING,
@@ -242,7 +244,7 @@ class CaseCheck:
     @property
     def repairable(self) -> bool:
         if self.kind == Kind.MISSING:
-            return self.live is not None
+            return True  # from the workflow, or from the registry's record when it has none
         return self.kind == Kind.DIFFERS and all(
             d.field not in ("workflow", "execution") for d in self.differences
         )
@@ -257,7 +259,6 @@ class Report:
     repair: bool = False
     # Every case that did not agree, by dossier.
     checks: dict[str, CaseCheck] = field(default_factory=dict)
-    without_row_not_live: int = 0  # dossiers with no row that are not live cases
 
     def _of(self, kind: Kind, *, left: bool) -> list[CaseCheck]:
         return [c for c in self.checks.values() if c.kind == kind and not (left and c.repaired)]
@@ -294,7 +295,11 @@ class Report:
             for c in sorted(left, key=lambda c: c.dossier)
             for d in (
                 c.differences
-                or [Difference(c.dossier, "row", "missing", c.live.state if c.live else "-")]
+                or [
+                    Difference(
+                        c.dossier, "row", "missing", c.live.state.value if c.live else "not found"
+                    )
+                ]
             )
         ]
         return reconcile_runs.Run(
@@ -322,7 +327,7 @@ class Report:
                     for d in c.differences
                 ]
             elif c.kind == Kind.MISSING:
-                state = c.live.state.value if c.live else "-"
+                state = c.live.state.value if c.live else "not found"
                 out.append(f"{c.dossier}\trow\trow: missing\tworkflow: {state}{done}")
             elif c.kind == Kind.UNCHECKED:
                 out.append(f"{c.dossier}\t-\tnot checked: {c.why}")
@@ -336,11 +341,6 @@ class Report:
         if self.repair:
             repaired = sum(1 for c in self.checks.values() if c.repaired)
             out.append(f"repaired {repaired}; left {len(self.left)}")
-        if self.without_row_not_live:
-            out.append(
-                f"{self.without_row_not_live} dossier(s) without a row not live (ended before "
-                "the rows existed): read as the registry's record"
-            )
         if self.unchecked:
             out.append("not checked: a step was in progress or no answer came; run again")
         return out
@@ -383,9 +383,6 @@ class Reconciler:
         report.checks = {c.dossier: c for c in checks if c.kind != Kind.AGREES}
         if repair:
             await self._repair([c for c in report.checks.values() if c.repairable])
-        left_missing = sum(1 for c in report.left if c.kind == Kind.MISSING)
-        without_row = await _registry(case_rows.count_without_row(self._pool))
-        report.without_row_not_live = max(0, without_row - left_missing)
         report.seconds = asyncio.get_running_loop().time() - t0
         return report
 
@@ -405,9 +402,12 @@ class Reconciler:
         for r in await _registry(case_rows.briefs_of(self._pool, others)):
             rows[r["dossier"]] = r
         live = set(listed) | set(live_rows)
+        # Dossiers without any row: live cases from before the rows (visibility lists those
+        # running) and the ones that ended before them.
+        without = set(await _registry(case_rows.without_row(self._pool)))
         if full:
-            return live, live
-        candidates = {d for d in live_rows if d not in listed}
+            return live, live | without
+        candidates = {d for d in live_rows if d not in listed} | without
         for dossier, attrs in listed.items():
             row = rows.get(dossier)
             if row is None or attribute_mismatches(row, attrs):
@@ -418,7 +418,8 @@ class Reconciler:
 
     async def _confirm(self, dossiers: Sequence[str]) -> list[CaseCheck]:
         """Looks at every candidate; those that disagree are looked at again after each
-        pause of `SETTLE`, until confirmed (twice the same, nothing in flight) or agreeing."""
+        pause of `SETTLE`, until confirmed (twice the same, nothing in flight) or agreeing;
+        one whose query got no answer is asked once more."""
         checks: dict[str, CaseCheck] = {}
         seen: dict[str, list[Difference]] = {}
         pending = list(dossiers)
@@ -444,9 +445,11 @@ class Reconciler:
                     continue
                 before = seen.get(dossier)
                 seen[dossier] = look.differences
-                confirmed = before == look.differences and not look.in_flight
-                if look.kind == Kind.UNCHECKED or not confirmed:
-                    again.append(dossier)
+                if look.kind == Kind.UNCHECKED:  # no answer: asked once more, not each pause
+                    if before is None:
+                        again.append(dossier)
+                elif before != look.differences or look.in_flight:
+                    again.append(dossier)  # not confirmed yet
             pending = again
         for dossier in pending:  # never settled: in flight or no answer, every time
             check = checks[dossier]
@@ -507,10 +510,15 @@ class Reconciler:
 
     async def _repair(self, checks: list[CaseCheck]) -> None:
         async def one(check: CaseCheck) -> None:
-            assert check.live is not None
-            row = repaired_row(check.row, check.live)
             try:
                 async with self._pool.acquire() as conn:
+                    live = check.live
+                    if live is None:  # Temporal no longer has it: the registry's record
+                        live = await registry_reads.case_status(conn, check.dossier)
+                    if live is None:
+                        check.why = "not written: the registry has no application for it"
+                        return
+                    row = repaired_row(check.row, live)
                     if check.kind == Kind.MISSING:
                         done = await case_rows.write_if_missing(conn, row)
                         check.why = "written" if done else "not written: a step wrote it meanwhile"
@@ -521,7 +529,7 @@ class Reconciler:
                             "rewritten" if done else "not rewritten: a step changed it meanwhile"
                         )
             except asyncpg.ForeignKeyViolationError:
-                check.why = "not written: the registry has no application for this dossier"
+                check.why = "not written: the registry has no application for it"
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise Unavailable("the registry", str(exc)) from exc

@@ -92,14 +92,15 @@ async def briefs_of(db: Db, dossiers: list[str]) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def count_without_row(db: Db) -> int:
-    """Dossiers of the registry that have no row (cases from before the rows, not repaired)."""
-    return int(
-        await db.fetchval(
-            """SELECT count(*) FROM applications a
-               WHERE NOT EXISTS (SELECT 1 FROM case_rows r WHERE r.dossier = a.dossier)"""
-        )
+async def without_row(db: Db) -> list[str]:
+    """The registry's dossiers that have no row: cases from before the rows (live ones until
+    their next step, ended ones for good) that reconciliation has not given one yet."""
+    rows = await db.fetch(
+        """SELECT a.dossier FROM applications a
+           WHERE NOT EXISTS (SELECT 1 FROM case_rows r WHERE r.dossier = a.dossier)
+           ORDER BY a.dossier"""
     )
+    return [r["dossier"] for r in rows]
 
 
 _REPLACE = f"""

@@ -165,7 +165,7 @@ def _negative(year: int, notified_on: date) -> ScreeningOutcome:
 
 async def at_rest(world_client: Client, dossier: str) -> CaseStatus:
     """The case waits for people or time only: its e-mails sent, a refusal's window open."""
-    handle = world_client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+    handle = world_client.get_workflow_handle(dossier, result_type=CaseStatus)
     return await until(
         handle,
         lambda s: (
@@ -215,7 +215,7 @@ async def _population(
 
     async def made(changes: dict[str, Any], inputs: list[Any]) -> str:
         dossier = await submit(**changes)
-        handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+        handle = client.get_workflow_handle(dossier, result_type=CaseStatus)
         for inp in inputs:
             if isinstance(inp, ScreeningOutcome):
                 await handle.signal(ApplicationWorkflow.screening_outcome, inp)
@@ -311,57 +311,58 @@ async def test_cases_from_before_the_rows_are_missing_until_their_next_step_or_a
 ) -> None:
     if world.before is None:
         pytest.skip(f"git cannot give the tree of {BEFORE_ROWS} (not a full clone)")
-    live = {k: d for k, d in world.before.items() if k != "withdrawn"}
-    for dossier in world.before.values():
+    before = dict(world.before)  # state -> dossier; "withdrawn" ended before the rows
+    for dossier in before.values():
         assert await case_rows.get(world.pool, dossier) is None  # the old code wrote none
 
     report = await reconcile.reconcile(world.client, world.pool)
-    assert sorted(c.dossier for c in report.missing) == sorted(live.values())
+    assert sorted(c.dossier for c in report.missing) == sorted(before.values())
     assert report.differing == [] and report.unchecked == []
     assert report.exit_code == 1
 
     # A case from before gets its row on its next step, no repair needed (this code's worker
     # replays the old history, then records the step with its row).
-    approved = live.pop("under_review")
+    approved = before.pop("under_review")
     await world.service.update(approved, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True))
     row = await case_rows.get(world.pool, approved)
     assert row is not None and row.state == "registered" and row.last_step == "review"
 
+    shown = {state: "ended" if state == "withdrawn" else state for state in before}
     capsys.readouterr()
     assert await cli(world, monkeypatch, "reconcile") == 1
     out = capsys.readouterr().out
-    for state, dossier in live.items():
-        assert lines_of(out, dossier) == [f"{dossier}\trow\trow: missing\tworkflow: {state}"]
+    for state, dossier in before.items():
+        assert lines_of(out, dossier) == [f"{dossier}\trow\trow: missing\tworkflow: {shown[state]}"]
     assert lines_of(out, approved) == []
-    assert f"{len(live)} without a row" in out
+    assert f"{len(before)} without a row" in out
 
     assert await cli(world, monkeypatch, "reconcile", "--repair") == 0
     out = capsys.readouterr().out
-    for state, dossier in live.items():
+    for state, dossier in before.items():
         assert lines_of(out, dossier) == [
-            f"{dossier}\trow\trow: missing\tworkflow: {state}\t(written)"
+            f"{dossier}\trow\trow: missing\tworkflow: {shown[state]}\t(written)"
         ]
-    assert f"repaired {len(live)}; left 0" in out
+    assert f"repaired {len(before)}; left 0" in out
 
-    # Reads now come from the rows: the service and the portal's GET.
+    # Reads now come from the rows: the service and the portal's GET (which answers only
+    # from a row), the case that ended before the rows included.
     app = create_app(world.settings, client=world.client, pool=world.pool)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://odb.test"
     ) as http:
-        for state, dossier in live.items():
+        for state, dossier in before.items():
             view = await world.service.read(dossier)
-            assert isinstance(view, DossierView) and view.state.value == state
+            assert isinstance(view, DossierView) and view.state.value == shown[state]
             got = await http.get(f"/dossiers/{dossier}", headers=auth(world.settings, "provider"))
             assert got.status_code == 200, got.text
-            assert got.json()["state"] == state and got.json()["as_of_step"] == view.as_of_step
-    # The case that ended before the rows still reads as the registry's record of it.
-    ended = await world.service.read(world.before["withdrawn"])
-    assert ended.state == CaseState.ENDED and not isinstance(ended, DossierView)
+            assert got.json()["state"] == shown[state]
+            assert got.json()["as_of_step"] == view.as_of_step
+    ended = await world.service.read(before["withdrawn"])
+    assert ended.end_reason is not None and ended.end_reason.value == "withdrawn"
 
     assert await cli(world, monkeypatch, "reconcile") == 0
     out = capsys.readouterr().out
     assert "0 with a row that differs (0 fields), 0 without a row, 0 not checked" in out
-    assert "1 dossier(s) without a row not live" in out
 
 
 # ---------------------------------------------------------------- agreeing
@@ -409,6 +410,50 @@ async def test_steps_in_flight_are_never_reported_as_differences(world: World) -
     for dossier in dossiers:
         await at_rest(world.client, dossier)
     report = await reconcile.reconcile(world.client, world.pool, full=True, record=False)
+    assert report.exit_code == 0, report.lines()
+
+
+async def test_a_registry_outage_under_decisions_ends_with_no_difference(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL refuses connections (the pg-refusing drill: every session of the database
+    terminated, SQLSTATE 55000 on connect) while decisions wait for their registry steps:
+    reconcile says the registry is unavailable and records nothing; once it is back the
+    decisions land and every row agrees."""
+    start = datetime.now(UTC).date() + timedelta(days=150)
+    dossiers = [
+        (await world.service.submit(application(start), idempotency_key=str(uuid.uuid4()))).dossier
+        for _ in range(3)
+    ]
+    for dossier in dossiers:
+        await at_rest(world.client, dossier)
+    name = world.dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(world.dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        deciding = [
+            asyncio.create_task(
+                world.service.update(d, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True))
+            )
+            for d in dossiers
+        ]
+        capsys.readouterr()
+        assert await cli(world, monkeypatch, "reconcile") == 4
+        assert "the registry is unavailable" in capsys.readouterr().err
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        await admin.close()
+        await world.pool.expire_connections()
+    decided = await asyncio.gather(*deciding)
+    assert [s.state for s in decided] == [CaseState.REGISTERED] * len(dossiers)
+    for dossier in dossiers:
+        await at_rest(world.client, dossier)
+    report = await reconcile.reconcile(world.client, world.pool, full=True)
     assert report.exit_code == 0, report.lines()
 
 
@@ -469,6 +514,19 @@ async def test_a_corrupted_row_is_reported_field_by_field_and_repair_rewrites_it
     assert await cli(world, monkeypatch, "reconcile", "--full") == 0
 
 
+async def test_a_repair_never_overwrites_a_row_a_step_wrote_meanwhile(world: World) -> None:
+    dossier = world.cases["registered"]
+    row = await case_rows.get(world.pool, dossier)
+    assert row is not None
+    stale = row.model_copy(update={"state": "refused", "waiting_for": "provider"})
+    async with world.pool.acquire() as conn:
+        # Compared against an older row than the one stored now: a step wrote since.
+        earlier = row.last_step_at - timedelta(microseconds=1)
+        assert not await case_rows.replace(conn, stale, seen=earlier)
+        assert not await case_rows.write_if_missing(conn, stale)  # it has a row
+    assert await case_rows.get(world.pool, dossier) == row
+
+
 async def test_the_gauges_show_what_the_latest_run_left(world: World) -> None:
     port = free_port()
     runtime = Runtime(
@@ -521,6 +579,14 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
         orphan, *_ = await registry_reads.allocate(
             conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
         )
+    # A case past Temporal's retention (ended; Temporal no longer knows it) without a row:
+    # written from the registry's record.
+    async with world.pool.acquire() as conn:
+        past, *_ = await registry_reads.allocate(
+            conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
+        )
+    await world.pool.execute("UPDATE applications SET state = 'ended' WHERE dossier = $1", past)
+    await world.pool.execute("DELETE FROM case_rows WHERE dossier = $1", past)
 
     capsys.readouterr()
     assert await cli(world, monkeypatch, "reconcile", "--repair") == 1
@@ -533,7 +599,10 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
         f"{terminated}\texecution\trow: running\tworkflow: terminated"
     ]
     assert lines_of(out, orphan) == [f"{orphan}\tworkflow\trow: under_review\tworkflow: not found"]
-    assert "repaired 1; left 2" in out
+    assert lines_of(out, past) == [f"{past}\trow\trow: missing\tworkflow: not found\t(written)"]
+    assert "repaired 2; left 2" in out
+    row = await case_rows.get(world.pool, past)
+    assert row is not None and (row.state, row.waiting_for) == ("ended", "nobody")
 
     # Ops decide about those two (runbook 3d); once their rows say ended, all agree.
     await world.pool.execute(
