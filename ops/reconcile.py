@@ -177,7 +177,7 @@ def attribute_mismatches(row: Mapping[str, Any], attrs: TypedSearchAttributes) -
 class Kind(StrEnum):
     AGREES = "agrees"
     DIFFERS = "differs"  # confirmed differences (fields, or the execution)
-    MISSING = "missing"  # running, no row
+    MISSING = "missing"  # no row: a running case, or one that ended before the rows
     UNCHECKED = "unchecked"  # no answer, or a step in progress that never settled
 
 
@@ -454,8 +454,7 @@ class Reconciler:
         for dossier in pending:  # never settled: in flight or no answer, every time
             check = checks[dossier]
             if check.kind != Kind.UNCHECKED and check.in_flight:
-                step = check.row.last_step if check.row else "?"
-                check.kind, check.why = Kind.UNCHECKED, f"a step in progress ({step})"
+                check.kind, check.why = Kind.UNCHECKED, "a step in progress on every look"
         return list(checks.values())
 
     async def _bounded(self, fn: Callable[[str], Awaitable[T]], items: Iterable[str]) -> list[T]:
