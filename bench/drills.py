@@ -24,7 +24,11 @@ Message-IDs among the .eml files (at-least-once repeats), duplicate audit rows (
 (dossier, step) or a (dossier, event) recorded twice), every HTTP status seen, and the time
 to recover: from the end of the fault (the signal itself for a kill, a stop or a restart:
 the restart is part of the recovery) until a decision answers 200, every request of the drill
-has its final answer, and the outbox has no unsent row.
+has its final answer, and the outbox has no unsent row. Each drill then ends with a
+reconciliation of the whole stack (ops/reconcile.py, `--full`: every live case's workflow
+asked by query and compared with its registry row): "row diffs" is what it found (cases
+whose row differs, or running without a row; 0 expected), with the time of a visibility-first
+pass and of the full one in the notes.
 
     .venv/bin/python -m bench.drills                 # everything, 1,000 cases in drill 1
     .venv/bin/python -m bench.drills --n 300 --only throughput,smtp-frozen
@@ -61,8 +65,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from devstack.procs import started_at
+from ops.reconcile import reconcile
 from registry import providers
-from registry.db import dsn_from_settings
+from registry.db import create_pool, dsn_from_settings
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter.auth import mint_dev_token
@@ -139,6 +144,8 @@ class Drill:
     notices_lost: int = 0
     dup_message_ids: int = 0
     dup_audit: int = 0
+    row_differences: int | None = None  # the final reconcile: differing + missing rows
+    rows_unchecked: int | None = None  # ... and the cases it could not check
     in_flight: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def trace(self, what: str) -> None:
@@ -602,6 +609,28 @@ async def check(settings: Settings, drill: Drill, mail: MailIndex) -> None:
         await conn.close()
 
 
+async def reconciled(settings: Settings, drill: Drill) -> None:
+    """The drill's end: every live case's registry row against its workflow (a pass from
+    visibility, then a full one asking every case), recorded like `python -m ops reconcile`."""
+    client = await connect(settings)
+    pool = await create_pool(settings, min_size=0, max_size=20)
+    try:
+        fast = await reconcile(client, pool, record=False)
+        full = await reconcile(client, pool, full=True)
+    finally:
+        await pool.close()
+    drill.row_differences = len(full.left)
+    drill.rows_unchecked = len(full.unchecked)
+    drill.notes.append(
+        f"reconcile: {full.live_cases} live cases, {len(full.differing)} with a row that "
+        f"differs, {len(full.missing)} without a row, {len(full.unchecked)} not checked; "
+        f"visibility first {fast.seconds:.1f} s ({fast.queried} asked by query, "
+        f"{len(fast.left)} found), full {full.seconds:.1f} s"
+    )
+    found = [line for line in full.lines() if "\t" in line]  # one per difference
+    drill.notes += [f"reconcile: {line}" for line in found[:8]]
+
+
 def latency_note(drill: Drill, label: str, decisions: list[Decision] | None = None) -> None:
     chosen = drill.decisions if decisions is None else decisions
     times = sorted(d.seconds for d in chosen if d.status == 200)
@@ -886,6 +915,7 @@ def report(drills: list[Drill], totals: dict[str, int], n: int) -> None:
         "notices lost",
         "dup Message-IDs",
         "dup audit rows",
+        "row diffs",
         "HTTP statuses",
         "recovery s",
     ):
@@ -903,6 +933,7 @@ def report(drills: list[Drill], totals: dict[str, int], n: int) -> None:
             str(d.notices_lost),
             str(d.dup_message_ids),
             str(d.dup_audit),
+            "—" if d.row_differences is None else str(d.row_differences),
             statuses_text(d.statuses),
             rec_text,
         )
@@ -1008,6 +1039,7 @@ async def run(args: argparse.Namespace) -> int:
                     for line in stack.new_lines():
                         drill.notes.append(f"supervisor: {line.strip()}")
                     await check(stack.settings, drill, ctx.mail)
+                    await reconciled(stack.settings, drill)
                     log(
                         f"drill {name} done in {time.monotonic() - t0:.0f} s: recovery "
                         f"{seconds_text(drill.recovery)} s, "

@@ -4,7 +4,11 @@
 `temporal workflow list --query`); `find NAME` runs it and prints one case a line.
 `stuck` lists the activities retrying beyond the threshold (runtime/activity_watch.py), of
 cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
-a while (their workflow ended or was reset). Examples are in the README's "Ops" section.
+a while (their workflow ended or was reset). `reconcile` compares every live case's workflow
+with its registry row (ops/reconcile.py) and lists each difference; `--repair` writes the
+missing rows and rewrites the differing ones from the workflow. Examples are in the
+README's "Ops" section; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
+case could be checked (reconcile), 4 Temporal, the registry or the worker unavailable.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncpg
 from temporalio.service import RPCError
 
 from models import search
+from ops import reconcile
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from registry import activity_watch
 from registry.db import create_pool
@@ -40,6 +45,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop rows no attempt refreshed lately (their workflow ended or was reset)",
     )
+    rec = sub.add_parser(
+        "reconcile",
+        help="compare every live case's workflow with its registry row; exit 1 on a difference",
+    )
+    rec.add_argument(
+        "--repair",
+        action="store_true",
+        help="write the missing rows and rewrite the differing ones from the workflow",
+    )
+    rec.add_argument(
+        "--full",
+        action="store_true",
+        help="ask every live case by query (default: only those visibility points at)",
+    )
+    rec.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=reconcile.DEFAULT_CONCURRENCY,
+        help=f"queries at once, 1-64 (default {reconcile.DEFAULT_CONCURRENCY})",
+    )
     for name, text in (("query", "print a search's filter"), ("find", "run a search")):
         p = sub.add_parser(name, help=text)
         p.add_argument("search", choices=sorted(BY_NAME))
@@ -51,6 +76,42 @@ def _parser() -> argparse.ArgumentParser:
             help="the instant 'this week/year' refers to (ISO 8601 with offset; default now)",
         )
     return parser
+
+
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 64")
+    return value
+
+
+async def _reconcile(args: argparse.Namespace) -> int:
+    """Each difference a line (dossier, field, row value, workflow value), then a summary.
+    Exit code 1 when a difference or a missing row is left, 3 when some cases could not be
+    checked, 0 when every live case agrees with its row."""
+    settings = load_settings()
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        raise reconcile.Unavailable("Temporal", str(exc)) from exc
+    try:
+        pool = await create_pool(
+            settings, min_size=0, max_size=args.concurrency + 2, timeout=5
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise reconcile.Unavailable("the registry", str(exc) or type(exc).__name__) from exc
+    try:
+        report = await reconcile.reconcile(
+            client, pool, repair=args.repair, full=args.full, concurrency=args.concurrency
+        )
+    finally:
+        await pool.close()
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+    return report.exit_code
 
 
 def _query(search: SavedSearch, args: argparse.Namespace) -> str:
@@ -99,6 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_stuck(args.forget_stale))
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             sys.stderr.write(f"the registry is unavailable: {exc}; is the stack running?\n")
+            return 4
+    if args.command == "reconcile":
+        try:
+            return asyncio.run(_reconcile(args))
+        except ConfigError as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 2
+        except reconcile.Unavailable as exc:
+            sys.stderr.write(f"{exc}; is the stack running (make run)? nothing was recorded\n")
             return 4
     if args.command == "list":
         for s in SAVED_SEARCHES:

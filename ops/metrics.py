@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 from models.case import CaseState
 from models.screening import ScreeningProgress
 from ops import searches
-from registry import events
+from registry import events, reconcile_runs
 from registry import notifications as outbox
 from runtime.logging import get_logger
 
@@ -260,10 +260,51 @@ class EventMetrics(_RegistryGauges):
         return states
 
 
+# The latest reconciliation of the registry's case rows with the workflows (issue 21,
+# `python -m ops reconcile`), read from its record in the registry.
+RECONCILE_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "odb_case_row_differences",
+        (),
+        "live cases whose registry row differs from their workflow (latest reconcile run, "
+        "after its repair)",
+    ),
+    MetricInfo(
+        "odb_case_rows_missing",
+        (),
+        "cases without a registry row, live or ended before the rows existed (latest "
+        "reconcile run, after its repair)",
+    ),
+    MetricInfo(
+        "odb_case_rows_reconciled_at",
+        (),
+        "unix time the latest reconcile run finished (0: never)",
+    ),
+)
+
+
+class ReconcileMetrics(_RegistryGauges):
+    """Gauges of the latest reconcile run (all zero before the first)."""
+
+    metrics = RECONCILE_METRICS
+    what = "reconcile"
+
+    async def refresh(self) -> reconcile_runs.Run | None:
+        run = await reconcile_runs.latest(self._pool)
+        finished = run.finished_at if run is not None else None
+        self._gauges["odb_case_row_differences"].set(run.differences if run else 0)
+        self._gauges["odb_case_rows_missing"].set(run.missing if run else 0)
+        self._gauges["odb_case_rows_reconciled_at"].set(
+            int(finished.timestamp()) if finished else 0
+        )
+        return run
+
+
 def start_registry_metrics(client: Client, pool: asyncpg.Pool[Any]) -> list[asyncio.Task[None]]:
-    """The outbox and webhook gauges, on the meter of the runtime that serves /metrics."""
+    """The outbox, webhook and reconciliation gauges, on the meter of the runtime that serves
+    /metrics."""
     runtime = client.service_client.config.runtime or Runtime.default()
     return [
         asyncio.create_task(gauges(pool, runtime.metric_meter).run())
-        for gauges in (OutboxMetrics, EventMetrics)
+        for gauges in (OutboxMetrics, EventMetrics, ReconcileMetrics)
     ]

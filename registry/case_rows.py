@@ -93,6 +93,54 @@ async def flag_execution(db: Db, dossier: str, execution: str, at: datetime) -> 
     return bool(done)
 
 
+# ---- reconciliation (ops/reconcile.py): the rows without their case, and a checked rewrite
+
+_BRIEF = ", ".join(_COLUMNS)
+
+
+async def live_briefs(db: Db) -> list[dict[str, Any]]:
+    """Every row of a case that has not ended, without its `status`: what reconciliation
+    compares with the search attributes of the running cases."""
+    rows = await db.fetch(f"SELECT {_BRIEF} FROM case_rows WHERE state <> 'ended'")
+    return [dict(r) for r in rows]
+
+
+async def briefs_of(db: Db, dossiers: list[str]) -> list[dict[str, Any]]:
+    """The rows of these dossiers (those that have one), without their `status`."""
+    rows = await db.fetch(
+        f"SELECT {_BRIEF} FROM case_rows WHERE dossier = ANY($1::text[])", dossiers
+    )
+    return [dict(r) for r in rows]
+
+
+async def without_row(db: Db) -> list[str]:
+    """The registry's dossiers that have no row: cases from before the rows (live ones until
+    their next step, ended ones for good) that reconciliation has not given one yet."""
+    rows = await db.fetch(
+        """SELECT a.dossier FROM applications a
+           WHERE NOT EXISTS (SELECT 1 FROM case_rows r WHERE r.dossier = a.dossier)
+           ORDER BY a.dossier"""
+    )
+    return [r["dossier"] for r in rows]
+
+
+_REPLACE = f"""
+    UPDATE case_rows SET ({", ".join(_COLUMNS[1:])}, status, written_at, execution,
+                          execution_at)
+        = ({", ".join(f"${i}" for i in range(2, len(_COLUMNS) + 1))},
+           ${len(_COLUMNS) + 1}::jsonb, now(), NULL, NULL)
+    WHERE dossier = $1 AND last_step_at = ${len(_COLUMNS) + 2}
+    RETURNING true"""
+
+
+async def replace(conn: Conn, row: CaseRow, *, seen: datetime) -> bool:
+    """Reconciliation's rewrite of a row found to differ from its case: only while the stored
+    row is still the one compared (its `last_step_at` is `seen`), so a step recorded since
+    wins. False when it changed meanwhile (or is gone)."""
+    done = await conn.fetchval(_REPLACE, *_values(row), seen)
+    return bool(done)
+
+
 def _json(value: Any) -> Any:
     """A json column as data (a pool's connections decode it; a bare connection may not)."""
     return json.loads(value) if isinstance(value, str) else value

@@ -307,8 +307,12 @@ class CaseService:
         found = await self._db(lambda conn: case_rows.view(conn, dossier, provider))
         if found is not None:
             return found
-        record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
-        if record is None or (provider is not None and record.provider != provider):
+        if provider is not None:  # another's answers as a missing one, after the same queries
+            found_owner = await self._db(lambda conn: registry_reads.owner(conn, dossier))
+            if found_owner is None or found_owner.provider != provider:
+                raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
+        record = await self._db(lambda conn: registry_reads.case_view(conn, dossier))
+        if record is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return record
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from models.application import TrainingApplication
 from models.case import CaseState, CaseStatus, Decision, EndReason, StepLog
+from models.case_row import DossierView
 from models.registry import DossierRecord, DossierSummary
 from registry import applications, queries
 from registry.db import Conn
@@ -85,6 +86,23 @@ async def case_status(conn: Conn, dossier: str) -> CaseStatus | None:
     except NotFound:
         return None
     return status_from_record(record)
+
+
+async def case_view(conn: Conn, dossier: str) -> DossierView | None:
+    """A dossier without a current-state row (a case from before the rows that has taken no
+    step since, not yet given one by `python -m ops reconcile --repair`), as the registry's
+    record of it, as of its last recorded step."""
+    try:
+        record = await queries.dossier_record(conn, dossier)
+    except NotFound:
+        return None
+    status = status_from_record(record)
+    last = record.audit[-1] if record.audit else None
+    return DossierView(
+        **status.model_dump(),
+        as_of_step=last.step if last else "submitted",
+        as_of=last.at if last else status.submitted_at,
+    )
 
 
 def status_from_record(record: DossierRecord) -> CaseStatus:

@@ -108,3 +108,14 @@ async def test_an_organisations_list_pages_by_cursor_and_filters_by_state(api: A
         headers=api.auth("department"),
     )
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_case_from_before_the_rows_reads_as_the_registrys_record(api: Api) -> None:
+    dossier = await api.case_in("refused")
+    await api.pool.execute("DELETE FROM case_rows WHERE dossier = $1", dossier)
+    read = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("provider"))
+    assert read.status_code == 200, read.text
+    assert (read.json()["state"], read.json()["as_of_step"]) == ("refused", "review")
+    foreign = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("other_provider"))
+    missing = await api.http.get("/dossiers/ODB-2020-999999", headers=api.auth("other_provider"))
+    assert foreign.status_code == missing.status_code == 404

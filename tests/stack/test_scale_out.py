@@ -15,7 +15,17 @@ import asyncpg
 import httpx
 import pytest
 
-from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, MailIndex, Portal, check, unsent_count
+from bench.drills import (
+    CONTACT,
+    ORG,
+    PROVIDER_NAME,
+    Drill,
+    MailIndex,
+    Portal,
+    check,
+    reconciled,
+    unsent_count,
+)
 from bench.scale_out import scrape, screen, seed
 from devstack.ports import free_port
 from registry import providers
@@ -96,6 +106,10 @@ async def test_two_workers_two_apis_one_killed_every_case_once(stack: RunningSta
         assert len({d.dossier for d in drill.decisions}) == CASES
         assert (drill.cases_lost, drill.decisions_lost, drill.notices_lost) == (0, 0, 0)
         assert drill.dup_audit == 0, drill.notes
+        # What the portal reads agrees with every case: the registry's rows against the
+        # workflows, each asked by query (the drills end the same way).
+        await reconciled(settings, drill)
+        assert (drill.row_differences, drill.rows_unchecked) == (0, 0), drill.notes
 
         # The yearly screening with worker B back (a new process) beside worker A.
         worker_b2 = ExtraProcess.worker(stack.config, folder / "worker-b2.log", free_port())
