@@ -197,7 +197,7 @@ async def test_every_process_stops_at_start_on_half_configured_tls(pki: Pki) -> 
         return proc.returncode, err.decode()
 
     ran = await asyncio.gather(
-        start("worker.py"), start("-m", "starter.api.app"), start("-m", "starter", "setup")
+        start("worker.py"), start("-m", "starter.api"), start("-m", "starter", "setup")
     )
     for code, err in ran:
         assert code != 0

@@ -27,7 +27,7 @@ from starter.api import problems
 
 REQUEST_ID_HEADER = "X-Request-ID"
 HEALTH_ROUTE = "/health"
-log = get_logger("starter.api.app")
+log = get_logger("starter.api")
 
 
 def note(scope: Scope, **facts: Any) -> None:

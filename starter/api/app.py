@@ -373,7 +373,7 @@ def serve(settings: Settings) -> None:
         # Refused at start, before listening: a half-set key source never serves a request.
         raise SystemExit(f"the portal API cannot start: {exc}") from None
     configure_logging()
-    get_logger("starter.api.app").info(
+    get_logger("starter.api").info(
         "api.listening", url=f"http://{settings.api.host}:{settings.api.port}", docs="/docs"
     )
     # uvicorn's own lines go through our JSON logging (log_config=None keeps its handlers

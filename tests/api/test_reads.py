@@ -17,9 +17,17 @@ COMPARED = [f for f in CaseRow.model_fields if f not in ("last_step", "last_step
 
 
 async def _worklist(api: Api, persona: str, name: str) -> list[str]:
-    answer = await api.http.get("/worklist", params={"list": name}, headers=api.auth(persona))
-    assert answer.status_code == 200, answer.text
-    return [i["dossier"] for i in answer.json()["lists"][0]["items"]]
+    """Every item of the list, page by page (other modules' cases share the registry)."""
+    found: list[str] = []
+    params = {"list": name, "limit": "100"}
+    while True:
+        answer = await api.http.get("/worklist", params=params, headers=api.auth(persona))
+        assert answer.status_code == 200, answer.text
+        page = answer.json()["lists"][0]
+        found += [i["dossier"] for i in page["items"]]
+        if page["next_cursor"] is None:
+            return found
+        params["cursor"] = page["next_cursor"]
 
 
 async def test_a_decision_is_in_the_next_read_and_worklist_page(api: Api) -> None:

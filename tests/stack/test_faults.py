@@ -137,7 +137,7 @@ def test_a_child_without_pid_file_is_still_stopped_by_the_next_start(
         again.wait_ready(timeout=90)
         left_behind = again.output.split("stopping what an earlier run left behind:")[1]
         assert "worker.py" in left_behind.splitlines()[0]
-        assert "starter.api.app" in left_behind.splitlines()[0]
+        assert "starter.api" in left_behind.splitlines()[0]
         again.interrupt()
         assert again.wait(60) == 0
     finally:
