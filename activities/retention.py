@@ -8,9 +8,12 @@ be used fails the run at once (non-retryable) with the key named.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +29,35 @@ from models.retention import (
 from registry import retention as repo
 from runtime.retention_table import TableError, load_table
 from runtime.settings import Settings
+
+# Errors a retry cannot cure (the same data and code give the same error): the run fails at
+# once, saying why, instead of retrying forever. Outages (connections, timeouts) are retried.
+_INCURABLE: tuple[type[BaseException], ...] = (
+    pydantic.ValidationError,
+    TypeError,
+    KeyError,
+    ValueError,
+    AttributeError,
+    AssertionError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.exceptions.SyntaxOrAccessError,
+    asyncpg.RaiseError,  # a trigger's refusal (the audit trail's, the purge record's)
+)
+
+
+@contextmanager
+def fails_loudly(what: str) -> Iterator[None]:
+    try:
+        yield
+    except _INCURABLE as exc:
+        raise ApplicationError(
+            f"retention, {what}: {type(exc).__name__}: {exc}. An error in our data or code, "
+            f"not an outage: fix it, then run the purge again (python -m ops retention --run); "
+            f"batches already done are not done twice.",
+            type="RetentionDefect",
+            non_retryable=True,
+        ) from exc
 
 
 class RetentionActivities:
@@ -52,24 +84,26 @@ class RetentionActivities:
         taken before its archive exists."""
         done = 0
         for dossier in await repo.ended_without_archive(self._pool, inp.limit):
-            await archive_dossier(self._pool, self._settings, dossier)
+            with fails_loudly(f"archive of {dossier}"):
+                await archive_dossier(self._pool, self._settings, dossier)
             done += 1
             activity.heartbeat(done)
         return done
 
     @activity.defn(name="retention.purge_batch")
     async def purge_batch(self, inp: PurgeBatchInput) -> PurgeBatchResult:
-        async with self._pool.acquire() as conn:
-            result = await repo.batch(
-                conn,
-                run_id=inp.run_id,
-                batch_key=inp.batch_key,
-                kind=inp.kind,
-                rule=inp.rule,
-                table_version=inp.table_version,
-                as_of=inp.as_of,
-                limit=inp.limit,
-            )
+        with fails_loudly(f"batch {inp.batch_key}"):
+            async with self._pool.acquire() as conn:
+                result = await repo.batch(
+                    conn,
+                    run_id=inp.run_id,
+                    batch_key=inp.batch_key,
+                    kind=inp.kind,
+                    rule=inp.rule,
+                    table_version=inp.table_version,
+                    as_of=inp.as_of,
+                    limit=inp.limit,
+                )
         activity.logger.info(
             "retention.batch.replayed" if result.replayed else "retention.batch.done",
             extra={

@@ -45,6 +45,12 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _facts(value: Any) -> Any:
+    """A provider change's before/after: JSON text inside jsonb, or (stripped) an object."""
+    value = _json(value)
+    return _json(value) if isinstance(value, str) else value
+
+
 async def ended_at(db: Db, dossier: str) -> datetime | None:
     value: datetime | None = await db.fetchval(
         "SELECT min(at) FROM audit WHERE dossier = $1 AND state_after = 'ended'", dossier
@@ -160,7 +166,7 @@ async def provider_data(db: Db, number: str) -> ProviderData | None:
         enterprise_number=number,
         record=record.model_dump(mode="json"),
         changes=[
-            {**dict(c), "before": _json(c["before"]), "after": _json(c["after"])} for c in changes
+            {**dict(c), "before": _facts(c["before"]), "after": _facts(c["after"])} for c in changes
         ],
         dossiers=dossiers,
         documents=own,

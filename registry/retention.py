@@ -46,7 +46,7 @@ _ENDED = """
     WHERE au.state_after = 'ended' AND a.state = 'ended'
     GROUP BY au.dossier"""
 _INTERVAL = "make_interval(years => $2, months => $3, days => $4, hours => $5, mins => $6)"
-_NOT_DONE = "NOT EXISTS (SELECT 1 FROM retention_done d WHERE d.kind = $7 AND d.key = {key})"
+_NOT_DONE = "NOT EXISTS (SELECT 1 FROM retention_done rd WHERE rd.kind = $7 AND rd.key = {key})"
 _NOT_HELD = "NOT EXISTS (SELECT 1 FROM retention_holds h WHERE h.dossier = {dossier})"
 _NO_OPEN_NOTICES = (
     f"NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dossier = {{dossier}} "
@@ -465,11 +465,18 @@ async def _strip_provider_contacts(conn: Conn, keys: list[str]) -> None:
         "UPDATE providers SET contact_email = NULL WHERE enterprise_number = ANY($1::text[])",
         numbers,
     )
+    # before/after were written as JSON text inside jsonb (a string scalar) by the register:
+    # read either form, write an object back.
     await conn.execute(
         """UPDATE provider_changes
-           SET before = CASE WHEN before IS NULL THEN NULL
-                             ELSE jsonb_set(before, '{contact_email}', 'null') END,
-               after = jsonb_set(after, '{contact_email}', 'null'),
+           SET before = CASE WHEN before IS NULL THEN NULL ELSE jsonb_set(
+                   CASE jsonb_typeof(before) WHEN 'string' THEN (before #>> '{}')::jsonb
+                                             ELSE before END,
+                   '{contact_email}', 'null') END,
+               after = jsonb_set(
+                   CASE jsonb_typeof(after) WHEN 'string' THEN (after #>> '{}')::jsonb
+                                            ELSE after END,
+                   '{contact_email}', 'null'),
                by_subject = 'department'
            WHERE enterprise_number = ANY($1::text[])""",
         numbers,

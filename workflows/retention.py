@@ -36,7 +36,7 @@ RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["InvalidRetentionTable"],
+    non_retryable_error_types=["InvalidRetentionTable", "RetentionDefect"],
 )
 KINDS = list(Kind)
 
