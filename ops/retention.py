@@ -215,17 +215,26 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dry_run_text(due: list[Due], as_of: datetime, table: RetentionTable, every: bool) -> str:
-    lines = [f"dry run as of {as_of.isoformat()} (table {table.version}); nothing is changed"]
+    """Per kind: how many records go, what is done to them, under which rule, the period of
+    their moments, and their keys (dossiers, document ids, enterprise numbers)."""
+    lines = [
+        f"dry run as of {as_of.isoformat()}, table {table.version}: nothing is changed",
+        f"{'kind':<18} {'due':>6}  {'action':<15} rule",
+    ]
     for d in due:
         if d.rule.period is None:
-            lines.append(f"{d.kind.value:<18} {d.rule.text()}")
+            lines.append(f"{d.kind.value:<18} {'-':>6}  {'keep':<15} kept permanently")
             continue
         period = (
-            f", {d.rule.after.value} from {d.moment_from.isoformat()} to {d.moment_to.isoformat()}"
+            f"; {d.rule.after.value} from {d.moment_from.isoformat()} to "
+            f"{d.moment_to.isoformat()}"
             if d.moment_from and d.moment_to
             else ""
         )
-        lines.append(f"{d.kind.value:<18} {d.rule.then.value} {d.count}{period} ({d.rule.text()})")
+        lines.append(
+            f"{d.kind.value:<18} {d.count:>6}  {d.rule.then.value:<15} "
+            f"{d.rule.period.text()} after {d.rule.after.value}{period}"
+        )
         keys = d.keys if every else d.keys[:SHOWN_KEYS]
         if keys:
             lines.append("    " + " ".join(keys))

@@ -194,7 +194,7 @@ async def start_run(db: Db, run_id: str, as_of: datetime, table: RetentionTable)
         run_id,
         as_of,
         table.version,
-        table.model_dump_json(),
+        table.model_dump(mode="json"),
     )
 
 
@@ -204,7 +204,7 @@ async def finish_run(db: Db, run_id: str, taken: dict[str, int], archived: int) 
                taken = $2::jsonb, archived = $3
            WHERE run_id = $1""",
         run_id,
-        json.dumps(taken),
+        taken,
         archived,
     )
 
@@ -261,7 +261,7 @@ async def batch(
             len(rows),
             min(moments),
             max(moments),
-            json.dumps(keys),
+            keys,
         )
         if kind != Kind.DELIVERIES:  # deleted rows leave no candidate behind; no ledger
             await conn.executemany(
@@ -312,6 +312,7 @@ async def _strip_dossiers(conn: Conn, dossiers: list[str]) -> None:
     rows = await conn.fetch(
         "SELECT dossier, status FROM case_rows WHERE dossier = ANY($1::text[])", dossiers
     )
+    # Written as registry/case_rows.py writes it (the status's JSON text).
     await conn.executemany(
         "UPDATE case_rows SET status = $2::jsonb WHERE dossier = $1",
         [
@@ -392,9 +393,7 @@ async def _strip_audit(conn: Conn, dossiers: list[str]) -> None:
             "organisation": detail.get("organisation"),
             "roles": detail.get("roles", []),
         }
-        updates.append(
-            (r["id"], role, json.dumps(anonymous), json.dumps(scrubbed(_json(r["details"]), role)))
-        )
+        updates.append((r["id"], role, anonymous, scrubbed(_json(r["details"]), role)))
     await conn.executemany(
         """UPDATE audit SET actor = $2, actor_detail = $3::jsonb, details = $4::jsonb
            WHERE id = $1""",

@@ -38,6 +38,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.archives import read_manifest, verify
 from models import search
 from models.retention import Due, Kind, RetentionInput, RetentionReport
+from registry import queries
 from registry import retention as repo
 from registry.db import create_pool
 from registry.migrate import migrate
@@ -437,6 +438,30 @@ async def test_documents_are_gone_and_decisions_and_registrations_still_answer(
         "/open-data/registered.csv", params={"on": first_day.isoformat()}, headers=dept
     )
     assert stopped in {r["dossier"] for r in csv.DictReader(io.StringIO(export.text))}
+
+
+async def test_a_purged_dossiers_full_record_and_the_providers_export_still_read(
+    world: World, tmp_path: Path
+) -> None:
+    for dossier in world.ended.values():
+        record = await queries.dossier_record(world.pool, dossier)  # every step validates
+        assert record.audit and all(isinstance(a.details, dict) for a in record.audit)
+    assert await world.pool.fetchval(
+        "SELECT count(*) FROM audit WHERE jsonb_typeof(details) <> 'object' "
+        "OR jsonb_typeof(actor_detail) <> 'object'"
+    ) == 0
+    again = await world.api.http.get(
+        "/providers/0123456749/export", headers=world.api.auth("department")
+    )
+    assert again.status_code == 200, again.text
+    path = tmp_path / "after.zip"
+    path.write_bytes(again.content)
+    assert verify(path) == []
+    with zipfile.ZipFile(path) as z:
+        stopped = z.read(f"dossiers/{world.ended['stopped']}/dossier.json").decode()
+        running = z.read(f"dossiers/{world.running}/dossier.json").decode()
+    assert world.contact("stopped") not in stopped and "user-" not in stopped
+    assert world.contact("running") in running
 
 
 async def test_the_gauges_show_the_last_purge_the_holds_and_no_missing_archive(
