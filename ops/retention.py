@@ -249,7 +249,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
     r = settings.retention
     as_of = args.as_of or datetime.now(UTC)
-    run_id = f"{r.schedule_id}-manual-{as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{r.schedule_id}-manual-{now}"
     _out(f"purge {run_id} as of {as_of.isoformat()} ...")
     report: RetentionReport = await client.execute_workflow(
         RetentionWorkflow.run,

@@ -54,7 +54,10 @@ class RetentionWorkflow:
         else:
             scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_START)
             as_of = inp.as_of or scheduled or workflow.now()
-            run_id = workflow.info().workflow_id
+            # The workflow id and its first run: a new run under an id used before (a
+            # manual run started twice) never mistakes the earlier run's batches for its own.
+            info = workflow.info()
+            run_id = f"{info.workflow_id}#{info.run_id[:8]}"
             table = await workflow.execute_activity(
                 "retention.start",
                 StartInput(run_id=run_id, as_of=as_of),

@@ -347,7 +347,9 @@ async def test_the_purge_takes_exactly_what_the_dry_run_listed_in_audited_batche
 
 async def test_a_second_purge_and_a_retried_batch_change_nothing(world: World) -> None:
     assert world.second is not None and world.report is not None
+    assert world.second.run_id != world.report.run_id
     assert sum(world.second.taken.values()) == 0
+    assert await repo.batches(world.pool, world.second.run_id) == []
     first = (await repo.batches(world.pool, world.report.run_id, limit=1))[0]
     table = load_table(world.settings.retention.table)
     before = await _dossier_text(world.pool, world.ended["stopped"])
