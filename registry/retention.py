@@ -8,8 +8,10 @@ for each (a kind's candidates leave those out, so a record is never taken twice)
 transaction-scoped advisory lock (two purges never interleave). A retried batch (same
 `batch_key`) finds its row and returns it without changing anything again.
 
-Nothing of a dossier is taken before its archive file exists (activities/archives.py), and
-nothing of a dossier on hold (`retention_holds`). The dry run counts an ended dossier whose
+Nothing counted from a case's end is taken before the dossier's archive file exists
+(activities/archives.py); a document, counted from its appeal's decision, may go while its
+case still runs (the archive then lists it as purged, and when). Nothing of a dossier on
+hold (`retention_holds`) is taken. The dry run counts an ended dossier whose
 archive can be written now as archived: the purge run writes those first.
 """
 
@@ -163,13 +165,12 @@ async def due(
 
 async def _due(conn: Conn, table: RetentionTable, as_of: datetime, *, keys: bool) -> list[Due]:
     out: list[Due] = []
-    db = conn
     for kind in Kind:
         rule = table.rule(kind)
         if rule.period is None:
             out.append(Due(kind=kind, rule=rule, count=0))
             continue
-        rows = await _candidates(db, kind, rule, as_of, strict=False, limit=None)
+        rows = await _candidates(conn, kind, rule, as_of, strict=False, limit=None)
         moments = [r["moment"] for r in rows]
         out.append(
             Due(

@@ -196,8 +196,8 @@ _log = get_logger("starter.api.providers")
 
 
 def _export_file(data: archives.ProviderData, sender: str, at: datetime) -> tuple[str, str, int]:
-    """The export in a temporary file (a large organisation does not sit in memory):
-    (path, SHA-256, parts). The caller removes the file once it is sent."""
+    """The export written to a temporary file, off the event loop: (path, SHA-256, parts).
+    The caller removes the file once it is sent."""
     fd, path = tempfile.mkstemp(prefix="odb-export-", suffix=".zip")
     try:
         with os.fdopen(fd, "w+b") as f:
