@@ -28,9 +28,11 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.archives import ArchiveActivities
 from activities.events import EventActivities, start_delivery
 from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
+from activities.retention import RetentionActivities
 from activities.screening import ScreeningActivities
 from ops.metrics import start_domain_metrics, start_registry_metrics
 from registry.db import create_pool
@@ -40,6 +42,7 @@ from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import connect
 from workflows.application import ApplicationWorkflow
 from workflows.event_delivery import EventDeliveryWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 log = get_logger("worker")
@@ -65,10 +68,15 @@ def build_worker(
         ScreeningWorkflow,
         ScreeningScheduleWorkflow,
         EventDeliveryWorkflow,
+        RetentionWorkflow,
         *extra_workflows,
     ]
     webhooks = EventActivities(pool, settings)
-    activities = [*bound_activities(registry, notices, screening, webhooks), *extra_activities]
+    kept = (ArchiveActivities(pool, settings), RetentionActivities(pool, settings))
+    activities = [
+        *bound_activities(registry, notices, screening, webhooks, *kept),
+        *extra_activities,
+    ]
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,

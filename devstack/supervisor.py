@@ -349,6 +349,7 @@ class Stack:
     async def ensure_schedule(self) -> None:
         assert self.client is not None
         await setup.schedule(self.client, self.plan.settings)
+        await setup.retention(self.client, self.plan.settings)  # the nightly purge
 
     def check_alive(self, name: str) -> procs.Tracked:
         child = self.children.get(name)

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from models import search
 from ops import reconcile
+from ops import retention as retention_cli
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from registry import activity_watch
 from registry.db import create_pool
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         default=reconcile.DEFAULT_CONCURRENCY,
         help=f"queries at once, 1-64 (default {reconcile.DEFAULT_CONCURRENCY})",
     )
+    retention_cli.register(sub)  # python -m ops retention (ops/retention.py)
     for name, text in (("query", "print a search's filter"), ("find", "run a search")):
         p = sub.add_parser(name, help=text)
         p.add_argument("search", choices=sorted(BY_NAME))
@@ -155,6 +157,8 @@ async def _stuck(forget_stale: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "retention":
+        return retention_cli.main(args)
     if args.command == "stuck":
         try:
             return asyncio.run(_stuck(args.forget_stale))

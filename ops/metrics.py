@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 from models.case import CaseState
 from models.screening import ScreeningProgress
 from ops import searches
-from registry import events, reconcile_runs
+from registry import events, reconcile_runs, retention
 from registry import notifications as outbox
 from runtime.logging import get_logger
 
@@ -300,11 +300,49 @@ class ReconcileMetrics(_RegistryGauges):
         return run
 
 
+# What is kept, and for how long (issue 23): the nightly purge and the archives.
+RETENTION_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "odb_retention_last_run_finished_at",
+        (),
+        "unix time the last retention purge finished (alert when older than two days)",
+    ),
+    MetricInfo(
+        "odb_retention_taken",
+        ("kind",),
+        "records the last purge took (deleted or stripped of personal fields), per kind",
+    ),
+    MetricInfo(
+        "odb_retention_archives_missing",
+        (),
+        "dossiers ended over an hour ago without an archive file (alert when > 0)",
+    ),
+    MetricInfo("odb_retention_holds", (), "dossiers on hold: nothing of them is purged"),
+)
+
+
+class RetentionMetrics(_RegistryGauges):
+    """Gauges of the purge and the archives."""
+
+    metrics = RETENTION_METRICS
+    what = "retention"
+
+    async def refresh(self) -> retention.RetentionState:
+        st = await retention.state(self._pool)
+        finished = st.last_finished_at.timestamp() if st.last_finished_at else 0
+        self._gauges["odb_retention_last_run_finished_at"].set(int(finished))
+        for kind, n in st.taken.items():
+            self._gauges["odb_retention_taken"].set(n, {"kind": kind})
+        self._gauges["odb_retention_archives_missing"].set(st.archives_missing)
+        self._gauges["odb_retention_holds"].set(st.holds)
+        return st
+
+
 def start_registry_metrics(client: Client, pool: asyncpg.Pool[Any]) -> list[asyncio.Task[None]]:
     """The outbox, webhook and reconciliation gauges, on the meter of the runtime that serves
     /metrics."""
     runtime = client.service_client.config.runtime or Runtime.default()
     return [
         asyncio.create_task(gauges(pool, runtime.metric_meter).run())
-        for gauges in (OutboxMetrics, EventMetrics, ReconcileMetrics)
+        for gauges in (OutboxMetrics, EventMetrics, ReconcileMetrics, RetentionMetrics)
     ]

@@ -56,7 +56,9 @@ _WRITE = f"""
 
 def _values(row: CaseRow) -> list[Any]:
     data = row.model_dump()
-    return [data[c] for c in _COLUMNS] + [row.status.model_dump_json()]
+    # The status as a JSON object (the connection's codec encodes it); rows written before
+    # this held its JSON text, which `_json` reads alike.
+    return [data[c] for c in _COLUMNS] + [row.status.model_dump(mode="json")]
 
 
 async def write(conn: Conn, row: CaseRow) -> None:

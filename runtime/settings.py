@@ -405,6 +405,50 @@ class EventsSettings(_Section):
     run_seconds: float = Field(60, ge=1, le=3600)
 
 
+class RetentionSettings(_Section):
+    """What is kept and for how long (README, "Retention"): the table, the nightly purge's
+    Schedule, and where each ended dossier's archive file is written."""
+
+    # The retention table (data): read and checked at start; a bad one stops the process
+    # naming the key (runtime/retention_table.py).
+    table: Path = Path("retention.yaml")
+    # One ZIP per ended dossier. None: <state_dir>/archive (the dev stack). Production: a
+    # volume of the archive store, not the database's disk (docs/deploy.md).
+    archive_dir: Path | None = None
+    schedule_id: str = "odb-retention"
+    hour: int = Field(2, ge=0, le=23)
+    minute: int = Field(30, ge=0, le=59)
+    timezone: str = "Europe/Brussels"
+    # Records per batch (one transaction each) and batches per workflow run.
+    batch_size: int = Field(200, ge=1, le=10000)
+    batches_per_run: int = Field(100, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _table_usable(self) -> RetentionSettings:
+        from runtime.retention_table import TableError, load_table
+
+        path = self.table if self.table.is_absolute() else PROJECT_ROOT / self.table
+        try:
+            load_table(path)
+        except TableError as exc:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "retention_table", "{file}: {key}: {reason}", {
+                                "file": str(self.table), "key": key, "reason": why
+                            }
+                        ),
+                        loc=("table",),
+                        input=str(self.table),
+                    )
+                    for key, why in exc.problems
+                ],
+            ) from None
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ODB_",
@@ -431,6 +475,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     screening: ScreeningSettings = ScreeningSettings()
     events: EventsSettings = EventsSettings()
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -456,6 +501,12 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def archive_path(self) -> Path:
+        """Where each ended dossier's archive file goes (retention.archive_dir)."""
+        folder = self.retention.archive_dir
+        return self.state_path / "archive" if folder is None else self.resolve(folder)
 
 
 class ConfigError(Exception):
@@ -524,6 +575,8 @@ def _describe(exc: ValidationError, overrides: dict[str, Any]) -> str:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             line = f"  {key}: unknown key; remove it or check its spelling"
+        elif err["type"] == "retention_table":  # names the key in the table file itself
+            line = f"  {key}: {err['msg']}"
         elif key.endswith("secret") or key.endswith("password"):
             line = f"  {key}: {err['msg']}"  # never echo a secret into a log
         else:

@@ -20,11 +20,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     import rules.case_view as case_view
     import rules.deadlines as deadlines
     import rules.guards as guards
+    from models.archive import ARCHIVE_DOSSIER, ArchiveInput, ArchiveResult
     from models.case import (
         AppealInput,
         BecDecisionInput,
@@ -47,6 +50,15 @@ with workflow.unsafe.imports_passed_through():
 from workflows.case_decisions import CaseDecisions
 from workflows.case_recording import checked
 from workflows.typed_update import typed_update
+
+# A full disk or a lost database is waited out; the case stays open (and listed by `ops
+# stuck` after 5 attempts) until its archive is written.
+ARCHIVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["NotFound", "InvalidState"],
+)
 
 
 @workflow.defn(name="ApplicationWorkflow")
@@ -108,6 +120,22 @@ class ApplicationWorkflow(CaseDecisions):
         if self._s.pending_notices:
             # An ended case still owes its last e-mails (a final refusal, a stop confirmation).
             await workflow.wait_condition(lambda: not self._s.pending_notices)
+        if workflow.patched("archive-on-end"):
+            # The record outlives both databases: one self-contained file of the ended
+            # dossier, once its last e-mail is out (activities/archives.py; written once).
+            try:
+                await workflow.execute_activity(
+                    ARCHIVE_DOSSIER,
+                    ArchiveInput(dossier=self._s.dossier),
+                    result_type=ArchiveResult,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=ARCHIVE_RETRY,
+                    summary=f"{self._s.dossier}: archive",
+                )
+            except ActivityError as exc:
+                # Only a registry without this dossier gets here (not retried): the nightly
+                # purge writes any missing archive before it takes anything of a dossier.
+                workflow.logger.error("archive not written", extra={"error": str(exc.cause)})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._s
 

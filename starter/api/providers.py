@@ -4,15 +4,26 @@ A provider user reads its own organisation's record; to anyone else but the depa
 another organisation's record does not exist (404, as for a number never registered).
 """
 
+import asyncio
+import base64
+import hashlib
+import os
+import tempfile
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
+from activities.archives import provider_export
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor, RoleKind
 from models.providers import DeactivateInput, ProviderChange, ProviderInput, ProviderRecord
+from registry import archives
 from registry import providers as registry_providers
 from rules import guards
+from runtime.logging import get_logger
 from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.client import CaseService
 
@@ -129,6 +140,47 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         return ProviderHistory(**record.model_dump(), changes=changes)
 
     @routes.get(
+        "/providers/{enterprise_number}/export",
+        response_class=Response,
+        summary="Everything held about one organisation (its register record and changes, "
+        "every dossier with its steps, decisions, e-mails and documents) as one ZIP with a "
+        "manifest listing the SHA-256 of each part (department)",
+        responses={
+            200: {
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                "description": "the archive; `Repr-Digest` holds its own SHA-256",
+            }
+        },
+    )
+    async def export_provider(
+        enterprise_number: NumberPath, actor: ActorDep, service: ServiceDep
+    ) -> Response:
+        _department(actor, "export everything held about an organisation")
+        data = await service._db(lambda conn: archives.provider_data(conn, enterprise_number))
+        if data is None:
+            raise _missing(enterprise_number)
+        at = datetime.now(UTC)
+        path, sha, parts = await asyncio.to_thread(
+            _export_file, data, service.settings.smtp.sender, at
+        )
+        _log.info(
+            "provider.exported",
+            enterprise_number=enterprise_number,
+            by=actor.subject,
+            dossiers=len(data.dossiers),
+            parts=parts,
+            sha256=sha,
+        )
+        name = f"provider-{enterprise_number}-{at.strftime('%Y%m%dT%H%M%SZ')}.zip"
+        return FileResponse(
+            path,
+            media_type="application/zip",
+            filename=name,
+            headers={"Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(sha)).decode()}:"},
+            background=BackgroundTask(os.unlink, path),
+        )
+
+    @routes.get(
         "/providers",
         response_model=list[ProviderRecord],
         summary="Every registered provider organisation (department)",
@@ -138,3 +190,23 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         return await service._db(registry_providers.list_all)
 
     return routes
+
+
+_log = get_logger("starter.api.providers")
+
+
+def _export_file(data: archives.ProviderData, sender: str, at: datetime) -> tuple[str, str, int]:
+    """The export written to a temporary file, off the event loop: (path, SHA-256, parts).
+    The caller removes the file once it is sent."""
+    fd, path = tempfile.mkstemp(prefix="odb-export-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            parts = provider_export(data, sender, at, f)
+            f.seek(0)
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, digest.hexdigest(), parts

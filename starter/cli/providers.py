@@ -40,6 +40,14 @@ def register(sub: Any) -> None:
     show.set_defaults(run=_show)
     listing = actions.add_parser("list", help="every registered provider")
     listing.set_defaults(run=_list)
+    export = actions.add_parser(
+        "export",
+        help="everything held about one organisation as one ZIP with a manifest (SHA-256 of "
+        "each part): register record and changes, dossiers, steps, e-mails, documents",
+    )
+    export.add_argument("enterprise_number", type=_number)
+    export.add_argument("-o", "--output", help="the file (default: provider-<number>-<time>.zip)")
+    export.set_defaults(run=_export)
 
 
 def _number(text: str) -> str:
@@ -121,4 +129,38 @@ async def _list(args: argparse.Namespace) -> int:
         for record in await providers.list_all(await svc.pool()):
             state = "active" if record.active else "DEACTIVATED"
             out(f"{record.enterprise_number}  {state:<11}  {record.name}  <{record.contact_email}>")
+    return 0
+
+
+
+async def _export(args: argparse.Namespace) -> int:
+    import asyncio
+    import hashlib
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from activities.archives import provider_export
+    from registry import archives
+
+    async with service() as svc:
+        data = await archives.provider_data(await svc.pool(), args.enterprise_number)
+        sender = svc.settings.smtp.sender
+    if data is None:
+        out(f"no provider {args.enterprise_number} is registered")
+        return 1
+    at = datetime.now(UTC)
+    target = Path(
+        args.output or f"provider-{args.enterprise_number}-{at.strftime('%Y%m%dT%H%M%SZ')}.zip"
+    )
+
+    def write() -> tuple[int, str]:
+        with target.open("wb") as f:
+            parts = provider_export(data, sender, at, f)
+        return parts, hashlib.sha256(target.read_bytes()).hexdigest()
+
+    parts, sha = await asyncio.to_thread(write)
+    out(
+        f"{target}: {len(data.dossiers)} dossiers, {parts} parts, SHA-256 {sha} "
+        f"(check: python -m ops retention --verify {target})"
+    )
     return 0

@@ -13,7 +13,8 @@ Steps, each idempotent and safe to run from several hosts at once:
    through `tcld`: setup prints the exact commands and checks whether they were applied;
 4. **schedule**: the yearly screening (`starter.deploy.schedule.ensure_schedule`), created, or
    updated when it differs from the settings; a pause set by ops is kept;
-5. **event delivery**: nothing to start here. Every worker starts the delivery workflow of
+5. **retention schedule**: the nightly purge (`starter.deploy.retention`), like the screening's;
+6. **event delivery**: nothing to start here. Every worker starts the delivery workflow of
    each subscription at start-up (`worker.main` -> `activities.events.start_delivery`).
 
 `--check` changes nothing: it says what setup would do and exits 1 when anything is
@@ -60,6 +61,7 @@ from registry.db import dsn_from_settings
 from registry.migrate import MigrationError, migrate, migration_files
 from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import TemporalConnectError, add_missing_search_attributes, connect
+from starter.deploy import retention as retention_schedule
 from starter.deploy.schedule import build_schedule, check_settings, ensure_schedule
 
 # Type names as `temporal operator search-attribute create` and `tcld` spell them.
@@ -550,7 +552,50 @@ async def schedule(client: Client, settings: Settings, *, check: bool = False) -
     raise SetupRefused(f"schedule {sid}: kept changing under setup; run setup again")
 
 
-# ---- 5. event delivery ----
+# ---- 5. the retention schedule ----
+
+
+async def retention(client: Client, settings: Settings, *, check: bool = False) -> Step:
+    """The nightly purge's schedule, as `schedule` does the screening's."""
+    retention_schedule.check_settings(settings)
+    sid = settings.retention.schedule_id
+    name = "retention schedule"
+    for _ in range(RACE_ATTEMPTS):
+        try:
+            desc = await client.get_schedule_handle(sid).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            if check:
+                return Step(name, Status.MISSING, f"would create {sid}", changes=[sid])
+            verb = "created"
+        else:
+            diffs = schedule_differences(
+                desc.schedule, retention_schedule.build_schedule(settings)
+            )
+            paused = " (paused by ops: kept paused)" if desc.schedule.state.paused else ""
+            if not diffs:
+                return Step(name, Status.OK, f"{sid} matches the settings{paused}")
+            if check:
+                return Step(
+                    name,
+                    Status.MISSING,
+                    f"would update {sid}: {', '.join(diffs)}{paused}",
+                    changes=diffs,
+                )
+            verb = f"updated ({', '.join(diffs)}){paused}"
+        try:
+            await retention_schedule.ensure_schedule(client, settings)
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED):
+                raise
+            await asyncio.sleep(0.5)
+            continue
+        return Step(name, Status.CHANGED, f"{sid} {verb}", changes=[sid])
+    raise SetupRefused(f"schedule {sid}: kept changing under setup; run setup again")
+
+
+# ---- 6. event delivery ----
 
 
 def event_delivery(settings: Settings) -> Step:
@@ -615,6 +660,7 @@ async def run(
             "search attributes", search_attributes(client, settings, check=check, cloud=cloud)
         )
         await attempt("schedule", schedule(client, settings, check=check))
+        await attempt("retention schedule", retention(client, settings, check=check))
     elif ns.status == Status.MISSING:  # --check on a cluster without the namespace
         report.steps += [
             Step(
@@ -629,9 +675,14 @@ async def run(
                 Status.MISSING,
                 f"would create {settings.screening.schedule_id} once the namespace exists",
             ),
+            Step(
+                "retention schedule",
+                Status.MISSING,
+                f"would create {settings.retention.schedule_id} once the namespace exists",
+            ),
         ]
     else:
-        for name in ("search attributes", "schedule"):
+        for name in ("search attributes", "schedule", "retention schedule"):
             report.steps.append(Step(name, Status.SKIPPED, f"needs namespace {t.namespace} first"))
     report.steps.append(event_delivery(settings))
     return report

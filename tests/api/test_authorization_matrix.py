@@ -59,6 +59,7 @@ POST /providers/{enterprise_number}/deactivate    403 403 403 403 403 200 403 40
 POST /providers/{enterprise_number}/reactivate    403 403 403 403 403 200 403 401 401 401 401
 GET  /providers/{enterprise_number}               200 404 403 403 403 200 403 401 401 401 401
 GET  /providers                                   403 403 403 403 403 200 403 401 401 401 401
+GET  /providers/{enterprise_number}/export        403 403 403 403 403 200 403 401 401 401 401
 """
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     (method, path): dict(zip(PERSONAS, map(int, statuses), strict=True))
@@ -182,7 +183,9 @@ async def _request(
     if "{document_id}" in path:
         url = path.format(document_id=world.document)
     if "{enterprise_number}" in path:
-        url = path.format(enterprise_number=ORG if method == "GET" else MATRIX_ORG)
+        # The export reads every dossier: of the register-only organisation, kept small.
+        own = ORG if method == "GET" and not path.endswith("/export") else MATRIX_ORG
+        url = path.format(enterprise_number=own)
     return url, kwargs
 
 

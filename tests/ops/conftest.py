@@ -5,7 +5,6 @@ can be exact: nothing else runs on this server."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,10 +29,10 @@ from models.case import (
 )
 from registry import case_rows
 from registry.db import create_pool
-from registry.migrate import migrate
 from rules.deadlines import appeal_window, brussels_day, removal_after_negative_screening
 from runtime.settings import Settings
 from starter.client import summary
+from tests.fixtures.postgres import own_database
 from tests.fixtures.temporal import _binary, register_search_attributes
 from tests.workflows.harness import (
     OTHER_ORG,
@@ -188,16 +187,7 @@ async def ops_registry(
 ) -> AsyncIterator[tuple[asyncpg.Pool[Any], Settings]]:
     """A registry of the seeded cases alone (a database of its own on the test server): the
     worklists read every row of it, so other modules' cases must not be there."""
-    name = f"ops_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = pg_dsn.rsplit("/", 1)[0] + "/" + name
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+    async with own_database(pg_dsn, "ops") as dsn:
         settings = test_settings.model_copy(
             update={"postgres": test_settings.postgres.model_copy(update={"url": dsn})}
         )
@@ -206,9 +196,6 @@ async def ops_registry(
             yield pool, settings
         finally:
             await pool.close()
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest_asyncio.fixture(scope="session")

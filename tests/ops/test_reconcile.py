@@ -55,13 +55,13 @@ from ops.__main__ import main as ops_main
 from ops.metrics import ReconcileMetrics
 from registry import case_rows
 from registry.db import create_pool
-from registry.migrate import migrate
 from registry.worklists import page
 from runtime.settings import PROJECT_ROOT, Settings
 from starter import registry_reads
 from starter.api.app import create_app
 from starter.client import CaseService, summary
 from tests.fixtures.api import auth
+from tests.fixtures.postgres import own_database
 from tests.fixtures.temporal import _binary
 from tests.ops.conftest import REASON, _overdue_case
 from tests.ops.test_metrics import parse, value
@@ -247,50 +247,42 @@ async def world(
     smtp_sink: SmtpSink,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
-    name = f"reconcile_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = pg_dsn.rsplit("/", 1)[0] + "/" + name
-    conn = await asyncpg.connect(dsn)
-    await migrate(conn)
-    await conn.close()
-    settings = test_settings.model_copy(
-        update={
-            "postgres": test_settings.postgres.model_copy(update={"url": dsn}),
-            "temporal": test_settings.temporal.model_copy(
-                update={"task_queue": f"reconcile-{uuid.uuid4()}"}
-            ),
-        }
-    )
-    env = await WorkflowEnvironment.start_local(
-        namespace="default",
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=list(search.ALL),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "frontend.enableUpdateWorkflowExecution=true",
-        ],
-    )
-    pool = await create_pool(settings)
-    try:
-        await seed_providers(pool)
-        # First the code from before the rows, with no other worker on the task queue.
-        before = await _cases_from_before(
-            settings,
-            env.client.service_client.config.target_host,
-            smtp_sink,
-            tmp_path_factory.mktemp("reconcile"),
+    async with own_database(pg_dsn, "reconcile") as dsn:
+        settings = test_settings.model_copy(
+            update={
+                "postgres": test_settings.postgres.model_copy(update={"url": dsn}),
+                "temporal": test_settings.temporal.model_copy(
+                    update={"task_queue": f"reconcile-{uuid.uuid4()}"}
+                ),
+            }
         )
-        service = CaseService(settings, client=env.client, pool=pool)
-        async with build_worker(env.client, settings, pool):
-            cases = await _population(env.client, service, pool, settings)
-            yield World(env, pool, settings, dsn, service, cases, before)
-    finally:
-        await pool.close()
-        await env.shutdown()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+        env = await WorkflowEnvironment.start_local(
+            namespace="default",
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=_binary("temporal"),
+            search_attributes=list(search.ALL),
+            dev_server_extra_args=[
+                "--dynamic-config-value",
+                "frontend.enableUpdateWorkflowExecution=true",
+            ],
+        )
+        pool = await create_pool(settings)
+        try:
+            await seed_providers(pool)
+            # First the code from before the rows, with no other worker on the task queue.
+            before = await _cases_from_before(
+                settings,
+                env.client.service_client.config.target_host,
+                smtp_sink,
+                tmp_path_factory.mktemp("reconcile"),
+            )
+            service = CaseService(settings, client=env.client, pool=pool)
+            async with build_worker(env.client, settings, pool):
+                cases = await _population(env.client, service, pool, settings)
+                yield World(env, pool, settings, dsn, service, cases, before)
+        finally:
+            await pool.close()
+            await env.shutdown()
 
 
 async def cli(world: World, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

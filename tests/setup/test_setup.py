@@ -174,6 +174,8 @@ async def assert_ready(target: Target) -> None:
         assert int(have[key.name]) == int(key.indexed_value_type), key.name
     desc = await client.get_schedule_handle(settings.screening.schedule_id).describe()
     assert desc.schedule.spec.time_zone_name == settings.screening.timezone
+    purge = await client.get_schedule_handle(settings.retention.schedule_id).describe()
+    assert purge.schedule.spec.calendars[0].hour[0].start == settings.retention.hour
 
 
 async def test_setup_makes_a_bare_cluster_ready_and_a_second_run_changes_nothing(
@@ -192,6 +194,7 @@ async def test_setup_makes_a_bare_cluster_ready_and_a_second_run_changes_nothing
     assert first.code == 0, first
     assert f"created {target.namespace} (retention 30 days)" in first.out
     assert "OdbState" in first.out and "odb-yearly-screening created" in first.out
+    assert "odb-retention created" in first.out  # the nightly purge
     await assert_ready(target)
 
     after = await cli(target, "--check")

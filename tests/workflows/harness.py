@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.archives import ArchiveActivities
 from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from models.application import TrainingApplication, VolumeUnit
@@ -118,7 +119,12 @@ async def running_cases(
         env.client,
         task_queue=settings.temporal.task_queue,
         workflows=[ApplicationWorkflow],
-        activities=[activities.record_step, notices.send],
+        # An ended case writes its archive file last (activities/archives.py).
+        activities=[
+            activities.record_step,
+            notices.send,
+            ArchiveActivities(pool, settings).archive,
+        ],
     ):
         yield Cases(env, CaseService(settings, client=env.client, pool=pool), pool, settings)
 

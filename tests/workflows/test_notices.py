@@ -21,6 +21,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.archives import ArchiveActivities
 from activities.notifications import NotificationActivities, belgian_date
 from activities.registry import RegistryActivities
 from devstack.smtp_sink import SmtpSink
@@ -122,6 +123,7 @@ def case_worker(env: WorkflowEnvironment, pool: asyncpg.Pool[Any], settings: Set
         activities=[
             RegistryActivities(pool, settings).record_step,
             NotificationActivities(pool, settings).send,
+            ArchiveActivities(pool, settings).archive,
         ],
         graceful_shutdown_timeout=timedelta(seconds=0),
     )

@@ -41,6 +41,7 @@ def test_every_lifecycle_path_has_a_recorded_history() -> None:
         "appeal_by_email",
         "resubmission_takes_over",
         "replaced_by_resubmission",
+        "archived_on_end",
     } <= names
 
 

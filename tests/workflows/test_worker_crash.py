@@ -17,6 +17,7 @@ from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.archives import ArchiveActivities
 from activities.notifications import NotificationActivities
 from activities.registry import RegistryActivities
 from devstack.ports import free_port
@@ -48,6 +49,7 @@ def worker(env: WorkflowEnvironment, pool: Any, settings: Settings) -> Worker:
         activities=[
             RegistryActivities(pool, settings).record_step,
             NotificationActivities(pool, settings).send,
+            ArchiveActivities(pool, settings).archive,
         ],
         graceful_shutdown_timeout=timedelta(seconds=0),
     )
