@@ -240,7 +240,7 @@ async def _purge(env: WorkflowEnvironment, w: World, name: str) -> RetentionRepo
     )
 
 
-async def _forgotten(env: WorkflowEnvironment, dossiers: list[str], within: float = 30) -> None:
+async def _forgotten(env: WorkflowEnvironment, dossiers: list[str], within: float = 120) -> None:
     """Waits until the server's retention deleted each closed history (it does, after
     HISTORY_RETENTION seconds): polling the server, not a sleep standing in for a timer."""
     deadline = asyncio.get_running_loop().time() + within

@@ -163,10 +163,19 @@ def test_the_api_writes_one_json_line_per_request_and_keeps_the_connection(
     connection.close()
     assert [status for status, _ in answers] == [404, 401, 200]
     log = stack.config.state / "logs" / "api.log"
-    # Every line is JSON but the supervisor's own "--- starting" markers between runs.
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert all(line.startswith(("{", "--- ")) for line in log.read_text().splitlines())
-    access = {entry.get("request_id"): entry for entry in lines if entry["event"] == "api.request"}
+
+    def access_lines() -> dict[str | None, Any]:
+        # Every line is JSON but the supervisor's own "--- starting" markers between runs.
+        text = log.read_text()
+        assert all(line.startswith(("{", "--- ")) for line in text.splitlines())
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        return {e.get("request_id"): e for e in lines if e["event"] == "api.request"}
+
+    # The line is written once the answer is sent: read until the API has written all three.
+    deadline = time.monotonic() + 10
+    while not all(rid in (access := access_lines()) for _, rid in answers):
+        assert time.monotonic() < deadline, "no access line for a request within 10 s"
+        time.sleep(0.05)
     for status, request_id in answers:
         entry = access[request_id]
         assert entry["status"] == status and entry["method"] == "GET"
