@@ -29,6 +29,8 @@ class CaseRow(BaseModel):
     next_deadline_kind: str | None = None
     next_deadline_on: date | None = None
     next_deadline_at: datetime | None = None
+    # When the case's own timer fires for it (rules.case_view.wakes_at): stuck an hour later.
+    wakes_at: datetime | None = None
     # An open appeal: its BEC deadline, whether it is overdue, the hearings still missing.
     open_appeal: bool = False
     bec_due_on: date | None = None

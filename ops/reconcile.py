@@ -69,6 +69,7 @@ COMPARED: tuple[str, ...] = (
     "next_deadline_kind",
     "next_deadline_on",
     "next_deadline_at",
+    "wakes_at",
     "open_appeal",
     "bec_due_on",
     "overdue",

@@ -33,6 +33,7 @@ _COLUMNS = (
     "next_deadline_kind",
     "next_deadline_on",
     "next_deadline_at",
+    "wakes_at",
     "open_appeal",
     "bec_due_on",
     "overdue",

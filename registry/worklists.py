@@ -45,12 +45,12 @@ LISTS: dict[str, ListQuery] = {
         _LIVE + "r.state = 'removal_scheduled' AND r.removal_on BETWEEN $1 AND $2",
         (("r.removal_on", "date"), ("r.dossier", "text")),
     ),
-    # Failed: reconcile found its workflow ended abnormally; stuck: a live case whose
-    # deadline passed an hour ago and more without it moving on (no worker, a failing task).
+    # Failed: reconcile found its workflow ended abnormally; stuck: a live case an hour and
+    # more past the moment its own timer should have moved it on (no worker, a failing task).
     "failed-or-stuck": ListQuery(
-        "(r.execution IS NOT NULL OR (r.state <> 'ended' AND r.next_deadline_at IS NOT NULL))"
-        " AND (r.execution IS NOT NULL OR r.next_deadline_at < $1)",
-        (("coalesce(r.execution_at, r.next_deadline_at)", "timestamptz"), ("r.dossier", "text")),
+        "(r.execution IS NOT NULL OR (r.state <> 'ended' AND r.wakes_at IS NOT NULL))"
+        " AND (r.execution IS NOT NULL OR r.wakes_at < $1)",
+        (("coalesce(r.execution_at, r.wakes_at)", "timestamptz"), ("r.dossier", "text")),
     ),
     "appeals-without-document": ListQuery(
         _LIVE + "r.appeal_without_document",
@@ -65,7 +65,7 @@ LISTS: dict[str, ListQuery] = {
 
 _ITEM = """r.dossier, r.title, r.provider, a.provider_name, r.state, r.waiting_since,
            r.next_deadline_at, r.next_deadline_on, r.bec_due_on, r.overdue,
-           r.missing_hearings, r.removal_on, r.execution, r.execution_at"""
+           r.missing_hearings, r.removal_on, r.execution, r.execution_at, r.wakes_at"""
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,7 @@ def sort_key(name: str, row: asyncpg.Record) -> tuple[str, ...]:
         "r.dossier": row["dossier"],
         "r.removal_on": row["removal_on"],
         "r.next_deadline_at": row["next_deadline_at"],
-        "coalesce(r.execution_at, r.next_deadline_at)": row["execution_at"]
-        or row["next_deadline_at"],
+        "coalesce(r.execution_at, r.wakes_at)": row["execution_at"] or row["wakes_at"],
     }
     return tuple(_key_value(values[expr]) for expr, _ in LISTS[name].order)
 

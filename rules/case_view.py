@@ -4,7 +4,7 @@ attributes and Markdown details. Pure functions of the case's status (determinis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from temporalio.common import SearchAttributeUpdate
@@ -42,6 +42,19 @@ def next_timer(s: CaseStatus) -> Deadline | None:
     if s.removal is not None and s.state == CaseState.REMOVAL_SCHEDULED:
         candidates.append(s.removal)
     return min(candidates, key=lambda d: d.due_at, default=None)
+
+
+def wakes_at(s: CaseStatus) -> datetime | None:
+    """When the case's own timer fires for its nearest deadline: its due_at, and for a
+    refused case's appeal window `refusal_final_after_days` later (the refusal becomes final
+    only then, room to register an appeal e-mailed in time). A live case past this by more
+    than an hour is stuck (its timer did not move it on)."""
+    timer = next_timer(s)
+    if timer is None:
+        return None
+    if timer.kind == DeadlineKind.APPEAL_WINDOW and s.state == CaseState.REFUSED:
+        return timer.due_at + timedelta(days=s.refusal_final_after_days)
+    return timer.due_at
 
 
 FRESH_RUN_SUMMARY = "fresh run (continue-as-new) after the screening outcome"
@@ -276,6 +289,7 @@ def case_row(s: CaseStatus, *, step: str, at: datetime) -> CaseRow:
         next_deadline_kind=timer.kind.value if timer else None,
         next_deadline_on=timer.last_day if timer else None,
         next_deadline_at=timer.due_at if timer else None,
+        wakes_at=wakes_at(s),
         open_appeal=appeal is not None,
         bec_due_on=appeal.deadline.last_day if appeal else None,
         overdue=bool(appeal and appeal.overdue),

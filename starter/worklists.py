@@ -201,9 +201,9 @@ def _item(row: Any, order: Order, now: datetime, norm_days: int) -> WorklistItem
         item["waiting_since"] = at
         item["days_waiting"] = (today - _brussels_day(at)).days
     elif order == Order.STUCK:
-        # A live case whose deadline passed an hour ago and more: its timer did not move it
+        # A live case an hour and more past the moment its own timer should have moved it
         # on (no worker, a failing workflow task).
-        passed: datetime = row["next_deadline_at"]
+        passed: datetime = row["wakes_at"]
         item["overdue"] = True
         item["deadline_on"] = row["next_deadline_on"]
         item["deadline"] = (

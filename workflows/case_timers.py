@@ -9,7 +9,7 @@ have closed it meanwhile) and records what follows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -43,12 +43,10 @@ class CaseTimers(CaseRecording):
             fresh_run_at = None  # the deadline comes first; the fresh run waits for it
         if fresh_run_at is not None:
             return Wake(fresh_run_at, case_view.FRESH_RUN_SUMMARY, timer, fresh_run=True)
-        if timer is not None:
-            at = timer.due_at
-            if timer.kind == DeadlineKind.APPEAL_WINDOW and self._s.state == CaseState.REFUSED:
-                # Portal appeals close at due_at; the refusal becomes final a few days later,
-                # so an appeal e-mailed in time can still be registered (rules.guards).
-                at += timedelta(days=self._s.refusal_final_after_days)
+        at = case_view.wakes_at(self._s)
+        if timer is not None and at is not None:
+            # Portal appeals close at due_at; a refusal becomes final a few days later, so an
+            # appeal e-mailed in time can still be registered (rules.guards).
             return Wake(at, case_view.timer_summary(timer), timer, fresh_run=False)
         return Wake(None, None, None, fresh_run=False)
 
