@@ -49,6 +49,11 @@ from tests.fixtures.postgres import own_database
 from tests.fixtures.temporal import _binary
 from workflows.retention import RetentionWorkflow
 
+# The module's first test also plays its cases and waits for the server's retention to
+# delete their histories (seconds here, longer on a loaded machine): more than the 120 s a
+# test gets by default.
+pytestmark = pytest.mark.timeout(300)
+
 HISTORY_RETENTION = 3  # seconds: the dev server deletes a closed case's history after this
 ROOT = Path(__file__).resolve().parents[2]
 
