@@ -5,11 +5,11 @@ fails those tests by name, so a new route cannot be left out of them."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.documents.test_documents import pdf
-from tests.fixtures.api import ORG, application_body
+from tests.fixtures.api import ORG, application_body, brussels_today
 
 # Each decision: (the state its dossier needs, a body its own role's request succeeds with;
 # "" stands for the moment of sending).
@@ -32,7 +32,10 @@ PROVIDER_FACTS = {"name": "Matrix Opleider bv", "contact_email": "m@x.example.be
 
 def decision_body(route: str) -> dict[str, Any]:
     _, body = DECISION_CASES[route]
-    now = {"received_at": datetime.now(UTC).isoformat(), "received_on": date.today().isoformat()}
+    now = {
+        "received_at": datetime.now(UTC).isoformat(),
+        "received_on": brussels_today().isoformat(),
+    }
     return {k: now[k] if v == "" else v for k, v in body.items()}
 
 
@@ -53,7 +56,7 @@ def sample(method: str, path: str, persona: str = "") -> dict[str, Any]:
     if operation == ("POST", "/providers/{enterprise_number}/deactivate"):
         return {"json": {"reason": "matrix"}}
     if path.endswith("/registered") or path.endswith(".csv"):
-        return {"params": {"on": date.today().isoformat()}}
+        return {"params": {"on": brussels_today().isoformat()}}
     if method == "GET" or operation == ("POST", "/providers/{enterprise_number}/reactivate"):
         return {}
     raise KeyError(f"{method} {path}: add a sample request to tests/api/operations.py")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
 
-from tests.fixtures.api import Api
+from tests.fixtures.api import Api, brussels_today
 
 
 async def test_a_title_like_a_formula_is_not_a_formula_in_the_csv(api: Api) -> None:
@@ -20,7 +19,7 @@ async def test_a_title_like_a_formula_is_not_a_formula_in_the_csv(api: Api) -> N
     }
     export = await api.http.get(
         "/open-data/registered.csv",
-        params={"on": date.today().isoformat()},
+        params={"on": brussels_today().isoformat()},
         headers=api.auth("department"),
     )
     rows = {r["dossier"]: r for r in csv.DictReader(io.StringIO(export.text))}
@@ -29,7 +28,7 @@ async def test_a_title_like_a_formula_is_not_a_formula_in_the_csv(api: Api) -> N
     plain = await api.case_in("registered", title=f"Lassen {tag}")
     again = await api.http.get(
         "/open-data/registered.csv",
-        params={"on": date.today().isoformat()},
+        params={"on": brussels_today().isoformat()},
         headers=api.auth("department"),
     )
     plain_row = {r["dossier"]: r for r in csv.DictReader(io.StringIO(again.text))}[plain]

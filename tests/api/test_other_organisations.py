@@ -3,14 +3,14 @@ one a dossier number never given gets, word for word; staff keep their answers."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
 
 from starter.auth import mint_dev_token
 from tests.api.operations import DECISION_CASES
-from tests.fixtures.api import ORG, OTHER_ORG, Api
+from tests.fixtures.api import ORG, OTHER_ORG, Api, brussels_today
 
 NEVER_GIVEN = "ODB-2020-999999"
 
@@ -37,7 +37,7 @@ async def test_another_organisations_dossier_answers_like_a_missing_one(
         # Bodies the decision's own role would succeed with: the refusal is the dossier's.
         now = {
             "received_at": datetime.now(UTC).isoformat(),
-            "received_on": date.today().isoformat(),
+            "received_on": brussels_today().isoformat(),
         }
         requests = [("GET", "", None)] + [
             ("POST", f"/{route}", {k: v or now[k] for k, v in body.items()})
@@ -65,7 +65,7 @@ async def test_the_public_register_answers_only_for_registered_trainings(
     api: Api, theirs: str
 ) -> None:
     under_review = await api.case_in("under_review")
-    today = date.today().isoformat()
+    today = brussels_today().isoformat()
     answers = {}
     for dossier in (theirs, under_review, NEVER_GIVEN):
         response = await api.http.get(

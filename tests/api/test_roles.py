@@ -4,13 +4,12 @@ matrix (test_authorization_matrix.py); the case workflow re-checks roles in its 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from tests.fixtures.api import OTHER_ORG, Api, application_body
+from tests.fixtures.api import OTHER_ORG, Api, application_body, brussels_today
 
 DECISIONS: dict[str, tuple[str, str, dict[str, Any], str]] = {
     # path: (allowed persona, state the case needs, body, state after)
@@ -31,7 +30,7 @@ DECISIONS: dict[str, tuple[str, str, dict[str, Any], str]] = {
         "refused",
         {
             "deadline": "appeal_window",
-            "received_on": date.today().isoformat(),
+            "received_on": brussels_today().isoformat(),
             "reason": "datum van ontvangst bevestigd door de opleider",
         },
         "refused",
