@@ -52,16 +52,19 @@ def build_worker(
     *,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    case_workflow: type = ApplicationWorkflow,
 ) -> Worker:
     """The one list of what this system runs. Add new workflows and activity classes here.
 
-    `extra_*` lets tests run a probe workflow through the very same worker code.
+    `extra_*` lets tests run a probe workflow through the very same worker code;
+    `case_workflow` a successor of ApplicationWorkflow under the same name (a deploy drill:
+    bench/decade/deploy.py adds a patch the running cases meet on their next task).
     """
     registry = RegistryActivities(pool, settings)
     notices = NotificationActivities(pool, settings)
     screening = ScreeningActivities(pool, settings, client)
     workflows: list[type] = [
-        ApplicationWorkflow,
+        case_workflow,
         ScreeningWorkflow,
         ScreeningScheduleWorkflow,
         EventDeliveryWorkflow,
