@@ -78,14 +78,14 @@ def build_worker(
         workflows=workflows,
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
-        workflow_runner=shared_module_sandbox(),
+        workflow_runner=shared_module_sandbox(case_workflow.__module__),
         max_cached_workflows=settings.worker.max_cached_workflows,
         # Activities retrying beyond a threshold are shown to ops (python -m ops stuck).
         interceptors=[ActivityWatch(pool, client)],
     )
 
 
-def shared_module_sandbox() -> SandboxedWorkflowRunner:
+def shared_module_sandbox(*also: str) -> SandboxedWorkflowRunner:
     """The sandbox, with our workflow modules loaded once per process instead of once per
     workflow run.
 
@@ -96,9 +96,14 @@ def shared_module_sandbox() -> SandboxedWorkflowRunner:
     longer stops a non-deterministic call (a clock, randomness, I/O) written in these
     modules at run time. The workflow tests run the same workflows in the default, strict
     sandbox (tests/workflows/harness.py), where such a call fails the test.
+
+    `also`: the module of a case workflow that lives elsewhere (a deploy drill's successor,
+    bench/decade/deploy.py), loaded once the same way.
     """
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "rules")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "workflows", "rules", *also
+        )
     )
 
 

@@ -64,7 +64,9 @@ async def test_a_training_whose_removal_is_scheduled_is_not_screened_again(
                 await demo.set_activity(conn, d, year, 6, 90, 80)
             await demo.set_activity(conn, leaving, year - 1, 0, 0, 0)  # not held: negative
             await demo.set_activity(conn, staying, year - 1, 6, 90, 80)
-        first = await (await start_screening(ts_env.client, settings, year, date(year, 1, 15))).result()
+        first = await (
+            await start_screening(ts_env.client, settings, year, date(year, 1, 15))
+        ).result()
         assert first.total == 2
         scheduled = await told(ts_env.client, leaving, year)
         assert scheduled.state == CaseState.REMOVAL_SCHEDULED and scheduled.removal is not None
