@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -32,6 +33,7 @@ from bench.decade.run import shard_process
 from bench.decade.servers import create_database, drop_database
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
+from runtime.logging import configure_logging
 
 
 def parser() -> argparse.ArgumentParser:
@@ -206,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         params.check()
     except ParamError as exc:
         parser().error(str(exc))
+    if date(params.start_year, 1, 1) <= date.today():
+        # The time-skipping server starts at the machine's time and only moves forward.
+        parser().error(
+            f"--start-year: {params.start_year} has begun or passed; the time-skipping server "
+            f"starts today and its time only moves forward: choose {date.today().year + 1} "
+            "or later"
+        )
+    configure_logging("WARNING")
     return asyncio.run(play(params, args.out, args.keep))
 
 

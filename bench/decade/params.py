@@ -64,7 +64,7 @@ class Rates:
 @dataclass(frozen=True)
 class Faults:
     smtp_outages_per_year: float = 3.0
-    smtp_outage_hours: tuple[float, float] = (1.0, 5.0)
+    smtp_outage_hours: tuple[float, float] = (1.0, 4.0)
     # Of the outages, the share that starts in the evening and runs past midnight.
     smtp_outage_over_midnight: float = 0.5
     worker_restarts_per_year: float = 3.0

@@ -82,6 +82,30 @@ def title(rng: random.Random, shard: int, n: int) -> str:
     return f"{rng.choice(SUBJECTS)} {rng.choice(KINDS)} (s{shard}-{n})"
 
 
+def draw(
+    rng: random.Random,
+    *,
+    shard: int,
+    trainings: int,
+    providers: list[Provider],
+    first_year: int,
+) -> list[tuple[TrainingApplication, datetime, date]]:
+    """The register to seed: (application, submitted at, registered from) per training."""
+    earliest = date(first_year - 7, 1, 1)
+    latest = date(first_year - 1, 1, 1)  # due at the first simulated screening
+    span = (latest - earliest).days
+    made: list[tuple[TrainingApplication, datetime, date]] = []
+    for k in range(trainings):
+        provider = rng.choice(providers)
+        starts_on = earliest + timedelta(days=rng.randint(0, span))
+        submitted = datetime.combine(
+            starts_on - timedelta(days=rng.randint(20, 90)), datetime.min.time(), tzinfo=UTC
+        ) + timedelta(hours=9)
+        app = application(rng, provider, title(rng, shard, k), starts_on + timedelta(days=30))
+        made.append((app, submitted, starts_on))
+    return made
+
+
 async def seed(
     pool: asyncpg.Pool[Any],
     client: Client,
@@ -100,18 +124,7 @@ async def seed(
            ON CONFLICT DO NOTHING""",
         [(p.number, p.name, p.email) for p in providers],
     )
-    earliest = date(first_year - 7, 1, 1)
-    latest = date(first_year - 1, 1, 1)  # due at the first simulated screening
-    span = (latest - earliest).days
-    made: list[tuple[TrainingApplication, datetime, date]] = []
-    for k in range(trainings):
-        provider = rng.choice(providers)
-        starts_on = earliest + timedelta(days=rng.randint(0, span))
-        submitted = datetime.combine(
-            starts_on - timedelta(days=rng.randint(20, 90)), datetime.min.time(), tzinfo=UTC
-        ) + timedelta(hours=9)
-        app = application(rng, provider, title(rng, shard, k), starts_on + timedelta(days=30))
-        made.append((app, submitted, starts_on))
+    made = draw(rng, shard=shard, trainings=trainings, providers=providers, first_year=first_year)
     # Dossier numbers from the registry's own counters, per year of submission.
     by_year: dict[int, int] = {}
     for _, submitted, _ in made:

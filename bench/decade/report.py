@@ -254,7 +254,8 @@ def calendar_facts(params: Params) -> list[str]:
     easter = oracle.easter_sundays(first, last)
     changes = oracle.clock_changes(first, last)
     return [
-        f"years {first}-{last}: leap years {', '.join(map(str, oracle.leap_years(first, last)))}"
+        f"years {first}-{last}: leap years "
+        f"{', '.join(map(str, oracle.leap_years(first, last))) or 'none'}"
         f"; {len(changes)} clock changes; Easter Sundays "
         f"{min(easter):%d %B %Y} … {max(easter):%d %B %Y} (earliest {min(easter, key=_md):%d %B},"
         f" latest {max(easter, key=_md):%d %B})",

@@ -31,7 +31,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import asyncpg
 import psutil
@@ -210,7 +210,7 @@ class Shard:
         self.touched: set[str] = set()
         self.events = hashlib.sha256()
         self.event_count = 0
-        self.event_log = (cfg.folder / "events.tsv").open("w", buffering=1)
+        self.event_log: TextIO | None = None  # events.tsv, opened when the shard runs
         self.failures = WorkflowFailures()
         self.worker = WorkerHost(env, pool, settings)
         self.portal: Portal | None = None
@@ -241,6 +241,7 @@ class Shard:
 
     async def run(self) -> ShardResult:
         t_start = time.monotonic()
+        self.event_log = (self.cfg.folder / "events.tsv").open("w", buffering=1)
         logging.getLogger().addHandler(self.failures)
         self.server_process = _server_process()
         await self.clock.sync()
@@ -277,6 +278,7 @@ class Shard:
             await self.worker.stop()
             logging.getLogger().removeHandler(self.failures)
             self.event_log.close()
+            self.event_log = None
         return ShardResult(
             shard=self.cfg.index,
             trainings=self.cfg.trainings,
@@ -327,7 +329,7 @@ class Shard:
         end = oracle.at(day + timedelta(days=1), 0, 1)
         while self.agenda and self.agenda[0].when < end:
             item = heapq.heappop(self.agenda)
-            with self.timed("jumps"):
+            with self.timed(self.jump_kind(day)):
                 await self.clock.advance_to(item.when, fine=not self.sink.up)
             self.event(item.label)
             try:
@@ -336,8 +338,18 @@ class Shard:
             except Exception as exc:  # a failed action is reported, the decade goes on
                 log.exception("action %s failed", item.label)
                 self.violation("action", "", f"{item.label}: {type(exc).__name__}: {exc}")
-        with self.timed("jumps"):
+        with self.timed(self.jump_kind(day)):
             await self.clock.advance_to(end, fine=not self.sink.up)
+
+    def jump_kind(self, day: date) -> str:
+        """Where the time of a jump goes: the work the server's timers release."""
+        if not self.sink.up:
+            return "jumps: mail server away (notices retried every 10 s)"
+        if day.month == 1 and 15 <= day.day <= 23:
+            return "jumps: screening week (fresh runs)"
+        if (day.month, day.day) in ((12, 31), (1, 1)):
+            return "jumps: 31 December (removals)"
+        return "jumps: other days"
 
     def sample_memory(self) -> None:
         with suppress(psutil.Error):
@@ -354,7 +366,8 @@ class Shard:
         line = f"{self.clock.now().isoformat(timespec='minutes')}\t{label}"
         self.events.update(line.encode() + b"\n")
         self.event_count += 1
-        self.event_log.write(line + "\n")
+        if self.event_log is not None:
+            self.event_log.write(line + "\n")
 
     def violation(self, invariant: str, dossier: str, detail: str, day: date | None = None) -> None:
         self.violations_total += 1
@@ -457,9 +470,9 @@ class Shard:
 
         While the mail server is away every notice waiting to go out is retried every 10 s
         (the system's promise: out within seconds of its return), each retry a real activity:
-        an outage costs about 3 s of wall time per hour per waiting notice. So the notice
-        that matters most, a refusal decided during an outage over midnight (its window runs
-        from the next day), is played in one shard per outage, in turn."""
+        an outage costs about 5 s of wall time per hour per waiting notice (measured). So
+        the notice that matters most, a refusal decided during an outage over midnight (its
+        window runs from the next day), is played in one shard per outage, in turn."""
         f = self.p.faults
         rng = random.Random(f"odb-decade/{self.p.seed}/faults")
         stops: list[tuple[datetime, bool]] = []
@@ -471,13 +484,20 @@ class Shard:
             for _ in range(_n_of(rng, f.smtp_outages_per_year)):
                 day = rng.choice(days)
                 over_midnight = rng.random() < f.smtp_outage_over_midnight
+                hours = rng.uniform(*f.smtp_outage_hours)
                 if over_midnight:
-                    start = oracle.at(day, rng.randint(21, 23), rng.randrange(0, 60, 5))
+                    # Down in the evening, back after midnight: hours long, ending at most
+                    # an hour and a half into the next day.
+                    end = oracle.at(day + timedelta(days=1), 0, 0) + timedelta(
+                        minutes=rng.randrange(5, 90, 5)
+                    )
+                    start = min(
+                        max(end - timedelta(hours=hours), oracle.at(day, 18, 0)),
+                        oracle.at(day, 23, 30),
+                    )
                 else:
                     start = oracle.at(day, rng.randint(8, 15), rng.randrange(0, 60, 5))
-                end = start + timedelta(hours=rng.uniform(*f.smtp_outage_hours))
-                if over_midnight:
-                    end = max(end, oracle.at(day + timedelta(days=1), 0, 30))
+                    end = start + timedelta(hours=hours)
                 provider_index = rng.randrange(10_000)
                 if any(s <= end and start <= e for s, e in self.outages):
                     continue
@@ -487,12 +507,14 @@ class Shard:
                 outages += 1
                 if over_midnight and outages % self.shards == self.cfg.index % self.shards:
                     provider = self.providers[provider_index % len(self.providers)]
+                    # Submitted before the outage (its acknowledgment goes out), refused late
+                    # in the evening while the mail server is away: the notice goes out the
+                    # next day, and the window runs from then.
+                    refuse_at = max(start + timedelta(minutes=5), oracle.at(day, 23, 45))
                     self.at(
-                        start + timedelta(minutes=20),
+                        start - timedelta(minutes=15),
                         f"submit {provider.number} (refused during the outage)",
-                        functools.partial(
-                            self.submit, provider, decide_at=start + timedelta(minutes=40)
-                        ),
+                        functools.partial(self.submit, provider, decide_at=refuse_at),
                     )
             for _ in range(_n_of(rng, f.worker_restarts_per_year)):
                 when = oracle.at(rng.choice(days), rng.randint(0, 23), rng.randrange(60))
@@ -1009,6 +1031,31 @@ class Shard:
         if d.state not in LIVE_REGISTERED or d.open_appeal is not None:
             return
         await self.submit(provider, predecessor=d)
+
+
+def plan_of(params: Params, index: int) -> list[tuple[str, str]]:
+    """What shard `index` plans before its first day (its faults and its first year's
+    spontaneous events), without any server: the same seed, the same plan."""
+    cfg = ShardConfig(index, params, params.shard_trainings()[index], Path("."), params.shards)
+    shard = Shard(cfg, None, None, None, None)  # type: ignore[arg-type]
+    shard.providers = population.providers_of(
+        index, max(1, math.ceil(cfg.trainings * params.providers_per_100 / 100))
+    )
+    drafts = population.draw(
+        shard.rng, shard=index, trainings=cfg.trainings, providers=shard.providers,
+        first_year=params.start_year,
+    )  # fmt: skip
+    for k, (app, submitted, starts_on) in enumerate(drafts):
+        shard.world.add(
+            Dossier(
+                number=f"seeded-{k:06d}", training=shard.world.new_training(),
+                provider=app.provider, body=app.competent_body, submitted_at=submitted,
+                state=REGISTERED, start=starts_on, chain_start=starts_on,
+            )
+        )  # fmt: skip
+    shard.plan_faults()
+    shard.plan_year(params.start_year)
+    return [(item.when.isoformat(), item.label) for item in sorted(shard.agenda)]
 
 
 def _n_of(rng: random.Random, rate: float) -> int:
