@@ -3,8 +3,6 @@ providers, reviewers, the BEC and the department, each with a token the API veri
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -119,8 +117,9 @@ class Portal:
         response.raise_for_status()
         return bool(response.json()["registered"])
 
-    async def open_data(self, day: date) -> list[dict[str, str]]:
-        """The open-data export of `day`: one row per registered training."""
+    async def open_data(self, day: date) -> frozenset[str]:
+        """The dossiers in the open-data export of `day` (its first column: a dossier
+        number, never quoted)."""
         response = await self.http.get(
             "/open-data/registered.csv",
             params={"on": day.isoformat()},
@@ -128,4 +127,7 @@ class Portal:
         )
         self.calls += 1
         response.raise_for_status()
-        return list(csv.DictReader(io.StringIO(response.text)))
+        header, *lines = response.text.split("\r\n")
+        if not header.startswith("dossier,"):
+            raise ValueError(f"the export's first column is not the dossier: {header!r}")
+        return frozenset(line.split(",", 1)[0] for line in lines if line)

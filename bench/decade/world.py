@@ -112,7 +112,7 @@ class World:
         return t
 
     def registered_on(self, day: date) -> set[str]:
-        return {n for n, d in self.dossiers.items() if d.registered_on(day)}
+        return {n for n, d in self.dossiers.items() if d.start is not None and d.registered_on(day)}
 
     def registered(self) -> list[Dossier]:
         return [d for d in self.dossiers.values() if d.live_registered]
