@@ -55,16 +55,19 @@ def build_worker(
     *,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    case_workflow: type = ApplicationWorkflow,
 ) -> Worker:
     """The one list of what this system runs. Add new workflows and activity classes here.
 
-    `extra_*` lets tests run a probe workflow through the very same worker code.
+    `extra_*` lets tests run a probe workflow through the very same worker code;
+    `case_workflow` a successor of ApplicationWorkflow under the same name (a deploy drill:
+    bench/decade/deploy.py adds a patch the running cases meet on their next task).
     """
     registry = RegistryActivities(pool, settings)
     notices = NotificationActivities(pool, settings)
     screening = ScreeningActivities(pool, settings, client)
     workflows: list[type] = [
-        ApplicationWorkflow,
+        case_workflow,
         ScreeningWorkflow,
         ScreeningScheduleWorkflow,
         EventDeliveryWorkflow,
@@ -83,14 +86,14 @@ def build_worker(
         workflows=workflows,
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
-        workflow_runner=shared_module_sandbox(),
+        workflow_runner=shared_module_sandbox(case_workflow.__module__),
         max_cached_workflows=settings.worker.max_cached_workflows,
         # Activities retrying beyond a threshold are shown to ops (python -m ops stuck).
         interceptors=[ActivityWatch(pool, client)],
     )
 
 
-def shared_module_sandbox() -> SandboxedWorkflowRunner:
+def shared_module_sandbox(*also: str) -> SandboxedWorkflowRunner:
     """The sandbox, with our workflow modules loaded once per process instead of once per
     workflow run.
 
@@ -101,9 +104,14 @@ def shared_module_sandbox() -> SandboxedWorkflowRunner:
     longer stops a non-deterministic call (a clock, randomness, I/O) written in these
     modules at run time. The workflow tests run the same workflows in the default, strict
     sandbox (tests/workflows/harness.py), where such a call fails the test.
+
+    `also`: the module of a case workflow that lives elsewhere (a deploy drill's successor,
+    bench/decade/deploy.py), loaded once the same way.
     """
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "rules")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "workflows", "rules", *also
+        )
     )
 
 

@@ -12,6 +12,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from typing import Any
 
 import asyncpg
@@ -21,6 +23,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from models import search
 from models.application import TrainingApplication
 from models.case import CaseInput, CaseState
+from models.case_row import CaseRow
+from rules import case_view
 from starter.cli import demo_data as demo
 from starter.cli.demo_data import registered_case
 from starter.client import start_details, summary
@@ -57,6 +61,35 @@ def registered_input(dossier: str, row: asyncpg.Record) -> CaseInput:
     )
 
 
+def seeded_row(inp: CaseInput, step: str = "seeded") -> CaseRow:
+    """The registry's current-state row of a case seeded in the registered state (as its
+    first recorded step would write it), dated at its registration start."""
+    status = inp.carried
+    assert status is not None and status.registered_from is not None
+    at = datetime.combine(status.registered_from, clock_time(9), tzinfo=UTC)
+    return case_view.case_row(status, step=step, at=at)
+
+
+async def start_registered_case(client: Client, task_queue: str, inp: CaseInput) -> None:
+    """Starts the live case of a seeded registered training, asleep in that state."""
+    await client.start_workflow(
+        CASE_WORKFLOW,
+        inp,
+        id=inp.dossier,
+        task_queue=task_queue,
+        static_summary=summary(inp.dossier, inp.application.title),
+        static_details=start_details(inp.dossier, inp.application),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(search.STATE, CaseState.REGISTERED.value),
+                SearchAttributePair(search.COMPETENT_BODY, inp.application.competent_body),
+                SearchAttributePair(search.PROVIDER, inp.application.provider),
+                SearchAttributePair(search.WAITING_FOR, "nobody"),
+            ]
+        ),
+    )
+
+
 async def seed_registered_cases(
     client: Client,
     pool: asyncpg.Pool[Any],
@@ -81,23 +114,7 @@ async def seed_registered_cases(
     t1 = time.perf_counter()
 
     async def start(dossier: str) -> None:
-        inp = registered_input(dossier, rows[dossier])
-        await client.start_workflow(
-            CASE_WORKFLOW,
-            inp,
-            id=dossier,
-            task_queue=task_queue,
-            static_summary=summary(dossier, inp.application.title),
-            static_details=start_details(dossier, inp.application),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(search.STATE, CaseState.REGISTERED.value),
-                    SearchAttributePair(search.COMPETENT_BODY, inp.application.competent_body),
-                    SearchAttributePair(search.PROVIDER, inp.application.provider),
-                    SearchAttributePair(search.WAITING_FOR, "nobody"),
-                ]
-            ),
-        )
+        await start_registered_case(client, task_queue, registered_input(dossier, rows[dossier]))
 
     await bounded(dossiers, concurrency, start)
     t2 = time.perf_counter()

@@ -23,6 +23,7 @@ from models.case import CaseState, DeadlineKind
 from models.enterprise import normalise_enterprise_number
 from models.identity import RoleKind, normalise_body
 from rules.deadlines import BRUSSELS
+from rules.guards import REFUSAL_FINAL_AFTER_DAYS
 
 CASES = "WorkflowType = 'ApplicationWorkflow'"
 RUNNING = "ExecutionStatus = 'Running'"
@@ -160,14 +161,22 @@ def cases_of_provider(provider: str) -> str:
 def failed_or_stuck(now: datetime) -> str:
     """Cases that need ops: the execution failed, timed out or was terminated or cancelled;
     or it runs but a deadline passed more than an hour before `now` without the case moving
-    on; or Temporal reports its workflow task failing again and again."""
+    on; or Temporal reports its workflow task failing again and again.
+
+    A refused case waits on purpose after its appeal window closed: the refusal becomes
+    final `REFUSAL_FINAL_AFTER_DAYS` later (room to register an appeal e-mailed in time), so
+    it is stuck only an hour past that."""
     _instant(now)
     statuses = ", ".join(f"'{s}'" for s in FAILED_STATUSES)
     stuck_before = _instant(now - STUCK_AFTER)
+    refused_stuck_before = _instant(now - STUCK_AFTER - timedelta(days=REFUSAL_FINAL_AFTER_DAYS))
+    refused = CaseState.REFUSED.value
     return all_of(
         CASES,
         f"(ExecutionStatus IN ({statuses}) OR ({RUNNING} AND "
-        f"(OdbNextDeadline < '{stuck_before}' OR TemporalReportedProblems IS NOT NULL)))",
+        f"((OdbNextDeadline < '{stuck_before}' AND OdbState != '{refused}') "
+        f"OR OdbNextDeadline < '{refused_stuck_before}' "
+        "OR TemporalReportedProblems IS NOT NULL)))",
     )
 
 

@@ -13,6 +13,9 @@ from registry import audit, case_rows, documents, events
 from registry.db import Conn
 from registry.errors import InvalidInput, InvalidState
 
+# The step the case records when the BEC's 60 days pass without a decision.
+OVERDUE_EVENT = "application.appeal.overdue"
+
 
 async def record(conn: Conn, step: StepInput) -> bool:
     """Writes the step; False (and nothing written) when (dossier, step) exists already."""
@@ -27,6 +30,8 @@ async def record(conn: Conn, step: StepInput) -> bool:
         if step.appeal.document_id is not None:
             # Only the actor's own upload (its organisation's, or the BEC's): 422 otherwise.
             await documents.attach(conn, step.appeal.document_id, step.dossier, step.actor)
+    elif step.appeal_number is not None:
+        await _appeal_by_number(conn, step, decision_id)
     if step.hearing is not None:
         number = step.appeal_number or (step.appeal.number if step.appeal else None)
         if number is None:
@@ -174,6 +179,25 @@ async def _appeal(conn: Conn, dossier: str, appeal: Appeal, decision_id: int | N
     )
     for hearing in appeal.hearings:
         await _hearing(conn, dossier, appeal.number, hearing)
+
+
+async def _appeal_by_number(conn: Conn, step: StepInput, decision_id: int | None) -> None:
+    """A step that names its appeal by number (the case records a BEC decision and an
+    overdue flag so): the appeal's row gets its decision, or its flag."""
+    if step.decision is not None and step.decision.kind == "appeal":
+        await conn.execute(
+            """UPDATE appeals SET decision_id = COALESCE(decision_id, $3)
+               WHERE dossier = $1 AND number = $2""",
+            step.dossier,
+            step.appeal_number,
+            decision_id,
+        )
+    elif step.event == OVERDUE_EVENT:
+        await conn.execute(
+            "UPDATE appeals SET overdue = true WHERE dossier = $1 AND number = $2",
+            step.dossier,
+            step.appeal_number,
+        )
 
 
 async def _hearing(conn: Conn, dossier: str, appeal_number: int, hearing: Hearing) -> None:

@@ -7,8 +7,9 @@ the live annotations of the route functions built in `_decision_route`.
 """
 
 import email.message
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -300,8 +301,10 @@ def create_app(
     pool: "asyncpg.Pool[Any] | None" = None,
     *,
     verifier: TokenVerifier | None = None,
+    clock: "Callable[[], datetime] | None" = None,
 ) -> FastAPI:
-    service = CaseService(settings, client, pool)
+    # `clock`: when a submission arrives (default the machine's; see CaseService).
+    service = CaseService(settings, client, pool, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

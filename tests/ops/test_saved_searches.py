@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from ops import searches
 from ops.metrics import METRICS
 from ops.searches import BY_NAME, SAVED_SEARCHES, STUCK_AFTER, week_of
 from rules.deadlines import BRUSSELS
+from rules.guards import REFUSAL_FINAL_AFTER_DAYS
 from tests.ops.conftest import Seeded, UiServer, eventually
 from tests.workflows.harness import ORG, OTHER_ORG
 
@@ -109,22 +111,43 @@ async def test_failed_or_stuck(ops_server: UiServer, seeded: Seeded) -> None:
     def stuck(now: datetime) -> set[str]:
         """The terminated case, and each case whose next deadline passed over an hour
         before `now` (from December on, this year's 31 December removal is one of them
-        when the refused case's window closes next year)."""
+        when the refused case's window closes next year); a refused case only an hour
+        after its refusal became final (its window's end plus the grace for appeals
+        e-mailed in time): till then it waits on purpose."""
         deadlines = seeded.next_deadlines()
+        grace = {seeded.refused: timedelta(days=REFUSAL_FINAL_AFTER_DAYS)}
         return {seeded.terminated} | {
-            d for d, deadline in deadlines.items() if deadline.due_at < now - STUCK_AFTER
+            d
+            for d, deadline in deadlines.items()
+            if deadline.due_at + grace.get(d, timedelta(0)) < now - STUCK_AFTER
         }
 
     await run(ops_server, "failed-or-stuck", {seeded.terminated}, now=datetime.now(UTC))
-    # Seen from just after the refused case's window should have closed: if its case still
-    # shows that deadline then (no worker took the timer), it is stuck, as is the case whose
-    # window closed earlier; one whose deadline passed less than an hour ago is not yet.
-    late = seeded.refused_window.due_at + STUCK_AFTER + timedelta(minutes=1)
+    # Seen from just after the refused case's refusal should have become final: if its case
+    # still shows that deadline then (no worker took the timer), it is stuck, as is the case
+    # whose window closed earlier; one whose deadline passed less than an hour ago is not.
+    final = seeded.refused_window.due_at + timedelta(days=REFUSAL_FINAL_AFTER_DAYS)
+    late = final + STUCK_AFTER + timedelta(minutes=1)
     assert {seeded.refused, seeded.window_soon} <= stuck(late)
     await run(ops_server, "failed-or-stuck", stuck(late), now=late)
-    early = seeded.refused_window.due_at + STUCK_AFTER - timedelta(minutes=1)
+    early = final + STUCK_AFTER - timedelta(minutes=1)
     assert seeded.refused not in stuck(early) and seeded.window_soon in stuck(early)
     await run(ops_server, "failed-or-stuck", stuck(early), now=early)
+
+
+async def test_a_refused_case_is_not_stuck_while_its_refusal_waits_to_become_final(
+    ops_server: UiServer, seeded: Seeded
+) -> None:
+    """Its window closed over an hour ago, yet the case waits on purpose (an appeal
+    e-mailed in time can still be registered): no alarm until the refusal is final. Found
+    by the ten-year simulation (bench/decade): every refusal raised the failed-or-stuck
+    alarm for four days."""
+    for after in (STUCK_AFTER + timedelta(minutes=1), timedelta(days=REFUSAL_FINAL_AFTER_DAYS)):
+        now = seeded.refused_window.due_at + after
+        found = await ops_server.env.client.count_workflows(
+            f"({searches.failed_or_stuck(now)}) AND WorkflowId = '{seeded.refused}'"
+        )
+        assert found.count == 0, after
 
 
 async def test_the_worklists_searches(ops_server: UiServer, seeded: Seeded) -> None:

@@ -1,0 +1,223 @@
+"""`python -m bench.decade`: ten years of the whole process at the size of the real register,
+on the time-skipping server, every legal promise checked each simulated day.
+
+    .venv/bin/python -m bench.decade                          # 4,900 trainings, 2027-2036
+    .venv/bin/python -m bench.decade --trainings 300 --shard-size 300
+    .venv/bin/python -m bench.decade --seed 7 --negative 0.25 --out /tmp/decade
+
+Starts one embedded PostgreSQL, then plays the register in shards (independent slices of
+trainings, each on its own time-skipping server and database, `--parallel` at a time),
+writes the report (an index in Markdown, an HTML page per year, results.json) to `--out`,
+and exits 1 when any promise was broken (the violations are listed there, with the dossier
+and the day), 2 on a parameter it cannot play.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+
+from bench.decade import report
+from bench.decade.params import Faults, ParamError, Params, Rates
+from bench.decade.results import ShardResult, Violation
+from bench.decade.run import shard_process
+from bench.decade.servers import create_database, drop_database
+from devstack.ports import free_port
+from devstack.postgres import EmbeddedPostgres
+from runtime.logging import configure_logging
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.decade",
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = Params()
+    p.add_argument("--trainings", type=int, default=d.trainings, help="registered at the start")
+    p.add_argument("--years", type=int, default=d.years)
+    p.add_argument("--start-year", type=int, default=d.start_year)
+    p.add_argument("--seed", type=int, default=d.seed, help="the same seed plays the same decade")
+    p.add_argument("--shard-size", type=int, default=d.shard_size, help="trainings per shard")
+    p.add_argument("--parallel", type=int, default=d.parallel, help="shards at the same time")
+    p.add_argument("--providers-per-100", type=float, default=d.providers_per_100)
+    p.add_argument("--agree-sample", type=int, default=d.agree_sample,
+                   help="live cases a day whose workflow and registry are compared")  # fmt: skip
+    p.add_argument("--history-sample", type=int, default=d.history_sample,
+                   help="live cases a day whose history length is read")  # fmt: skip
+    rates = p.add_argument_group("rates (defaults: the 2021 screening, or a guess)")
+    for f in dataclasses.fields(Rates):
+        rates.add_argument(f"--{f.name.replace('_', '-')}", type=float, default=f.default)
+    faults = p.add_argument_group("faults")
+    for f in dataclasses.fields(Faults):
+        flag = f"--{f.name.replace('_', '-')}"
+        if f.name == "smtp_outage_hours":
+            faults.add_argument(flag, type=float, nargs=2, metavar=("LOW", "HIGH"),
+                                default=list(f.default))  # type: ignore[arg-type]  # fmt: skip
+        else:
+            faults.add_argument(flag, type=float, default=f.default)
+    p.add_argument("--out", type=Path, default=Path(".dev/decade"), help="report folder")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the shards' databases, mail and logs in --out")  # fmt: skip
+    # A shard as a process of its own (started by the command itself).
+    p.add_argument("--run-shard", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--dsn", help=argparse.SUPPRESS)
+    p.add_argument("--params", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    return p
+
+
+def params_of(args: argparse.Namespace) -> Params:
+    rates = Rates(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Rates)})
+    fault_values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Faults)}
+    fault_values["smtp_outage_hours"] = tuple(fault_values["smtp_outage_hours"])
+    return Params(
+        trainings=args.trainings,
+        years=args.years,
+        start_year=args.start_year,
+        seed=args.seed,
+        shard_size=args.shard_size,
+        parallel=args.parallel,
+        providers_per_100=args.providers_per_100,
+        agree_sample=args.agree_sample,
+        history_sample=args.history_sample,
+        rates=rates,
+        faults=Faults(**fault_values),
+    )
+
+
+class Memory:
+    """Peak resident memory of this command's processes, by kind, sampled each second."""
+
+    KINDS = {"temporal-test-server": "time-skipping servers", "postgres": "PostgreSQL"}
+
+    def __init__(self) -> None:
+        self.peak: dict[str, int] = {}
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        me = psutil.Process()
+        while True:
+            totals: dict[str, int] = {}
+            try:
+                procs = me.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for proc in procs:
+                try:
+                    name = proc.name()
+                    rss = proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                kind = next((k for n, k in self.KINDS.items() if n in name), "shard processes")
+                totals[kind] = totals.get(kind, 0) + rss
+            totals["all"] = sum(totals.values())
+            for k, v in totals.items():
+                self.peak[k] = max(self.peak.get(k, 0), v)
+            await asyncio.sleep(1)
+
+    def stop(self) -> dict[str, int]:
+        self._task.cancel()
+        return dict(self.peak)
+
+
+async def play(params: Params, out: Path, keep: bool) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="odb-decade-")) if not keep else out / "work"
+    pg = EmbeddedPostgres(work / "pg", free_port())
+    pg.start()
+    memory = Memory()
+    params_file = out / "params.json"
+    params_file.write_text(json.dumps(params.as_dict(), indent=1))
+    gate = asyncio.Semaphore(params.parallel)
+    results: list[ShardResult] = []
+    print(
+        f"{params.trainings} trainings x {params.years} years from {params.start_year}, seed "
+        f"{params.seed}: {params.shards} shard(s), {params.parallel} at a time; report in {out}",
+        flush=True,
+    )
+
+    async def one(index: int) -> None:
+        async with gate:
+            name = f"shard_{index}"
+            dsn = await create_database(pg.dsn, name)
+            folder = (out if keep else work) / f"shard-{index}"
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.decade", "--run-shard", str(index),
+                "--dsn", dsn, "--params", str(params_file), "--folder", str(folder),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            tail: list[str] = []
+            async for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                tail = [*tail, line][-40:]
+                if line.startswith("shard ") or "error" in line.lower():
+                    print(f"  [{time.monotonic() - t0:6.0f} s] {line}", flush=True)
+            code = await proc.wait()
+            found = folder / "result.json"
+            if code == 0 and found.exists():
+                results.append(ShardResult.from_json(json.loads(found.read_text())))
+            else:
+                print("\n".join(tail), file=sys.stderr)
+                failed = ShardResult(shard=index, trainings=0)
+                failed.violations_total = 1
+                failed.violations = [
+                    Violation("-", "shard-failed", "", f"exit {code}: {tail[-1:]}", index)
+                ]
+                results.append(failed)
+            if not keep:
+                await drop_database(pg.dsn, name)
+
+    try:
+        await asyncio.gather(*(one(i) for i in range(params.shards)))
+    finally:
+        peak = memory.stop()
+        pg.stop()
+    results.sort(key=lambda r: r.shard)
+    wall = time.monotonic() - t0
+    index = report.write(out, params, results, wall_seconds=wall, peak_rss=peak)
+    violations = sum(r.violations_total for r in results)
+    print(index.read_text().split("## Per simulated year")[0].rstrip())
+    print(f"\nreport: {index}")
+    return 1 if violations else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.run_shard is not None:
+        if not (args.dsn and args.params and args.folder):
+            parser().error("--run-shard needs --dsn, --params and --folder")
+        try:
+            return asyncio.run(shard_process(args.run_shard, args.dsn, args.params, args.folder))
+        except ParamError as exc:
+            print(f"python -m bench.decade: error: {exc}")
+            return 2
+    params = params_of(args)
+    try:
+        params.check()
+    except ParamError as exc:
+        parser().error(str(exc))
+    if date(params.start_year, 1, 1) <= date.today():
+        # The time-skipping server starts at the machine's time and only moves forward.
+        parser().error(
+            f"--start-year: {params.start_year} has begun or passed; the time-skipping server "
+            f"starts today and its time only moves forward: choose {date.today().year + 1} "
+            "or later"
+        )
+    configure_logging("WARNING")
+    return asyncio.run(play(params, args.out, args.keep))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

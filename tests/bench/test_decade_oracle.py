@@ -1,0 +1,78 @@
+"""The simulation's oracle (bench/decade/oracle.py) stands apart from the system's rules:
+it imports nothing of the project, gives the dates worked out by hand, and agrees with
+`rules/` on every day of the decade (a disagreement is a defect in one of the two)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bench.decade import oracle
+from rules import deadlines, screening
+
+PROJECT_PACKAGES = {"rules", "models", "workflows", "registry", "activities", "starter",
+                    "runtime", "ops", "devstack", "worker"}  # fmt: skip
+
+
+def test_the_oracle_imports_nothing_of_the_project() -> None:
+    code = (
+        "import json, sys; import bench.decade.oracle; "
+        "print(json.dumps(sorted(m for m in sys.modules)))"
+    )
+    loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert not [m for m in loaded if m.split(".")[0] in PROJECT_PACKAGES]
+
+
+@pytest.mark.parametrize(
+    ("received", "days", "last"),
+    [
+        # +30 is Easter Sunday 2027, the Monday is Easter Monday: Tuesday.
+        (date(2027, 2, 26), 30, date(2027, 3, 30)),
+        # +30 is Saturday 1 May (Labour Day too): Monday 3 May.
+        (date(2027, 4, 1), 30, date(2027, 5, 3)),
+        # +60 is Ascension Thursday 6 May 2027: Friday.
+        (date(2027, 3, 7), 60, date(2027, 5, 7)),
+        # +30 is Saturday 25 December 2027 (Christmas): Monday 27 December.
+        (date(2027, 11, 25), 30, date(2027, 12, 27)),
+        # A leap year: 30 days from 30 January 2028 is 29 February (a Tuesday).
+        (date(2028, 1, 30), 30, date(2028, 2, 29)),
+        # +30 is a plain Wednesday.
+        (date(2027, 3, 1), 30, date(2027, 3, 31)),
+        # +30 is Whit Monday 2029 (21 May): Tuesday.
+        (date(2029, 4, 21), 30, date(2029, 5, 22)),
+    ],
+)
+def test_the_oracles_last_days_worked_out_by_hand(received: date, days: int, last: date) -> None:
+    assert oracle.last_day(received, days) == last
+
+
+def test_the_oracles_day_ends_in_brussels_across_clock_changes() -> None:
+    # The night summer time starts (28 March 2027, 02:00 -> 03:00) and ends (31 October).
+    assert oracle.end_of(date(2027, 3, 27)) == datetime(2027, 3, 27, 23, 0, tzinfo=UTC)
+    assert oracle.end_of(date(2027, 3, 28)) == datetime(2027, 3, 28, 22, 0, tzinfo=UTC)
+    assert oracle.end_of(date(2027, 10, 30)) == datetime(2027, 10, 30, 22, 0, tzinfo=UTC)
+    assert oracle.end_of(date(2027, 10, 31)) == datetime(2027, 10, 31, 23, 0, tzinfo=UTC)
+    assert oracle.removal_day(date(2027, 1, 15)) == date(2028, 12, 31)
+    assert len(oracle.clock_changes(2027, 2036)) == 20
+    assert oracle.leap_years(2027, 2036) == [2028, 2032, 2036]
+
+
+def test_the_oracle_and_the_rules_agree_on_every_day_of_the_decade() -> None:
+    day, end = date(2026, 1, 1), date(2037, 12, 31)
+    wrong: list[str] = []
+    while day <= end:
+        window = deadlines.appeal_window(day)
+        bec = deadlines.bec_decision_deadline(day)
+        removal = deadlines.removal_after_negative_screening(day)
+        mine = (oracle.appeal_last_day(day), oracle.bec_last_day(day), oracle.removal_day(day))
+        theirs = (window.last_day, bec.last_day, removal.last_day)
+        if mine != theirs or window.due_at != oracle.end_of(window.last_day):
+            wrong.append(f"{day}: oracle {mine}, rules {theirs}")
+        if oracle.first_screening_year(day) != screening.first_screening_year(day):
+            wrong.append(f"{day}: first screening year differs")
+        day += timedelta(days=1)
+    assert wrong == []
