@@ -96,10 +96,11 @@ async def start_run(
 
 
 # Registered on the screening date ($2: an open or a later-closed period covers it) and the
-# case has not ended since, nor is its removal already scheduled (a negative screening of an
-# earlier year: it leaves the register at the end of its removal day whatever a new
-# screening would say, so a second notice would only promise a later removal, a new appeal
-# deadline or an extension the case does not keep); then split on the registration's start,
+# case has not ended since, nor is its removal already scheduled by an earlier year (it
+# leaves the register at the end of its removal day whatever a new screening would say, so a
+# second notice would only promise a later removal, a new appeal deadline or an extension
+# the case does not keep; a removal scheduled by this year's outcome, told to the case
+# before the run, stays in so the run completes that row); then split on the registration's start,
 # continued through registered predecessors (rules.screening.registration_start: the
 # earliest start of the chain; depth-bounded against a cycle in bad data).
 _FREEZE = """
@@ -109,7 +110,9 @@ WITH RECURSIVE candidates AS (
     JOIN applications a ON a.dossier = rp.dossier
     WHERE rp.starts_on <= $2
       AND (rp.ends_on IS NULL OR rp.ends_on >= $2)
-      AND a.state NOT IN ('ended', 'removal_scheduled')
+      AND a.state <> 'ended'
+      AND (a.state <> 'removal_scheduled' OR EXISTS (
+          SELECT 1 FROM screening_results r WHERE r.dossier = a.dossier AND r.year = $1))
 ),
 own AS (
     SELECT dossier, min(starts_on) AS starts_on FROM registration_periods GROUP BY dossier

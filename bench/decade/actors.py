@@ -3,6 +3,8 @@ providers, reviewers, the BEC and the department, each with a token the API veri
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -118,8 +120,8 @@ class Portal:
         return bool(response.json()["registered"])
 
     async def open_data(self, day: date) -> frozenset[str]:
-        """The dossiers in the open-data export of `day` (its first column: a dossier
-        number, never quoted)."""
+        """The dossiers in the open-data export of `day` (its first column), read as a
+        CSV reader would (a quoted title may hold a line break)."""
         response = await self.http.get(
             "/open-data/registered.csv",
             params={"on": day.isoformat()},
@@ -127,7 +129,7 @@ class Portal:
         )
         self.calls += 1
         response.raise_for_status()
-        header, *lines = response.text.split("\r\n")
-        if not header.startswith("dossier,"):
+        header, *rows = csv.reader(io.StringIO(response.text))
+        if header[:1] != ["dossier"]:
             raise ValueError(f"the export's first column is not the dossier: {header!r}")
-        return frozenset(line.split(",", 1)[0] for line in lines if line)
+        return frozenset(row[0] for row in rows if row)

@@ -1,8 +1,9 @@
-"""Retention on real servers, with short periods: a Temporal dev server whose namespace keeps
-a closed history for 3 seconds (it really deletes them), an empty registry of its own, the
-real worker and API. Cases end through the API; each ended case writes its archive; Temporal
-deletes the histories; then a dry run and the purge (RetentionWorkflow) as of a moment past
-the test table's minutes.
+"""Retention on real servers, with short periods: the Temporal dev server, an empty registry
+of its own, the real worker and API. Cases end through the API; each ended case writes its
+archive; Temporal deletes the closed histories (as the namespace's retention does in
+production, asked for here by DeleteWorkflowExecution: the dev server's retention timer is
+not punctual enough for a test); then a dry run and the purge (RetentionWorkflow) as of a
+moment past the test table's minutes.
 
 What must hold: every read still answers from the registry after Temporal forgot the cases;
 the purge takes exactly what the dry run listed, kind by kind, in audited batches; the
@@ -28,15 +29,12 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.namespace.v1 import NamespaceConfig
-from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.archives import read_manifest, verify
-from models import search
 from models.retention import Due, Kind, RetentionInput, RetentionReport
 from registry import queries
 from registry import retention as repo
@@ -46,15 +44,12 @@ from runtime.settings import Settings
 from tests.documents.test_documents import pdf, upload
 from tests.fixtures.api import OTHER_ORG, Api, serving
 from tests.fixtures.postgres import own_database
-from tests.fixtures.temporal import _binary
 from workflows.retention import RetentionWorkflow
 
-# The module's first test also plays its cases and waits for the server's retention to
-# delete their histories (seconds here, longer on a loaded machine): more than the 120 s a
-# test gets by default.
+# The module's first test also plays its cases and waits until Temporal deleted their
+# histories (seconds here, longer on a loaded machine): more than the 120 s a test gets by
+# default.
 pytestmark = pytest.mark.timeout(300)
-
-HISTORY_RETENTION = 3  # seconds: the dev server deletes a closed case's history after this
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,39 +67,6 @@ def minutes_table(folder: Path) -> Path:
     path.write_text(text.replace('version: "2027-1"', 'version: "test-minutes"'))
     load_table(path)  # valid
     return path
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def short_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server of its own that may keep closed histories for seconds (server 1.32:
-    system.namespaceMinRetentionLocal; without the jitter setting deletion is spread over
-    up to 30 minutes)."""
-    env = await WorkflowEnvironment.start_local(
-        namespace="default",
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=list(search.ALL),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "frontend.enableUpdateWorkflowExecution=true",
-            "--dynamic-config-value",
-            'system.namespaceMinRetentionLocal="1s"',
-            "--dynamic-config-value",
-            'history.retentionTimerJitterDuration="1s"',
-        ],
-    )
-    await env.client.workflow_service.update_namespace(
-        UpdateNamespaceRequest(
-            namespace="default",
-            config=NamespaceConfig(
-                workflow_execution_retention_ttl=Duration(seconds=HISTORY_RETENTION)
-            ),
-        )
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @dataclass
@@ -131,7 +93,7 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(
-    short_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment,
     pg_dsn: str,
     test_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
@@ -149,9 +111,9 @@ async def world(
         )
         pool = await create_pool(settings)
         try:
-            async with serving(short_env, pool, settings, prefix="retention") as api:
+            async with serving(dev_env, pool, settings, prefix="retention") as api:
                 w = World(api, pool, api.settings, uuid.uuid4().hex[:6])
-                await _play(w, short_env)
+                await _play(w, dev_env)
                 yield w
         finally:
             await pool.close()
@@ -246,9 +208,16 @@ async def _purge(env: WorkflowEnvironment, w: World, name: str) -> RetentionRepo
 
 
 async def _forgotten(env: WorkflowEnvironment, dossiers: list[str], within: float = 120) -> None:
-    """Waits until the server's retention deleted each closed history (it does, after
-    HISTORY_RETENTION seconds): polling the server, not a sleep standing in for a timer."""
+    """Deletes each closed history and waits until the server no longer knows it (deletion
+    runs in the background): polling the server, not a sleep standing in for a timer."""
     deadline = asyncio.get_running_loop().time() + within
+    for dossier in dossiers:
+        await env.client.workflow_service.delete_workflow_execution(
+            DeleteWorkflowExecutionRequest(
+                namespace=env.client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=dossier),
+            )
+        )
     for dossier in dossiers:
         while True:
             try:

@@ -34,6 +34,11 @@ def fresh_year() -> int:
     return next(_YEARS)
 
 
+def fresh_years(n: int) -> list[int]:
+    """`n` consecutive years no other test screens (a screening run is one per year)."""
+    return [next(_YEARS) for _ in range(n)]
+
+
 @asynccontextmanager
 async def system_worker(
     client: Client, pool: asyncpg.Pool[Any], settings: Settings

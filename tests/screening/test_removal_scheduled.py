@@ -22,7 +22,7 @@ from starter.cli import demo_data as demo
 from tests.screening.helpers import (
     case_status,
     end_running_cases,
-    fresh_year,
+    fresh_years,
     new_settings,
     registered_cases,
     registered_since,
@@ -51,7 +51,7 @@ async def test_a_training_whose_removal_is_scheduled_is_not_screened_again(
     smtp_sink: Any,
 ) -> None:
     settings = new_settings(test_settings)
-    year = fresh_year()
+    year, _ = fresh_years(2)
     async with system_worker(ts_env.client, pg_pool, settings):
         day = brussels_day(await ts_env.get_current_time())
         leaving, staying = await registered_cases(ts_env.client, pg_pool, settings, 2, day)

@@ -27,6 +27,7 @@ from models.case import CaseState, CaseStatus, ReviewDecisionInput
 from registry import db, migrate, queries
 from runtime.settings import Settings, load_settings
 from starter.client import CaseService
+from tests.fixtures.api import brussels_today
 from tests.workflows.harness import VOC_REVIEWER, application, seed_providers, until
 from workflows.application import ApplicationWorkflow
 
@@ -125,7 +126,7 @@ async def test_worker_dies_mid_step_case_resumes_once(
             id="approve-once",
         )
         assert again.state == CaseState.REGISTERED
-        assert await queries.is_registered(pool, handle.id, datetime.now(UTC).date())
+        assert await queries.is_registered(pool, handle.id, brussels_today())
         steps = await pool.fetchval(
             "SELECT count(*) FROM audit WHERE dossier = $1 AND step = 'review'", handle.id
         )
