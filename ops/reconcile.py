@@ -56,28 +56,7 @@ from starter import registry_reads
 
 T = TypeVar("T")
 
-# The row's fields the portal and the worklists rely on, compared with the live status's.
-COMPARED: tuple[str, ...] = (
-    "provider",
-    "competent_body",
-    "title",
-    "state",
-    "end_reason",
-    "waiting_for",
-    "next_step",
-    "waiting_since",
-    "next_deadline_kind",
-    "next_deadline_on",
-    "next_deadline_at",
-    "wakes_at",
-    "open_appeal",
-    "bec_due_on",
-    "overdue",
-    "missing_hearings",
-    "appeal_without_document",
-    "removal_on",
-    "submitted_at",
-)
+COMPARED = case_rows.STATE_FIELDS
 RUNNING_CASES = "WorkflowType = 'ApplicationWorkflow' AND ExecutionStatus = 'Running'"
 RECORD_STEP = "registry.record_step"
 RPC_TIMEOUT = timedelta(seconds=5)

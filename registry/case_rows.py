@@ -20,8 +20,9 @@ from registry.db import Conn, Db
 # As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
 SCREENINGS_SHOWN = 5
 HISTORY_SHOWN = 30
-_COLUMNS = (
-    "dossier",
+# The case's state as the portal and the worklists read it (ops reconcile compares these
+# with the live status's).
+STATE_FIELDS: tuple[str, ...] = (
     "provider",
     "competent_body",
     "title",
@@ -41,9 +42,8 @@ _COLUMNS = (
     "appeal_without_document",
     "removal_on",
     "submitted_at",
-    "last_step",
-    "last_step_at",
 )
+_COLUMNS = ("dossier", *STATE_FIELDS, "last_step", "last_step_at")
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 2))
 _UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_COLUMNS[1:], "status"))
 # A step's row is a live case again: whatever reconcile flagged about its execution is over.
