@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -47,6 +47,54 @@ def _canonical(application: TrainingApplication) -> tuple[dict[str, Any], str]:
     data = application.model_dump(mode="json")
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return data, hashlib.sha256(text.encode()).hexdigest()
+
+
+class Imported(NamedTuple):
+    """A training registered without a case history here (demo data, benchmarks)."""
+
+    dossier: str
+    application: TrainingApplication
+    provider_name: str | None
+    idempotency_key: str
+    submitted_at: datetime
+    registered_from: date
+
+
+async def reserve_numbers(conn: Conn, year: int, n: int) -> int:
+    """Takes `n` dossier numbers of `year` from the counter; returns the first."""
+    last = await conn.fetchval(
+        """INSERT INTO dossier_counters (year, last_value) VALUES ($1, $2)
+           ON CONFLICT (year) DO UPDATE SET last_value = dossier_counters.last_value + $2
+           RETURNING last_value""",
+        year,
+        n,
+    )
+    return int(last) - n + 1
+
+
+async def import_registered(conn: Conn, trainings: Sequence[Imported]) -> None:
+    """Writes each training as registered from its day (the caller holds the transaction)."""
+    apps = []
+    for t in trainings:
+        payload, digest = _canonical(t.application)
+        a = t.application
+        apps.append((
+            t.dossier, a.provider, t.idempotency_key, digest, payload, a.title,
+            t.provider_name, a.contact_email, a.start_date, a.volume_unit.value, a.volume,
+            a.competent_body, t.submitted_at,
+        ))  # fmt: skip
+    await conn.executemany(
+        """INSERT INTO applications (dossier, provider, idempotency_key, payload_sha256,
+               payload, title, provider_name, contact_email, start_date, volume_unit,
+               volume, competent_body, submitted_at, state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'registered')""",
+        apps,
+    )
+    await conn.executemany(
+        """INSERT INTO registration_periods (dossier, starts_on, opened_step)
+           VALUES ($1, $2, 'review')""",
+        [(t.dossier, t.registered_from) for t in trainings],
+    )
 
 
 async def allocate(

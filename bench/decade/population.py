@@ -11,8 +11,6 @@ at the first screening, as in 2021.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +23,7 @@ from temporalio.client import Client
 from bench.decade.world import REGISTERED, Dossier, World
 from bench.seed import bounded, registered_input, seeded_row, start_registered_case
 from models.application import TrainingApplication, VolumeUnit
-from registry import case_rows
+from registry import applications, case_rows
 from starter.cli import demo_data
 
 BODIES = ["VOC"] * 6 + ["PC 200", "PC 124", "PC 118.03", "PC 302"]
@@ -132,33 +130,20 @@ async def seed(
     first: dict[int, int] = {}
     async with pool.acquire() as conn:
         for year, n in sorted(by_year.items()):
-            last = await conn.fetchval(
-                """INSERT INTO dossier_counters (year, last_value) VALUES ($1, $2)
-                   ON CONFLICT (year) DO UPDATE SET last_value = dossier_counters.last_value + $2
-                   RETURNING last_value""",
-                year,
-                n,
-            )
-            first[year] = int(last) - n + 1
-    apps: list[tuple[Any, ...]] = []
-    periods: list[tuple[Any, ...]] = []
+            first[year] = await applications.reserve_numbers(conn, year, n)
+    imported: list[applications.Imported] = []
     dossiers: list[str] = []
     for app, submitted, starts_on in made:
         year = submitted.year
         dossier = f"ODB-{year}-{first[year]:06d}"
         first[year] += 1
         dossiers.append(dossier)
-        payload = app.model_dump(mode="json")
-        digest = hashlib.sha256(
-            json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
         provider_name = next(p.name for p in providers if p.number == app.provider)
-        apps.append((
-            dossier, app.provider, f"seed-{dossier}", digest, payload, app.title,
-            provider_name, app.contact_email, app.start_date, app.volume_unit.value,
-            app.volume, app.competent_body, submitted, REGISTERED,
-        ))  # fmt: skip
-        periods.append((dossier, starts_on))
+        imported.append(
+            applications.Imported(
+                dossier, app, provider_name, f"seed-{dossier}", submitted, starts_on
+            )
+        )
         world.add(
             Dossier(
                 number=dossier,
@@ -172,18 +157,7 @@ async def seed(
             )
         )
     async with pool.acquire() as conn, conn.transaction():
-        await conn.executemany(
-            """INSERT INTO applications (dossier, provider, idempotency_key, payload_sha256,
-                   payload, title, provider_name, contact_email, start_date, volume_unit,
-                   volume, competent_body, submitted_at, state)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-            apps,
-        )
-        await conn.executemany(
-            """INSERT INTO registration_periods (dossier, starts_on, opened_step)
-               VALUES ($1, $2, 'review')""",
-            periods,
-        )
+        await applications.import_registered(conn, imported)
     rows = {
         r["dossier"]: r
         for r in await pool.fetch(

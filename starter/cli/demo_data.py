@@ -20,7 +20,7 @@ from typing import Any
 from models.application import TrainingApplication, VolumeUnit
 from models.case import CaseInput, CaseState, CaseStatus
 from models.case_row import CaseRow
-from registry import case_rows
+from registry import applications, case_rows
 from registry.db import Conn
 from rules import case_view
 
@@ -79,17 +79,9 @@ async def seed_registered(
          for i, en in enumerate(numbers)],
     )
     dossier_year = year - 2
-    last = await conn.fetchval(
-        """INSERT INTO dossier_counters (year, last_value) VALUES ($1, $2)
-           ON CONFLICT (year) DO UPDATE SET last_value = dossier_counters.last_value + $2
-           RETURNING last_value""",
-        dossier_year,
-        n,
-    )
-    first = int(last) - n + 1
+    first = await applications.reserve_numbers(conn, dossier_year, n)
     submitted = datetime(dossier_year, 3, 1, 9, 0, tzinfo=UTC)
-    apps: list[tuple[Any, ...]] = []
-    periods: list[tuple[Any, ...]] = []
+    imported: list[applications.Imported] = []
     activity: list[tuple[Any, ...] | None] = []
     rows: list[CaseRow] = []
     dossiers: list[str] = []
@@ -111,18 +103,13 @@ async def seed_registered(
             occupation_codes=tuple(occupations),
             certification=cert,
         )
-        payload = application.model_dump(mode="json")
-        digest = hashlib.sha256(
-            json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
-        apps.append((
-            dossier, application.provider, f"demo-{dossier}", digest, payload,
-            application.title, application.provider_name, application.contact_email,
-            application.start_date, application.volume_unit.value, application.volume,
-            application.competent_body, submitted, "registered",
-        ))
         registered_from = submitted.date() + timedelta(days=rng.randint(60, 300))
-        periods.append((dossier, registered_from))
+        imported.append(
+            applications.Imported(
+                dossier, application, application.provider_name, f"demo-{dossier}",
+                submitted, registered_from,
+            )
+        )  # fmt: skip
         rows.append(
             registered_row(
                 dossier, application, submitted_at=submitted, registered_from=registered_from
@@ -130,18 +117,7 @@ async def seed_registered(
         )
         activity.append(_activity_row(rng, dossier, year - 1))
     async with conn.transaction():
-        await conn.executemany(
-            """INSERT INTO applications (dossier, provider, idempotency_key, payload_sha256,
-                   payload, title, provider_name, contact_email, start_date, volume_unit,
-                   volume, competent_body, submitted_at, state)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-            apps,
-        )
-        await conn.executemany(
-            """INSERT INTO registration_periods (dossier, starts_on, opened_step)
-               VALUES ($1, $2, 'review')""",
-            periods,
-        )
+        await applications.import_registered(conn, imported)
         await conn.executemany(
             """INSERT INTO training_activity (dossier, year, sessions, participants, completions)
                VALUES ($1, $2, $3, $4, $5)""",
