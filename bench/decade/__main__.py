@@ -17,22 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import sys
-import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
-import psutil
-
-from bench.decade import report
 from bench.decade.params import Faults, ParamError, Params, Rates
-from bench.decade.results import ShardResult, Violation
+from bench.decade.play import play_shards
 from bench.decade.run import shard_process
-from bench.decade.servers import create_database, drop_database
-from devstack.ports import free_port
-from devstack.postgres import EmbeddedPostgres
 from runtime.logging import configure_logging
 
 
@@ -95,102 +86,11 @@ def params_of(args: argparse.Namespace) -> Params:
     )
 
 
-class Memory:
-    """Peak resident memory of this command's processes, by kind, sampled each second."""
-
-    KINDS = {"temporal-test-server": "time-skipping servers", "postgres": "PostgreSQL"}
-
-    def __init__(self) -> None:
-        self.peak: dict[str, int] = {}
-        self._task = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        me = psutil.Process()
-        while True:
-            totals: dict[str, int] = {}
-            try:
-                procs = me.children(recursive=True)
-            except psutil.Error:
-                procs = []
-            for proc in procs:
-                try:
-                    name = proc.name()
-                    rss = proc.memory_info().rss
-                except psutil.Error:
-                    continue
-                kind = next((k for n, k in self.KINDS.items() if n in name), "shard processes")
-                totals[kind] = totals.get(kind, 0) + rss
-            totals["all"] = sum(totals.values())
-            for k, v in totals.items():
-                self.peak[k] = max(self.peak.get(k, 0), v)
-            await asyncio.sleep(1)
-
-    def stop(self) -> dict[str, int]:
-        self._task.cancel()
-        return dict(self.peak)
-
-
 async def play(params: Params, out: Path, keep: bool) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="odb-decade-")) if not keep else out / "work"
-    pg = EmbeddedPostgres(work / "pg", free_port())
-    pg.start()
-    memory = Memory()
-    params_file = out / "params.json"
-    params_file.write_text(json.dumps(params.as_dict(), indent=1))
-    gate = asyncio.Semaphore(params.parallel)
-    results: list[ShardResult] = []
-    print(
-        f"{params.trainings} trainings x {params.years} years from {params.start_year}, seed "
-        f"{params.seed}: {params.shards} shard(s), {params.parallel} at a time; report in {out}",
-        flush=True,
-    )
-
-    async def one(index: int) -> None:
-        async with gate:
-            name = f"shard_{index}"
-            dsn = await create_database(pg.dsn, name)
-            folder = (out if keep else work) / f"shard-{index}"
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.decade", "--run-shard", str(index),
-                "--dsn", dsn, "--params", str(params_file), "--folder", str(folder),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-            assert proc.stdout is not None
-            tail: list[str] = []
-            async for raw in proc.stdout:
-                line = raw.decode(errors="replace").rstrip()
-                tail = [*tail, line][-40:]
-                if line.startswith("shard ") or "error" in line.lower():
-                    print(f"  [{time.monotonic() - t0:6.0f} s] {line}", flush=True)
-            code = await proc.wait()
-            found = folder / "result.json"
-            if code == 0 and found.exists():
-                results.append(ShardResult.from_json(json.loads(found.read_text())))
-            else:
-                print("\n".join(tail), file=sys.stderr)
-                failed = ShardResult(shard=index, trainings=0)
-                failed.violations_total = 1
-                failed.violations = [
-                    Violation("-", "shard-failed", "", f"exit {code}: {tail[-1:]}", index)
-                ]
-                results.append(failed)
-            if not keep:
-                await drop_database(pg.dsn, name)
-
-    try:
-        await asyncio.gather(*(one(i) for i in range(params.shards)))
-    finally:
-        peak = memory.stop()
-        pg.stop()
-    results.sort(key=lambda r: r.shard)
-    wall = time.monotonic() - t0
-    index = report.write(out, params, results, wall_seconds=wall, peak_rss=peak)
-    violations = sum(r.violations_total for r in results)
-    print(index.read_text().split("## Per simulated year")[0].rstrip())
-    print(f"\nreport: {index}")
-    return 1 if violations else 0
+    decade = await play_shards(params, out, keep=keep)
+    print(decade.index.read_text().split("## Per simulated year")[0].rstrip())
+    print(f"\nreport: {decade.index}")
+    return 1 if decade.violations else 0
 
 
 def main(argv: list[str] | None = None) -> int:

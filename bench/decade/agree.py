@@ -1,9 +1,10 @@
 """Workflow state and registry agree: a case's current-state row (`case_rows`) against what
 its workflow holds (the `status` query), for a few cases at a time.
 
-A stand-in for `python -m ops reconcile` (ops/reconcile.py, being built on its own branch):
-once that lands, `disagreements` becomes a call to it for the same dossiers. Queries go
-one at a time: the time-skipping server does not take many at once.
+Two comparisons: the reconcile command's own (`ops.reconcile.differences`: the row's state
+fields against what the live status makes of them), and the portal's view of the row
+against the live status (appeals, screenings, windows: what a reader of the dossier sees).
+Queries go a few at a time: the time-skipping server does not take many at once.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from bench.decade.concurrency import at_most
 from models.case import Appeal, CaseStatus
+from ops import reconcile
 from registry import case_rows
 
 QUERY_TIMEOUT = timedelta(seconds=10)
+QUERIES_AT_ONCE = 3
 
 
 def _facts(s: CaseStatus) -> dict[str, Any]:
@@ -48,22 +52,25 @@ async def disagreements(
     client: Client, pool: asyncpg.Pool[Any], dossiers: Iterable[str]
 ) -> list[tuple[str, str]]:
     """(dossier, what differs) for each case whose row and workflow disagree."""
-    found: list[tuple[str, str]] = []
-    for dossier in dossiers:
-        row = await case_rows.view(pool, dossier)  # what the portal reads
-        if row is None:
-            found.append((dossier, "no current-state row in the registry"))
-            continue
-        try:
-            live = await client.get_workflow_handle(dossier).query(
-                "status", result_type=CaseStatus, rpc_timeout=QUERY_TIMEOUT
-            )
-        except RPCError as exc:
-            found.append((dossier, f"its workflow did not answer the status query: {exc}"))
-            continue
-        mine, theirs = _facts(row), _facts(live)
-        diff = [f"{k}: registry {mine[k]!r}, workflow {theirs[k]!r}" for k in mine
-                if mine[k] != theirs[k]]  # fmt: skip
-        if diff:
-            found.append((dossier, "; ".join(diff)))
-    return found
+    numbers = list(dossiers)
+    found = await at_most(QUERIES_AT_ONCE, (_compare(client, pool, n) for n in numbers))
+    return [(n, what) for n, what in zip(numbers, found, strict=True) if what]
+
+
+async def _compare(client: Client, pool: asyncpg.Pool[Any], dossier: str) -> str:
+    row = await case_rows.view(pool, dossier)  # what the portal reads
+    if row is None:
+        return "no current-state row in the registry"
+    try:
+        live = await client.get_workflow_handle(dossier).query(
+            "status", result_type=CaseStatus, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as exc:
+        return f"its workflow did not answer the status query: {exc}"
+    stored = await case_rows.get(pool, dossier)
+    diff = [f"row {d.field}: registry {d.row}, workflow {d.workflow}"
+            for d in (reconcile.differences(stored, live) if stored else [])]  # fmt: skip
+    mine, theirs = _facts(row), _facts(live)
+    diff += [f"{k}: registry {mine[k]!r}, workflow {theirs[k]!r}" for k in mine
+             if mine[k] != theirs[k]]  # fmt: skip
+    return "; ".join(diff)

@@ -90,17 +90,21 @@ class Params:
     years: int = 10
     start_year: int = 2027
     seed: int = 1
-    # Trainings per shard (each shard: its own time-skipping server and database). The
-    # default makes 4 shards of the 4,900: two rounds of two at a time on two cores.
-    shard_size: int = 1250
-    # Shards run at the same time (each is one Python process and one server).
-    parallel: int = 2
+    # Trainings per shard (each shard: its own time-skipping server and database). A
+    # training costs more the more cases its server holds (measured, a year: 150 trainings
+    # 17 s, 300 trainings 30 s, 1,225 trainings 280 s), and each shard has a fixed cost per
+    # day (the day's checks): about 300 is the cheapest per training. The 4,900 make 17.
+    shard_size: int = 300
+    # Shards run at the same time (each is one Python process and one server). One shard
+    # keeps a core about 80 % busy (it waits on its server and database the rest): three
+    # keep the two cores of this machine busy.
+    parallel: int = 3
     # Providers per 100 trainings (each provider offers several trainings).
     providers_per_100: float = 8.0
     # Live cases whose workflow state is compared with the registry each simulated day
     # (besides the cases that changed that day), and whose history length is read.
     agree_sample: int = 1
-    history_sample: int = 10
+    history_sample: int = 5
     rates: Rates = field(default_factory=Rates)
     faults: Faults = field(default_factory=Faults)
 

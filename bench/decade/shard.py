@@ -614,7 +614,7 @@ class Shard:
         activity is in flight when another case's task arrives is evicted and its next task
         times out (10 s): measured, 14 of 30 submissions followed at once by a decision; none
         with the production cache, none when the next action waits for this."""
-        for _ in range(250):
+        for _ in range(1000):
             started = await self.pool.fetchval(
                 """SELECT count(*) FROM notifications WHERE dossier = $1
                    AND kind = 'acknowledgment' AND (attempts > 0 OR status <> 'pending')""",
@@ -622,7 +622,7 @@ class Shard:
             )
             if started:
                 return
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.005)
 
     async def withdraw(self, d: Dossier) -> None:
         if d.state != UNDER_REVIEW:
@@ -742,8 +742,8 @@ class Shard:
         # The BEC secretariat registers the e-mail the next working morning (the same
         # day when it arrived in office hours).
         assert d.window is not None and d.window.last_day is not None
-        register_on = day if working_day(day) and hour < 15 else next_working_day(
-            day + timedelta(days=1)
+        register_on = (
+            day if working_day(day) and hour < 15 else next_working_day(day + timedelta(days=1))
         )
         register_at = oracle.at(register_on, 9 if register_on != day else hour + 1, 30)
         # The system makes a refusal final a few days after the window closed; the

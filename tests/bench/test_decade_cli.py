@@ -51,7 +51,7 @@ def test_the_defaults_are_the_real_register() -> None:
     assert round(params.rates.negative * 4915) == 756
     assert round(params.rates.screening_appealed * 756) == 136
     assert round(params.rates.screening_appeal_granted * 136) == 55
-    assert params.shards == 4 and sum(params.shard_trainings()) == 4900
+    assert params.shards == 17 and sum(params.shard_trainings()) == 4900
 
 
 def test_a_seed_plans_the_same_decade_and_another_seed_another() -> None:
