@@ -45,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
                    help="live cases a day whose workflow and registry are compared")  # fmt: skip
     p.add_argument("--history-sample", type=int, default=d.history_sample,
                    help="live cases a day whose history length is read")  # fmt: skip
+    p.add_argument("--as-of-sample", type=int, default=d.as_of_sample,
+                   help="cases a day whose as-of answer meets the open data")  # fmt: skip
     rates = p.add_argument_group("rates (defaults: the 2021 screening, or a guess)")
     for f in dataclasses.fields(Rates):
         rates.add_argument(f"--{f.name.replace('_', '-')}", type=float, default=f.default)
@@ -81,6 +83,7 @@ def params_of(args: argparse.Namespace) -> Params:
         providers_per_100=args.providers_per_100,
         agree_sample=args.agree_sample,
         history_sample=args.history_sample,
+        as_of_sample=args.as_of_sample,
         rates=rates,
         faults=Faults(**fault_values),
     )

@@ -131,19 +131,17 @@ class Checks:
         everyone = sorted(s.world.dossiers)
         live = [n for n in everyone if s.world.dossiers[n].state != ENDED]
         as_of = set(touched[:12])
-        as_of.update(s.rng_checks.sample(everyone, min(3, len(everyone))))
+        as_of.update(s.rng_checks.sample(everyone, min(s.p.as_of_sample, len(everyone))))
         # A past day's register does not change afterwards: once a (simulated) week, a day
         # drawn from the past is exported again.
         past = sorted(d for d in self.exports if d < day)
         past_day = s.rng_checks.choice(past) if past and day.weekday() == 6 else None
         described = set(touched[:12])
         described.update(s.rng_checks.sample(live, min(s.p.history_sample, len(live))))
-        agreed: set[str] = set()
-        if s.p.agree_sample:
-            # Each query replays the case (no workflow cache here): two a day, one of them
-            # changed that day; every live case is compared at the end (final).
-            agreed.update(s.rng_checks.sample(touched, min(1, len(touched))))
-            agreed.update(s.rng_checks.sample(live, min(s.p.agree_sample, len(live))))
+        # Each query replays the case (no workflow cache here): one case that changed that
+        # day and `agree_sample` drawn; every live case is compared at the end (final).
+        agreed = set(s.rng_checks.sample(touched, min(1, len(touched))))
+        agreed.update(s.rng_checks.sample(live, min(s.p.agree_sample, len(live))))
         return _Samples(sorted(as_of), past_day, sorted(described), sorted(agreed))
 
     async def observe_refusal_notices(self) -> None:

@@ -101,10 +101,12 @@ class Params:
     parallel: int = 3
     # Providers per 100 trainings (each provider offers several trainings).
     providers_per_100: float = 8.0
-    # Live cases whose workflow state is compared with the registry each simulated day
-    # (besides the cases that changed that day), and whose history length is read.
+    # Cases drawn each simulated day, besides those that changed that day: whose workflow
+    # state is compared with the registry (besides one changed case), whose history length
+    # is read, whose as-of answer is compared with the day's open data.
     agree_sample: int = 1
     history_sample: int = 5
+    as_of_sample: int = 3
     rates: Rates = field(default_factory=Rates)
     faults: Faults = field(default_factory=Faults)
 
@@ -123,8 +125,10 @@ class Params:
             raise ParamError(f"--parallel: {self.parallel} is not between 1 and 8")
         if not 0.1 <= self.providers_per_100 <= 100:
             raise ParamError("--providers-per-100: not between 0.1 and 100")
-        if not 0 <= self.agree_sample <= 1000 or not 0 <= self.history_sample <= 1000:
-            raise ParamError("--agree-sample and --history-sample: between 0 and 1000")
+        for name in ("agree_sample", "history_sample", "as_of_sample"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1000:
+                raise ParamError(f"--{_flag(name)}: {value} is not between 0 and 1000")
         if not 0 <= self.seed < 2**63:
             raise ParamError(f"--seed: {self.seed} is not between 0 and 2**63 - 1")
         self.rates.check()

@@ -32,6 +32,7 @@ from bench.decade.params import Params
         (["--start-year", "2070"], "--start-year"),
         (["--no-such-flag"], "--no-such-flag"),
         (["--run-shard", "0"], "--run-shard"),
+        (["--as-of-sample", "-1"], "--as-of-sample"),
     ],
 )
 def test_a_parameter_it_cannot_play_is_refused_naming_the_flag(
