@@ -42,9 +42,9 @@ async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
         shard_size=SHARD_SIZE,
         parallel=2,
         faults=Faults(smtp_outages_per_year=2.0, smtp_outage_hours=(1.0, 2.0)),
-        # Of the untouched cases, one as-of answer a day and no status query: a query
-        # replays its case. Each day's changed cases are all checked, every live case is
-        # compared with the registry at the end.
+        # Of the unchanged cases, one as-of answer a day and no status query: a query
+        # replays its case. A day's changed cases (up to a dozen) are all checked, one of
+        # them by a status query; every live case is compared with the registry at the end.
         agree_sample=0,
         as_of_sample=1,
     )
