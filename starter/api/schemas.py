@@ -26,6 +26,7 @@ from models.case import (
     BecDecisionInput,
     CorrectReceiptInput,
     DeadlineKind,
+    RegisterAppealInput,
     ReviewDecisionInput,
     RevokeInput,
     _ActorInput,
@@ -36,6 +37,7 @@ from rules.guards import MIN_REASON
 # Fields the workflow always wants as a written reason of at least MIN_REASON characters.
 _WRITTEN_REASON: dict[type[_ActorInput], str] = {
     AppealInput: "motivation",
+    RegisterAppealInput: "motivation",
     BecDecisionInput: "reason",
     RevokeInput: "reason",
     CorrectReceiptInput: "reason",

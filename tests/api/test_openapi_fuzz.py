@@ -139,6 +139,27 @@ def _run(url: str, spec: dict[str, object], token: str) -> list[str]:
                     }
                     for operation in ("read_worklist_worklist_get", "list_dossiers_dossiers_get")
                 ),
+                # What a schema cannot know: a document id that is no upload of this
+                # caller's organisation, and a day after today or before the decision it
+                # concerns (422 naming the field).
+                *(
+                    {
+                        "include-operation-id": operation,
+                        "checks": {
+                            "positive_data_acceptance": {
+                                "expected-statuses": [
+                                    "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"
+                                ]
+                            },
+                        },
+                    }
+                    for operation in (
+                        "appeal_dossiers__dossier__appeal_post",
+                        "appeal_by_email_dossiers__dossier__appeal_by_email_post",
+                        "hearing_dossiers__dossier__hearing_post",
+                        "receipt_date_dossiers__dossier__receipt_date_post",
+                    )
+                ),
                 # A document's type and emptiness are checked from its bytes (415, 422).
                 {
                     "include-operation-id": "upload_document_documents_post",
