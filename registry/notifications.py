@@ -166,11 +166,12 @@ async def fail(db: Db, notification_id: int, error: str) -> None:
 
 async def requeue(db: Db, message_id: str) -> NotificationRecord | None:
     """Ops' resend: the message goes back to pending whatever its status (a sent one is
-    sent again, with the same Message-ID)."""
+    sent again, with the same Message-ID). Not one whose address and text retention
+    removed: queued, it would wait forever for an address nobody has."""
     row = await db.fetchrow(
         f"""UPDATE notifications
             SET status = 'pending', claimed_by = NULL, lease_until = NULL
-            WHERE message_id = $1
+            WHERE message_id = $1 AND to_address <> ''
             RETURNING {_RECORD_COLUMNS}""",
         message_id,
     )

@@ -4,7 +4,8 @@
 with its attempts and last error; it exits 1 when any is older than `--older-than` minutes,
 so it can serve as a check. `resend MESSAGE-ID` puts one e-mail back in the queue (sent or
 not: it goes out again with the same Message-ID), tells its case (a case waiting on a
-refused notice starts delivering it again) and sends it at once when nobody else is.
+refused notice starts delivering it again) and sends it at once when nobody else is. An
+e-mail whose address and text retention removed is refused by name, never queued.
 """
 
 from __future__ import annotations
@@ -72,7 +73,17 @@ async def _resend(args: argparse.Namespace) -> int:
         pool = await svc.pool()
         record = await outbox.requeue(pool, message_id)
         if record is None:
-            out(f"no e-mail {message_id} in the outbox: copy the Message-ID from `mail list`")
+            kept = await outbox.by_message_id(pool, message_id)
+            if kept is None:
+                out(f"no e-mail {message_id} in the outbox: copy the Message-ID from `mail list`")
+            else:
+                sent = kept.sent_at.isoformat() if kept.sent_at else "never"
+                out(
+                    f"{message_id} cannot be sent again: its address and text were removed "
+                    "under the retention rule `emails` (retention.yaml); it stays on record "
+                    f"as {kept.status} (sent: {sent}). What it said is in the dossier "
+                    f"{kept.dossier}'s archive; write to the provider's current address."
+                )
             return 2
         # A case waiting on this notice (refused by the mail server) delivers it again, and
         # starts a refusal's appeal window from the day it goes out.

@@ -42,7 +42,7 @@ from registry.db import create_pool
 from runtime.retention_table import load_table
 from runtime.settings import Settings
 from tests.documents.test_documents import pdf, upload
-from tests.fixtures.api import OTHER_ORG, Api, serving
+from tests.fixtures.api import OTHER_ORG, Api, cli, serving
 from tests.fixtures.postgres import own_database
 from workflows.retention import RetentionWorkflow
 
@@ -376,6 +376,30 @@ async def test_people_are_gone_from_purged_dossiers_and_kept_in_the_others(world
     assert changes and all(
         c["by_subject"] == "department" and world.tag not in c["after"] for c in changes
     )
+
+
+async def test_an_email_whose_address_retention_removed_is_not_queued_again(
+    world: World,
+) -> None:
+    """Ops' `mail resend` of such an e-mail would queue a message with no address, late
+    forever in `mail list`: it is refused by name, and the record of its sending stays."""
+    stopped = world.ended["stopped"]
+    first = await world.pool.fetchrow(
+        "SELECT message_id, sent_at FROM notifications WHERE dossier = $1 ORDER BY id LIMIT 1",
+        stopped,
+    )
+    assert first is not None
+    message_id, sent_at = first["message_id"], first["sent_at"]
+    code, out, err = await cli(world.api, "mail", "resend", message_id)
+    assert code == 2, out + err
+    assert "removed under the retention rule `emails`" in out and stopped in out
+    kept = await world.pool.fetchrow(
+        "SELECT status, sent_at, to_address FROM notifications WHERE message_id = $1",
+        message_id,
+    )
+    assert kept is not None and tuple(kept) == ("sent", sent_at, "")
+    code, out, _ = await cli(world.api, "mail", "list")
+    assert message_id not in out
 
 
 async def test_documents_are_gone_and_decisions_and_registrations_still_answer(
