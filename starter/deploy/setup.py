@@ -30,7 +30,7 @@ import asyncio
 import hashlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
@@ -53,6 +53,7 @@ from temporalio.client import (
     ScheduleRange,
 )
 from temporalio.common import SearchAttributeKey
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import search
@@ -492,7 +493,9 @@ def _calendar(c: ScheduleCalendarSpec) -> tuple[Any, ...]:
     )
 
 
-def schedule_differences(current: Schedule, wanted: Schedule) -> list[str]:
+async def schedule_differences(
+    current: Schedule, wanted: Schedule, converter: DataConverter
+) -> list[str]:
     """What an update would change (the pause state and its note are ops' and not
     compared)."""
     diffs = []
@@ -503,6 +506,14 @@ def schedule_differences(current: Schedule, wanted: Schedule) -> list[str]:
         return ["action"]
     if (a.workflow, a.id, a.task_queue) != (b.workflow, b.id, b.task_queue):
         diffs.append("action")
+    # The input the workflow starts with (a purge's batch sizes) comes from the settings
+    # too: compared as the workflow reads it, not as bytes.
+    try:
+        started_with = await converter.decode(a.args, [type(arg) for arg in b.args])
+    except Exception:  # an input of another shape (an older release's): replaced
+        started_with = None
+    if started_with != list(b.args):
+        diffs.append("input")
     cur_cal = sorted(_calendar(c) for c in current.spec.calendars)
     want_cal = sorted(_calendar(c) for c in wanted.spec.calendars)
     if cur_cal != want_cal or current.spec.time_zone_name != wanted.spec.time_zone_name:
@@ -517,39 +528,14 @@ def schedule_differences(current: Schedule, wanted: Schedule) -> list[str]:
 
 async def schedule(client: Client, settings: Settings, *, check: bool = False) -> Step:
     check_settings(settings)
-    sid = settings.screening.schedule_id
-    for _ in range(RACE_ATTEMPTS):
-        try:
-            desc = await client.get_schedule_handle(sid).describe()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            if check:
-                return Step("schedule", Status.MISSING, f"would create {sid}", changes=[sid])
-            verb = "created"
-        else:
-            diffs = schedule_differences(desc.schedule, build_schedule(settings))
-            paused = " (paused by ops: kept paused)" if desc.schedule.state.paused else ""
-            if not diffs:
-                return Step("schedule", Status.OK, f"{sid} matches the settings{paused}")
-            if check:
-                return Step(
-                    "schedule",
-                    Status.MISSING,
-                    f"would update {sid}: {', '.join(diffs)}{paused}",
-                    changes=diffs,
-                )
-            verb = f"updated ({', '.join(diffs)}){paused}"
-        try:
-            await ensure_schedule(client, settings)
-        except RPCError as exc:
-            # Two setups updating at once: the second's conflict token is stale. Look again.
-            if exc.status not in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED):
-                raise
-            await asyncio.sleep(0.5)
-            continue
-        return Step("schedule", Status.CHANGED, f"{sid} {verb}", changes=[sid])
-    raise SetupRefused(f"schedule {sid}: kept changing under setup; run setup again")
+    return await _schedule_step(
+        client,
+        "schedule",
+        settings.screening.schedule_id,
+        build_schedule(settings),
+        lambda: ensure_schedule(client, settings),
+        check=check,
+    )
 
 
 # ---- 5. the retention schedule ----
@@ -558,8 +544,25 @@ async def schedule(client: Client, settings: Settings, *, check: bool = False) -
 async def retention(client: Client, settings: Settings, *, check: bool = False) -> Step:
     """The nightly purge's schedule, as `schedule` does the screening's."""
     retention_schedule.check_settings(settings)
-    sid = settings.retention.schedule_id
-    name = "retention schedule"
+    return await _schedule_step(
+        client,
+        "retention schedule",
+        settings.retention.schedule_id,
+        retention_schedule.build_schedule(settings),
+        lambda: retention_schedule.ensure_schedule(client, settings),
+        check=check,
+    )
+
+
+async def _schedule_step(
+    client: Client,
+    name: str,
+    sid: str,
+    wanted: Schedule,
+    ensure: Callable[[], Awaitable[object]],
+    *,
+    check: bool,
+) -> Step:
     for _ in range(RACE_ATTEMPTS):
         try:
             desc = await client.get_schedule_handle(sid).describe()
@@ -570,9 +573,7 @@ async def retention(client: Client, settings: Settings, *, check: bool = False) 
                 return Step(name, Status.MISSING, f"would create {sid}", changes=[sid])
             verb = "created"
         else:
-            diffs = schedule_differences(
-                desc.schedule, retention_schedule.build_schedule(settings)
-            )
+            diffs = await schedule_differences(desc.schedule, wanted, client.data_converter)
             paused = " (paused by ops: kept paused)" if desc.schedule.state.paused else ""
             if not diffs:
                 return Step(name, Status.OK, f"{sid} matches the settings{paused}")
@@ -585,8 +586,9 @@ async def retention(client: Client, settings: Settings, *, check: bool = False) 
                 )
             verb = f"updated ({', '.join(diffs)}){paused}"
         try:
-            await retention_schedule.ensure_schedule(client, settings)
+            await ensure()
         except RPCError as exc:
+            # Two setups updating at once: the second's conflict token is stale. Look again.
             if exc.status not in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED):
                 raise
             await asyncio.sleep(0.5)

@@ -25,10 +25,11 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from devstack.ports import free_port
 from models import search
+from models.retention import RetentionInput
 from registry.migrate import migration_files
 from runtime.settings import PROJECT_ROOT, Settings, load_settings
 from runtime.temporal import connect
@@ -313,6 +314,27 @@ async def test_an_operator_pause_survives_an_update_of_the_schedule(target: Targ
     assert desc.schedule.state.note == "paused by ops: rubric under review"
     assert desc.schedule.spec.calendars[0].hour[0].start == 7
     assert (await setup.run(moved, check=True)).exit_code == 0
+
+
+async def test_a_changed_purge_batch_size_reaches_the_schedules_input(target: Target) -> None:
+    """The input the nightly purge starts with comes from the settings like its hour: a
+    deploy that changes it is told so by `--check`, and setup applies it."""
+    settings = target.settings()
+    assert (await setup.run(settings)).exit_code == 0
+    bigger = target.settings(retention={"batch_size": settings.retention.batch_size + 7})
+    check = await setup.run(bigger, check=True)
+    assert check.exit_code == 1
+    step = next(s for s in check.steps if s.name == "retention schedule")
+    assert step.status == setup.Status.MISSING and "input" in step.detail, step.detail
+
+    assert (await setup.run(bigger)).exit_code == 0
+    client = await connect(bigger)
+    desc = await client.get_schedule_handle(bigger.retention.schedule_id).describe()
+    action = desc.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    [started_with] = await client.data_converter.decode(action.args, [RetentionInput])
+    assert started_with.batch_size == settings.retention.batch_size + 7
+    assert (await setup.run(bigger, check=True)).exit_code == 0
 
 
 async def test_temporal_cloud_gets_tcld_commands_and_setup_checks_they_were_applied(
