@@ -11,8 +11,7 @@ import io
 import pytest
 
 from starter.cli import main as cli_main
-from tests.api.test_cli import _cli
-from tests.fixtures.api import ORG, Api, brussels_today
+from tests.fixtures.api import ORG, Api, brussels_today, cli
 
 NEW_ORG = "0417497106"  # valid mod-97, registered by the tests below
 
@@ -105,7 +104,7 @@ async def test_providers_from_the_command_line(
     """`python -m starter providers ...` as ops run it: the first call as its own process,
     the rest through the same entry point in this process (the same code, without paying a
     Python start-up per command)."""
-    code, out, err = await _cli(
+    code, out, err = await cli(
         api,
         "providers",
         "register",
