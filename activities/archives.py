@@ -16,6 +16,7 @@ file beside it. Where: `retention.archive_dir` (dev: `.dev/archive/<year>/`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.policy
 import hashlib
@@ -38,7 +39,8 @@ from temporalio.exceptions import ApplicationError
 from models.archive import ARCHIVE_DOSSIER, ArchiveInput, ArchiveResult, Manifest, ManifestPart
 from models.documents import DocumentType
 from registry import archives
-from registry.archives import DossierData, ProviderData, StoredDocument
+from registry.archives import DossierData, StoredDocument
+from registry.db import Conn
 from registry.errors import NotFound
 from runtime.settings import Settings
 
@@ -79,33 +81,51 @@ def _zip_time(when: datetime) -> tuple[int, int, int, int, int, int]:
     return (t.year, t.month, t.day, t.hour, t.minute, t.second)
 
 
-def write_zip(out: IO[bytes], parts: Sequence[Part], manifest: Manifest, when: datetime) -> None:
-    """The parts and their manifest (written last, listing each with its SHA-256). The same
-    parts and moment give the same bytes."""
-    stamp = _zip_time(when)
-    listed: list[ManifestPart] = []
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        for part in parts:
-            info = zipfile.ZipInfo(part.path, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            z.writestr(info, part.data)
-            listed.append(
-                ManifestPart(
-                    path=part.path,
-                    size=len(part.data),
-                    sha256=hashlib.sha256(part.data).hexdigest(),
-                    media_type=part.media_type,
-                    description=part.description,
-                )
-            )
-        info = zipfile.ZipInfo("manifest.json", date_time=stamp)
+class ArchiveWriter:
+    """A ZIP written part by part, its manifest (each part with its SHA-256) last: a part's
+    bytes are held only while it is written. The same parts and moment give the same bytes."""
+
+    def __init__(self, out: IO[bytes], when: datetime) -> None:
+        self._stamp = _zip_time(when)
+        self._zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        self.listed: list[ManifestPart] = []
+
+    def _entry(self, path: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(path, date_time=self._stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.create_system = 3
         info.external_attr = 0o644 << 16
-        full = manifest.model_copy(update={"parts": listed})
-        z.writestr(info, _dumps(full.model_dump(mode="json")))
+        return info
+
+    def add(self, part: Part) -> None:
+        self._zip.writestr(self._entry(part.path), part.data)
+        self.listed.append(
+            ManifestPart(
+                path=part.path,
+                size=len(part.data),
+                sha256=hashlib.sha256(part.data).hexdigest(),
+                media_type=part.media_type,
+                description=part.description,
+            )
+        )
+
+    def finish(self, manifest: Manifest) -> None:
+        full = manifest.model_copy(update={"parts": self.listed})
+        self._zip.writestr(self._entry("manifest.json"), _dumps(full.model_dump(mode="json")))
+        self._zip.close()
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def write_zip(out: IO[bytes], parts: Sequence[Part], manifest: Manifest, when: datetime) -> None:
+    writer = ArchiveWriter(out, when)
+    try:
+        for part in parts:
+            writer.add(part)
+        writer.finish(manifest)
+    finally:
+        writer.close()
 
 
 def _eml(row: dict[str, Any], sender: str) -> bytes:
@@ -189,38 +209,102 @@ def dossier_archive(data: DossierData, sender: str, out: IO[bytes]) -> None:
     write_zip(out, parts, manifest, data.ended_at)
 
 
-def provider_export(data: ProviderData, sender: str, at: datetime, out: IO[bytes]) -> int:
-    """Everything held about one organisation as one ZIP; returns the number of parts."""
-    parts = [
+@dataclass(frozen=True)
+class ProviderExport:
+    dossiers: int
+    parts: int  # the manifest included
+    sha256: str
+    size: int
+
+
+async def export_provider(
+    conn: Conn, number: str, sender: str, at: datetime, target: Path
+) -> ProviderExport | None:
+    """Everything held about one organisation as one ZIP at `target`, read in one snapshot
+    and written a dossier (and a document) at a time, compressed off the event loop. None:
+    no such organisation. An unknown organisation or a failure leaves no file at `target`."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        head = await archives.provider_head(conn, number)
+        if head is None:
+            await asyncio.to_thread(target.unlink, missing_ok=True)
+            return None
+        try:
+            out = await asyncio.to_thread(target.open, "wb")
+            try:
+                writer = ArchiveWriter(out, at)
+                try:
+                    await _write_provider(conn, head, sender, at, writer)
+                finally:
+                    writer.close()
+            finally:
+                out.close()
+            sha, size = await asyncio.to_thread(_sha256_of, target)
+        except BaseException:
+            await asyncio.to_thread(target.unlink, missing_ok=True)
+            raise
+    return ProviderExport(len(head.dossiers), len(writer.listed) + 1, sha, size)
+
+
+async def _write_provider(
+    conn: Conn,
+    head: archives.ProviderHead,
+    sender: str,
+    at: datetime,
+    writer: ArchiveWriter,
+) -> None:
+    async def add(part: Part) -> None:
+        await asyncio.to_thread(writer.add, part)
+
+    await add(
         Part(
             "README.txt",
-            _README.format(what=f"alles over organisatie {data.enterprise_number}").encode(),
+            _README.format(what=f"alles over organisatie {head.enterprise_number}").encode(),
             "text/plain",
             "what this archive is",
-        ),
+        )
+    )
+    attached: set[str] = set()
+    for dossier in head.dossiers:
+        data = await archives.dossier_data(conn, dossier)
+        attached |= {d.id for d in data.documents}
+        for part in dossier_parts(data, sender, prefix=f"dossiers/{dossier}/"):
+            await add(part)
+    # Its uploads that no dossier of it names (yet).
+    own = []
+    for document_id in head.uploads:
+        doc = None if document_id in attached else await archives.stored_document(conn, document_id)
+        if doc is not None:
+            own.append(_document_meta("", doc))
+            await add(
+                Part(_document_path("", doc), doc.content, doc.media_type, f"document {doc.name}")
+            )
+    await add(
         Part(
             "provider.json",
             _dumps(
                 {
-                    "provider": data.record,
-                    "changes": data.changes,
-                    "dossiers": [d.dossier for d in data.dossiers],
-                    "documents": [_document_meta("", d) for d in data.documents],
+                    "provider": head.record,
+                    "changes": head.changes,
+                    "dossiers": head.dossiers,
+                    "documents": own,
                 }
             ),
             "application/json",
             "the providers register: the record and every change",
-        ),
-    ]
-    for dossier in data.dossiers:
-        parts += dossier_parts(dossier, sender, prefix=f"dossiers/{dossier.dossier}/")
-    for doc in data.documents:
-        parts.append(
-            Part(_document_path("", doc), doc.content, doc.media_type, f"document {doc.name}")
         )
-    manifest = Manifest(kind="provider", subject=data.enterprise_number, as_of=at, parts=[])
-    write_zip(out, parts, manifest, at)
-    return len(parts) + 1
+    )
+    manifest = Manifest(kind="provider", subject=head.enterprise_number, as_of=at, parts=[])
+    await asyncio.to_thread(writer.finish, manifest)
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -102,13 +102,15 @@ def _kinds(cases: int, review: int) -> list[str]:
     return kinds
 
 
-async def seed(dsn: str, cases: int, review: int, seed_value: int) -> list[str]:
+async def seed(
+    dsn: str, cases: int, review: int, seed_value: int, provider_count: int = PROVIDERS
+) -> list[str]:
     rng = random.Random(seed_value)
     settings = load_settings(postgres={"url": dsn})
     conn = await db.connect(settings)
     try:
         await migrate.migrate(conn)
-        numbers = [enterprise_number(i) for i in range(PROVIDERS)]
+        numbers = [enterprise_number(i) for i in range(provider_count)]
         for i, number in enumerate(numbers):
             await providers.upsert(conn, number, f"Opleider {i}", f"info{i}@example.be")
         year = date.today().year
@@ -122,7 +124,7 @@ async def seed(dsn: str, cases: int, review: int, seed_value: int) -> list[str]:
             apps, periods, rows = [], [], []
             for k in range(start, min(cases, start + 5000)):
                 dossier = f"ODB-{year}-{k + 1:06d}"
-                number = numbers[k % PROVIDERS]
+                number = numbers[k % provider_count]
                 submitted = datetime.now(UTC) - timedelta(days=rng.randint(1, 700), minutes=k)
                 app = TrainingApplication(
                     provider=number,
@@ -137,7 +139,7 @@ async def seed(dsn: str, cases: int, review: int, seed_value: int) -> list[str]:
                 status = _status(kinds[k], dossier, app, submitted, rng)
                 apps.append((
                     dossier, number, f"bench-{dossier}", digest, payload, app.title,
-                    f"Opleider {k % PROVIDERS}", app.contact_email, app.start_date,
+                    f"Opleider {k % provider_count}", app.contact_email, app.start_date,
                     app.volume_unit.value, app.volume, app.competent_body, submitted,
                     status.state.value,
                 ))  # fmt: skip

@@ -134,19 +134,21 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-@dataclass
-class ProviderData:
+@dataclass(frozen=True)
+class ProviderHead:
+    """What an organisation's export starts from; each dossier and document is read when
+    it is written (bench/provider_export.py: memory stays one dossier's, whatever the
+    organisation's size)."""
+
     enterprise_number: str
     record: dict[str, Any]
     changes: list[dict[str, Any]]
-    dossiers: list[DossierData]
-    # Documents the organisation uploaded that no dossier of it names (yet).
-    documents: list[StoredDocument]
+    dossiers: list[str]  # oldest first
+    uploads: list[str]  # the ids of every document it uploaded, oldest first
 
 
-async def provider_data(db: Db, number: str) -> ProviderData | None:
-    """Everything held about one organisation: its register record and every change, each
-    of its dossiers in full (steps, decisions, e-mails, documents), its own uploads."""
+async def provider_head(db: Db, number: str) -> ProviderHead | None:
+    """An organisation's register record and every change, its dossiers and its uploads."""
     record = await providers.get(db, number)
     if record is None:
         return None
@@ -155,22 +157,23 @@ async def provider_data(db: Db, number: str) -> ProviderData | None:
            WHERE enterprise_number = $1 ORDER BY id""",
         number,
     )
-    dossiers = [await dossier_data(db, s.dossier) for s in await queries.dossiers_of(db, number)]
-    attached = {d.id for data in dossiers for d in data.documents}
-    own = [
-        _document(r)
-        for r in await db.fetch(f"{_DOCUMENT} WHERE owner = $1 ORDER BY uploaded_at, id", number)
-        if r["id"] not in attached
-    ]
-    return ProviderData(
+    uploads = await db.fetch(
+        "SELECT id::text AS id FROM documents WHERE owner = $1 ORDER BY uploaded_at, id", number
+    )
+    return ProviderHead(
         enterprise_number=number,
         record=record.model_dump(mode="json"),
         changes=[
             {**dict(c), "before": _facts(c["before"]), "after": _facts(c["after"])} for c in changes
         ],
-        dossiers=dossiers,
-        documents=own,
+        dossiers=[s.dossier for s in await queries.dossiers_of(db, number)],
+        uploads=[r["id"] for r in uploads],
     )
+
+
+async def stored_document(db: Db, document_id: str) -> StoredDocument | None:
+    row = await db.fetchrow(f"{_DOCUMENT} WHERE id = $1::uuid", document_id)
+    return None if row is None else _document(row)
 
 
 # ---- the record of each dossier's archive ----

@@ -4,10 +4,10 @@ A provider user reads its own organisation's record; to anyone else but the depa
 another organisation's record does not exist (404, as for a number never registered).
 """
 
-import asyncio
 import base64
-import hashlib
 import os
+import pathlib
+import secrets
 import tempfile
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,11 +16,10 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from activities.archives import provider_export
+from activities import archives as archive_files
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor, RoleKind
 from models.providers import DeactivateInput, ProviderChange, ProviderInput, ProviderRecord
-from registry import archives
 from registry import providers as registry_providers
 from rules import guards
 from runtime.logging import get_logger
@@ -156,27 +155,33 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         enterprise_number: NumberPath, actor: ActorDep, service: ServiceDep
     ) -> Response:
         _department(actor, "export everything held about an organisation")
-        data = await service._db(lambda conn: archives.provider_data(conn, enterprise_number))
-        if data is None:
-            raise _missing(enterprise_number)
         at = datetime.now(UTC)
-        path, sha, parts = await asyncio.to_thread(
-            _export_file, data, service.settings.smtp.sender, at
+        # A file of its own per export, deleted once sent: the ZIP may be far larger than the
+        # API should hold in memory. Only the export creates it, so a refusal leaves none.
+        path = pathlib.Path(tempfile.gettempdir()) / f"odb-export-{secrets.token_hex(16)}.zip"
+        done = await service._db(
+            lambda conn: archive_files.export_provider(
+                conn, enterprise_number, service.settings.smtp.sender, at, path
+            )
         )
+        if done is None:
+            raise _missing(enterprise_number)
         _log.info(
             "provider.exported",
             enterprise_number=enterprise_number,
             by=actor.subject,
-            dossiers=len(data.dossiers),
-            parts=parts,
-            sha256=sha,
+            dossiers=done.dossiers,
+            parts=done.parts,
+            sha256=done.sha256,
         )
         name = f"provider-{enterprise_number}-{at.strftime('%Y%m%dT%H%M%SZ')}.zip"
         return FileResponse(
             path,
             media_type="application/zip",
             filename=name,
-            headers={"Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(sha)).decode()}:"},
+            headers={
+                "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(done.sha256)).decode()}:"
+            },
             background=BackgroundTask(os.unlink, path),
         )
 
@@ -193,20 +198,3 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
 
 
 _log = get_logger("starter.api.providers")
-
-
-def _export_file(data: archives.ProviderData, sender: str, at: datetime) -> tuple[str, str, int]:
-    """The export written to a temporary file, off the event loop: (path, SHA-256, parts).
-    The caller removes the file once it is sent."""
-    fd, path = tempfile.mkstemp(prefix="odb-export-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            parts = provider_export(data, sender, at, f)
-            f.seek(0)
-            digest = hashlib.sha256()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path, digest.hexdigest(), parts

@@ -134,33 +134,26 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    import asyncio
-    import hashlib
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from activities.archives import provider_export
-    from registry import archives
+    from activities.archives import export_provider
 
-    async with service() as svc:
-        data = await archives.provider_data(await svc.pool(), args.enterprise_number)
-        sender = svc.settings.smtp.sender
-    if data is None:
-        out(f"no provider {args.enterprise_number} is registered")
-        return 1
     at = datetime.now(UTC)
     target = Path(
         args.output or f"provider-{args.enterprise_number}-{at.strftime('%Y%m%dT%H%M%SZ')}.zip"
     )
-
-    def write() -> tuple[int, str]:
-        with target.open("wb") as f:
-            parts = provider_export(data, sender, at, f)
-        return parts, hashlib.sha256(target.read_bytes()).hexdigest()
-
-    parts, sha = await asyncio.to_thread(write)
+    async with service() as svc:
+        pool = await svc.pool()
+        async with pool.acquire() as conn:
+            done = await export_provider(
+                conn, args.enterprise_number, svc.settings.smtp.sender, at, target
+            )
+    if done is None:
+        out(f"no provider {args.enterprise_number} is registered")
+        return 1
     out(
-        f"{target}: {len(data.dossiers)} dossiers, {parts} parts, SHA-256 {sha} "
+        f"{target}: {done.dossiers} dossiers, {done.parts} parts, SHA-256 {done.sha256} "
         f"(check: python -m ops retention --verify {target})"
     )
     return 0

@@ -5,12 +5,20 @@ provider cannot submit while its running cases go on; the name printed is the re
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
+import hashlib
 import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
 
 import pytest
 
+from activities.archives import verify
 from starter.cli import main as cli_main
+from tests.documents.test_documents import pdf, upload
 from tests.fixtures.api import ORG, Api, brussels_today, cli
 
 NEW_ORG = "0417497106"  # valid mod-97, registered by the tests below
@@ -136,3 +144,41 @@ async def test_providers_from_the_command_line(
     assert refused.value.code == 2 and "mod-97" in capsys.readouterr().err
     code, out, err = await run("deactivate", "0203201340", "--reason", "")
     assert code == 2 and "reason" in err
+
+
+async def test_an_organisations_export_holds_its_loose_uploads_and_the_cli_writes_the_same(
+    api: Api, tmp_path: Path
+) -> None:
+    """The export (API and command line) holds every dossier and also the documents the
+    organisation uploaded that no dossier names yet; an unknown organisation gets a 404 and
+    leaves no file behind."""
+    dept = api.auth("department")
+    content = pdf("nog aan geen beroep gekoppeld")
+    uploaded = await upload(api, content, name="los.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    loose = uploaded.json()["id"]
+
+    leftovers = set(Path(tempfile.gettempdir()).glob("odb-export-*"))
+    unknown = await api.http.get("/providers/1234567894/export", headers=dept)
+    assert unknown.status_code == 404, unknown.text
+    assert set(Path(tempfile.gettempdir()).glob("odb-export-*")) == leftovers
+
+    answer = await api.http.get(f"/providers/{ORG}/export", headers=dept)
+    assert answer.status_code == 200, answer.text
+    digest = base64.b64encode(hashlib.sha256(answer.content).digest()).decode()
+    assert answer.headers["Repr-Digest"] == f"sha-256=:{digest}:"
+    from_api = tmp_path / "api.zip"
+    from_api.write_bytes(answer.content)
+    from_cli = tmp_path / "cli.zip"
+    code, out, err = await cli(api, "providers", "export", ORG, "-o", str(from_cli))
+    assert code == 0 and "parts, SHA-256" in out, err
+    for path in (from_api, from_cli):
+        assert verify(path) == [], path
+        with zipfile.ZipFile(path) as z:
+            listed = json.loads(z.read("provider.json"))
+            assert loose in {d["id"] for d in listed["documents"]}, path
+            assert z.read(f"documents/{loose}.pdf") == content
+            assert all(f"dossiers/{d}/dossier.json" in z.namelist() for d in listed["dossiers"])
+    nowhere = tmp_path / "none.zip"
+    code, out, _ = await cli(api, "providers", "export", "1234567894", "-o", str(nowhere))
+    assert code == 1 and "no provider 1234567894" in out and not nowhere.exists()
