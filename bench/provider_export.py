@@ -17,9 +17,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import secrets
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,14 +26,11 @@ import httpx
 import psutil
 
 from activities.archives import verify
-from bench.api_load import wait_http
 from bench.reads import enterprise_number, seed
-from devstack.ports import free_port
-from devstack.postgres import EmbeddedPostgres
+from bench.registry_api import registry_api
 from models.documents import DocumentType
 from registry import db, documents
-from runtime.settings import PROJECT_ROOT, load_settings
-from starter.auth import mint_dev_token
+from runtime.settings import load_settings
 
 MiB = 1 << 20
 
@@ -91,68 +85,41 @@ class PeakRss:
 
 
 async def main(args: argparse.Namespace) -> None:
+    async def seeded(dsn: str) -> None:
+        dossiers = await seed(dsn, args.dossiers, 0, 1, provider_count=1)
+        await seed_documents(dsn, dossiers, args.documents, int(args.mb * MiB))
+        print(
+            f"seeded {len(dossiers)} dossiers and {args.documents} documents of "
+            f"{args.mb} MB for {enterprise_number(0)}",
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory(prefix="odb-bench-export-") as tmp:
-        folder = Path(tmp)
-        pg = EmbeddedPostgres(folder / "pg", free_port())
-        pg.start()
-        api_port = free_port()
-        secret = secrets.token_urlsafe(32)
-        env = {
-            **os.environ,
-            "DATABASE_URL": pg.dsn,
-            "ODB_TEMPORAL__ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens: not needed
-            "ODB_API__PORT": str(api_port),
-            "ODB_STATE_DIR": str(folder / "state"),
-            "ODB_DEV_MODE": "1",
-            "ODB_AUTH__DEV_SECRET": secret,
-        }
-        api: subprocess.Popen[bytes] | None = None
-        try:
-            dossiers = await seed(pg.dsn, args.dossiers, 0, 1, provider_count=1)
-            await seed_documents(pg.dsn, dossiers, args.documents, int(args.mb * MiB))
-            print(
-                f"seeded {len(dossiers)} dossiers and {args.documents} documents of "
-                f"{args.mb} MB for {enterprise_number(0)}",
-                flush=True,
-            )
-            api = subprocess.Popen(
-                [sys.executable, "-m", "starter.api"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=(folder / "api.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            base = f"http://127.0.0.1:{api_port}"
-            await wait_http(f"{base}/health", 30)
-            settings = load_settings(dev_mode=True, auth={"dev_secret": secret})
-            token = mint_dev_token(settings, "b", roles=("department",))
-            target = folder / "export.zip"
-            async with httpx.AsyncClient(base_url=base, timeout=600) as http:
-                with PeakRss(api.pid) as rss:
-                    before = rss.peak
-                    start = time.perf_counter()
-                    async with http.stream(
-                        "GET",
-                        f"/providers/{enterprise_number(0)}/export",
-                        headers={"Authorization": f"Bearer {token}"},
-                    ) as answer:
-                        answer.raise_for_status()
-                        with target.open("wb") as f:
-                            async for chunk in answer.aiter_bytes(MiB):
-                                f.write(chunk)
-                    wall = time.perf_counter() - start
-            problems = verify(target)
-            print(
-                f"export: {target.stat().st_size / MiB:.0f} MiB in {wall:.1f} s; API RSS "
-                f"{before / MiB:.0f} MiB before, {rss.peak / MiB:.0f} MiB at the peak "
-                f"(+{(rss.peak - before) / MiB:.0f} MiB); manifest: "
-                f"{'every part matches' if not problems else problems[:3]}"
-            )
-        finally:
-            if api is not None:
-                api.terminate()
-                api.wait(timeout=20)
-            pg.stop()
+        target = Path(tmp) / "export.zip"
+        async with (
+            registry_api(Path(tmp), seeded) as api,
+            httpx.AsyncClient(base_url=api.base, timeout=600) as http,
+        ):
+            with PeakRss(api.pid) as rss:
+                before = rss.peak
+                start = time.perf_counter()
+                async with http.stream(
+                    "GET",
+                    f"/providers/{enterprise_number(0)}/export",
+                    headers={"Authorization": f"Bearer {api.token('department')}"},
+                ) as answer:
+                    answer.raise_for_status()
+                    with target.open("wb") as f:
+                        async for chunk in answer.aiter_bytes(MiB):
+                            f.write(chunk)
+                wall = time.perf_counter() - start
+        problems = verify(target)
+        print(
+            f"export: {target.stat().st_size / MiB:.0f} MiB in {wall:.1f} s; API RSS "
+            f"{before / MiB:.0f} MiB before, {rss.peak / MiB:.0f} MiB at the peak "
+            f"(+{(rss.peak - before) / MiB:.0f} MiB); manifest: "
+            f"{'every part matches' if not problems else problems[:3]}"
+        )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,7 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import random
-import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -33,16 +29,13 @@ from typing import Any
 
 import httpx
 
-from bench.api_load import wait_http
-from devstack.ports import free_port
-from devstack.postgres import EmbeddedPostgres
+from bench.registry_api import registry_api
 from models.application import TrainingApplication, VolumeUnit
 from models.case import Appeal, AppealSubject, CaseState, CaseStatus
 from models.case_row import CaseRow
 from registry import case_rows, db, migrate, providers
 from rules import case_view, deadlines
-from runtime.settings import PROJECT_ROOT, load_settings
-from starter.auth import mint_dev_token
+from runtime.settings import load_settings
 
 PROVIDERS = 200
 
@@ -248,60 +241,30 @@ async def open_data(http: httpx.AsyncClient, token: str, runs: int) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    dossiers: list[str] = []
+
+    async def seeded(dsn: str) -> None:
+        t0 = time.perf_counter()
+        dossiers.extend(await seed(dsn, args.cases, args.review, args.seed))
+        print(
+            f"seeded {len(dossiers)} cases ({args.review} for VOC) in "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory(prefix="odb-bench-reads-") as tmp:
-        folder = Path(tmp)
-        pg = EmbeddedPostgres(folder / "pg", free_port())
-        pg.start()
-        api_port = free_port()
-        secret = secrets.token_urlsafe(32)
-        env = {
-            **os.environ,
-            "DATABASE_URL": pg.dsn,
-            "ODB_TEMPORAL__ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens: not needed
-            "ODB_API__PORT": str(api_port),
-            "ODB_STATE_DIR": str(folder / "state"),
-            "ODB_DEV_MODE": "1",
-            "ODB_AUTH__DEV_SECRET": secret,
-            "ODB_POSTGRES__POOL_MAX": "10",
-        }
-        api: subprocess.Popen[bytes] | None = None
-        try:
-            t0 = time.perf_counter()
-            dossiers = await seed(pg.dsn, args.cases, args.review, args.seed)
-            print(
-                f"seeded {len(dossiers)} cases ({args.review} for VOC) in "
-                f"{time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-            log = (folder / "api.log").open("wb")
-            api = subprocess.Popen(
-                [sys.executable, "-m", "starter.api"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            base = f"http://127.0.0.1:{api_port}"
-            await wait_http(f"{base}/health", 30)
-            settings = load_settings(dev_mode=True, auth={"dev_secret": secret})
+        async with registry_api(Path(tmp), seeded) as api:
             tokens = {
-                "reviewer VOC": mint_dev_token(settings, "b", roles=("reviewer:VOC",)),
-                "BEC": mint_dev_token(settings, "b", roles=("bec",)),
-                "department": mint_dev_token(settings, "b", roles=("department",)),
-                "provider": mint_dev_token(
-                    settings, "b", org=enterprise_number(3), roles=("provider",)
-                ),
+                "reviewer VOC": api.token("reviewer:VOC"),
+                "BEC": api.token("bec"),
+                "department": api.token("department"),
+                "provider": api.token("provider", org=enterprise_number(3)),
             }
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+            async with httpx.AsyncClient(base_url=api.base, timeout=30, limits=limits) as http:
                 await worklists(http, tokens, args.pages)
                 await dossier_reads(http, tokens["department"], dossiers, args.rate, args.seconds)
                 await open_data(http, tokens["department"], 3)
-        finally:
-            if api is not None:
-                api.terminate()
-                api.wait(timeout=20)
-            pg.stop()
 
 
 if __name__ == "__main__":

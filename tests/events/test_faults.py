@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from bench.drills import CONTACT, ORG, PROVIDER_NAME, Drill, Portal
 from models.events import WORKFLOW_ID_PREFIX
 from registry import providers
 from registry.db import dsn_from_settings
-from runtime.settings import PROJECT_ROOT
 from runtime.temporal import connect
 from tests.events.receiver import SECRET, Receiver, serving
+from tests.fixtures.api import run_starter
 from tests.stack.harness import RunningStack, StackConfig, ready_stack
 
 pytestmark = pytest.mark.stack
@@ -243,19 +242,10 @@ async def test_temporal_restarted(e2e: E2E) -> None:
 
 async def starter(stack: RunningStack, *args: str) -> tuple[int, str]:
     """`python -m starter ARGS` as ops run it against the stack: (exit code, out + err)."""
-    env = {**os.environ, "DATABASE_URL": dsn_from_settings(stack.config.settings())}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter",
-        *args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    code, out, err = await run_starter(
+        {"DATABASE_URL": dsn_from_settings(stack.config.settings())}, *args
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
+    return code, out + err
 
 
 @pytest.mark.timeout(300)

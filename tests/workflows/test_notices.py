@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,8 +28,9 @@ from models.steps import NotificationKind, Recipient
 from registry import notifications
 from rules.deadlines import appeal_window, brussels_day, why_not_working_day
 from rules.notices import message_id
-from runtime.settings import PROJECT_ROOT, Settings
+from runtime.settings import Settings
 from starter.client import CaseService
+from tests.fixtures.api import run_starter
 from tests.smtp_fakes import reject_recipient
 from tests.workflows.harness import (
     VOC_REVIEWER,
@@ -246,24 +245,16 @@ async def test_an_outage_over_midnight_moves_the_last_day_by_one(
 
 async def _cli(env: WorkflowEnvironment, settings: Settings, *args: str) -> tuple[int, str]:
     """`python -m starter ...` as ops run it, against this test's servers."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter",
-        *args,
-        cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
+    code, out, err = await run_starter(
+        {
             "DATABASE_URL": settings.postgres.url or "",
             "ODB_TEMPORAL__ADDRESS": env.client.service_client.config.target_host,
             "ODB_TEMPORAL__NAMESPACE": env.client.namespace,
             "SMTP_PORT": str(settings.smtp.port),
         },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        *args,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
+    return code, out + err
 
 
 async def test_a_refused_address_waits_for_ops_and_a_resend_starts_the_window(
