@@ -10,16 +10,19 @@ import csv
 import hashlib
 import io
 import json
+import os
 import tempfile
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activities.archives import verify
+from starter.api.app import create_app
 from starter.cli import main as cli_main
 from tests.documents.test_documents import pdf, upload
-from tests.fixtures.api import ORG, Api, brussels_today, cli
+from tests.fixtures.api import ORG, Api, brussels_today, cli, over_http
 
 NEW_ORG = "0417497106"  # valid mod-97, registered by the tests below
 
@@ -182,3 +185,29 @@ async def test_an_organisations_export_holds_its_loose_uploads_and_the_cli_write
     nowhere = tmp_path / "none.zip"
     code, out, _ = await cli(api, "providers", "export", "1234567894", "-o", str(nowhere))
     assert code == 1 and "no provider 1234567894" in out and not nowhere.exists()
+
+
+async def test_an_export_whose_download_is_abandoned_leaves_no_file(api: Api) -> None:
+    """The department's client goes away after the first bytes of a large export: the
+    temporary file is gone all the same (the ZIP may be gigabytes; the API's disk is not
+    the archive)."""
+    for n in range(10):  # random bytes do not compress: an export of several megabytes
+        content = b"%PDF-1.7\n" + os.urandom(3 << 20) + f"\n{n}\n%%EOF\n".encode()
+        assert (await upload(api, content, name=f"groot-{n}.pdf")).status_code == 201
+    leftovers = set(Path(tempfile.gettempdir()).glob("odb-export-*"))
+    app = create_app(api.settings, client=api.env.client, pool=api.pool)
+    async with (
+        over_http(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+        http.stream(
+            "GET", f"/providers/{ORG}/export", headers=api.auth("department")
+        ) as answer,
+    ):
+        assert answer.status_code == 200
+        async for _ in answer.aiter_raw(1 << 16):
+            break  # the first bytes, then the client hangs up
+    # The server notices the hang-up when it next writes: polled, within 10 s.
+    deadline = asyncio.get_running_loop().time() + 10
+    while (now := set(Path(tempfile.gettempdir()).glob("odb-export-*"))) != leftovers:
+        assert asyncio.get_running_loop().time() < deadline, f"left behind: {now - leftovers}"
+        await asyncio.sleep(0.05)
