@@ -272,7 +272,9 @@ async def _write_provider(
     # Its uploads that no dossier of it names (yet).
     own = []
     for document_id in head.uploads:
-        doc = None if document_id in attached else await archives.stored_document(conn, document_id)
+        if document_id in attached:
+            continue
+        doc = await archives.stored_document(conn, document_id)
         if doc is not None:
             own.append(_document_meta("", doc))
             await add(

@@ -15,10 +15,12 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.case import CaseStatus, ReviewDecisionInput
 from models.screening import ScreeningInput, ScreeningReport, screening_workflow_id
+from rules.deadlines import brussels_day
 from runtime.settings import Settings
 from starter.client import CaseService
 from tests.workflows.harness import VOC_REVIEWER, application, on_fresh_queue, seed_providers
@@ -28,6 +30,10 @@ from workflows.screening import ScreeningWorkflow
 
 # Screening years far from the calendar: labels only, unique within a test session.
 _YEARS = itertools.count(3000 + random.randrange(0, 3000, 10))
+
+
+async def today(env: WorkflowEnvironment) -> date:
+    return brussels_day(await env.get_current_time())
 
 
 def fresh_year() -> int:

@@ -6,13 +6,11 @@ time-skipping Temporal, PostgreSQL, the SMTP sink."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import CaseState
@@ -21,7 +19,6 @@ from runtime.settings import Settings
 from starter.cli import demo_data as demo
 from tests.screening.helpers import (
     case_status,
-    end_running_cases,
     fresh_years,
     new_settings,
     registered_cases,
@@ -33,17 +30,7 @@ from tests.screening.helpers import (
     told,
 )
 
-pytestmark = pytest.mark.usefixtures("pg_clean")
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def time_moves_only_when_told(
-    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool[Any]
-) -> AsyncIterator[None]:
-    # As in test_screening_run: the test server's clock stays put; cases left are ended.
-    with ts_env.auto_time_skipping_disabled():
-        yield
-    await end_running_cases(ts_env.client, pg_pool)
+pytestmark = pytest.mark.usefixtures("time_moves_only_when_told", "pg_clean")
 
 
 async def test_a_training_whose_removal_is_scheduled_is_not_screened_again(

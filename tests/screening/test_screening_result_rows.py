@@ -6,25 +6,21 @@ Real servers: time-skipping Temporal, PostgreSQL, the SMTP sink."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import CaseState, ScreeningOutcome
 from models.screening import Outcome, ScreeningInput, screening_workflow_id
-from rules.deadlines import brussels_day
 from runtime.settings import Settings
 from starter.cli import demo_data as demo
 from tests.screening.helpers import (
     case_status,
-    end_running_cases,
     fresh_year,
     new_settings,
     registered_cases,
@@ -33,26 +29,13 @@ from tests.screening.helpers import (
     screening_rows,
     start_screening,
     system_worker,
+    today,
     told,
 )
 from workflows.application import ApplicationWorkflow
 from workflows.screening import ScreeningWorkflow
 
-pytestmark = pytest.mark.usefixtures("pg_clean")
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def time_moves_only_when_told(
-    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool[Any]
-) -> AsyncIterator[None]:
-    # As in test_screening_run: the test server's clock stays put; cases left are ended.
-    with ts_env.auto_time_skipping_disabled():
-        yield
-    await end_running_cases(ts_env.client, pg_pool)
-
-
-async def today(env: WorkflowEnvironment) -> date:
-    return brussels_day(await env.get_current_time())
+pytestmark = pytest.mark.usefixtures("time_moves_only_when_told", "pg_clean")
 
 
 async def test_only_trainings_with_a_data_year_are_screened(

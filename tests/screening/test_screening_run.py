@@ -4,25 +4,21 @@ PostgreSQL and the SMTP sink: outcomes, e-mails, removal dates, appeals, repeats
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import AppealInput, BecDecisionInput, CaseState, HearingInput, HearingSide
 from models.screening import Outcome, ScreeningProgress, ScreeningTrigger
-from rules.deadlines import brussels_day
 from runtime.settings import Settings
 from starter.cli import demo_data as demo
 from starter.client import CaseService
 from tests.screening.helpers import (
-    end_running_cases,
     fresh_year,
     new_settings,
     registered_cases,
@@ -31,30 +27,13 @@ from tests.screening.helpers import (
     screening_rows,
     start_screening,
     system_worker,
+    today,
     told,
 )
 from tests.workflows.harness import BEC, PROVIDER, advance_to, at_brussels
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
-pytestmark = pytest.mark.usefixtures("pg_clean")
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def time_moves_only_when_told(
-    ts_env: WorkflowEnvironment, pg_pool: asyncpg.Pool[Any]
-) -> AsyncIterator[None]:
-    """Time on the test server moves only where a test says so (advance_to). Left to skip
-    while a test awaits a screening's result, the server jumps, the moment the run
-    completes, to the cases' next timers: a passed case's fresh run (within days) would
-    then continue as new under the test's queries. Each test runs its own worker on its
-    own queue, so the cases it leaves are ended too (see end_running_cases)."""
-    with ts_env.auto_time_skipping_disabled():
-        yield
-    await end_running_cases(ts_env.client, pg_pool)
-
-
-async def today(env: WorkflowEnvironment) -> date:
-    return brussels_day(await env.get_current_time())
+pytestmark = pytest.mark.usefixtures("time_moves_only_when_told", "pg_clean")
 
 
 async def test_outcomes_are_recorded_told_and_mailed(
