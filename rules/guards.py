@@ -5,6 +5,11 @@ the API and the CLI call the role rules before they send anything (they know the
 owner and competent body from the registry, not the live state). A rule that refuses raises
 `CaseRefused` with a stable `Refusal` type; the workflow turns it into a non-retryable
 ApplicationError, the API into an HTTP problem.
+
+An update the validator accepted is checked again when its turn comes (`accepted=True`): only
+its state, since who acts (the actor in the input, the case's provider) cannot change while
+it waits. That also keeps every accepted decision of a running case replaying when a role
+rule grows stricter: the stricter rule refuses new requests, never a recorded one.
 """
 
 from __future__ import annotations
@@ -77,11 +82,18 @@ def reviewer_of(actor: Actor, case: Owned) -> None:
             f"only a reviewer of {body}, the competent body of {case.dossier}, "
             "can decide on this application",
         )
+
+
+def independent_of(actor: Actor, case: Owned, instead: str) -> None:
+    """Nobody decides on their own organisation's dossier: not as its reviewer, not in the
+    BEC (five *independent* experts), not for the department. Checked after the role, so
+    only someone entitled to act on the dossier, and acting for its provider, hears of it;
+    `instead` says who can act."""
     if actor.organisation is not None and actor.organisation == case.provider:
         raise CaseRefused(
             Refusal.CONFLICT,
             f"conflict of interest: you also act for organisation {case.provider}, the "
-            f"provider of {case.dossier}; another reviewer of {body} must decide it",
+            f"provider of {case.dossier}; {instead}",
         )
 
 
@@ -120,6 +132,7 @@ def department_staff(actor: Actor, action: str = "do this") -> None:
 
 def may_review(actor: Actor, case: Owned) -> None:
     reviewer_of(actor, case)
+    independent_of(actor, case, f"another reviewer of {case.competent_body} must decide it")
 
 
 def may_withdraw(actor: Actor, case: Owned) -> None:
@@ -132,14 +145,17 @@ def may_appeal(actor: Actor, case: Owned) -> None:
 
 def may_register_appeal(actor: Actor, case: Owned) -> None:
     bec_member(actor, "register an appeal received by e-mail")
+    independent_of(actor, case, "another member of the BEC must register this appeal")
 
 
 def may_record_hearing(actor: Actor, case: Owned) -> None:
     bec_member(actor, "record a hearing")
+    independent_of(actor, case, "another member of the BEC must record its hearings")
 
 
 def may_decide_appeal(actor: Actor, case: Owned) -> None:
     bec_member(actor, "decide on an appeal")
+    independent_of(actor, case, "the other members of the BEC decide this appeal")
 
 
 def may_stop(actor: Actor, case: Owned) -> None:
@@ -148,10 +164,12 @@ def may_stop(actor: Actor, case: Owned) -> None:
 
 def may_revoke(actor: Actor, case: Owned) -> None:
     department_staff(actor, "revoke a registration")
+    independent_of(actor, case, "another member of department WSE staff must revoke it")
 
 
 def may_correct_receipt(actor: Actor, case: Owned) -> None:
     department_staff(actor, "correct a receipt date")
+    independent_of(actor, case, "another member of department WSE staff must correct it")
 
 
 # ---- state rules (the workflow checks these against the live case) ----
@@ -202,15 +220,17 @@ def appealed_decision_day(s: CaseStatus, subject: AppealSubject | None) -> date:
     return deadlines.brussels_day(s.submitted_at)
 
 
-def review(s: CaseStatus, inp: ReviewDecisionInput) -> None:
-    may_review(inp.actor, s)
+def review(s: CaseStatus, inp: ReviewDecisionInput, *, accepted: bool = False) -> None:
+    if not accepted:
+        may_review(inp.actor, s)
     expect(s, CaseState.UNDER_REVIEW, "decide on the application")
     if not inp.approve:
         require_reason(inp.reason, "a refusal")
 
 
-def withdraw(s: CaseStatus, inp: WithdrawInput) -> None:
-    may_withdraw(inp.actor, s)
+def withdraw(s: CaseStatus, inp: WithdrawInput, *, accepted: bool = False) -> None:
+    if not accepted:
+        may_withdraw(inp.actor, s)
     expect(s, CaseState.UNDER_REVIEW, "withdraw the application (only before a decision)")
 
 
@@ -226,8 +246,9 @@ def one_appeal_per_decision(s: CaseStatus) -> None:
         )
 
 
-def appeal(s: CaseStatus, inp: AppealInput, now: datetime) -> None:
-    may_appeal(inp.actor, s)
+def appeal(s: CaseStatus, inp: AppealInput, now: datetime, *, accepted: bool = False) -> None:
+    if not accepted:
+        may_appeal(inp.actor, s)
     one_appeal_per_decision(s)
     window = s.appeal_window
     lapsed = s.lapsed_window
@@ -261,10 +282,13 @@ def appeal(s: CaseStatus, inp: AppealInput, now: datetime) -> None:
         )
 
 
-def register_appeal(s: CaseStatus, inp: RegisterAppealInput, now: datetime) -> None:
+def register_appeal(
+    s: CaseStatus, inp: RegisterAppealInput, now: datetime, *, accepted: bool = False
+) -> None:
     """An appeal e-mailed to the BEC, registered with the moment it was received: in time
     when received before the window closed, whenever it is registered."""
-    may_register_appeal(inp.actor, s)
+    if not accepted:
+        may_register_appeal(inp.actor, s)
     one_appeal_per_decision(s)
     received = inp.received_at
     if received > now:
@@ -314,8 +338,9 @@ def decision_moment(s: CaseStatus, subject: AppealSubject | None) -> datetime:
     return reviews[-1].decided_at if reviews else s.submitted_at
 
 
-def hearing(s: CaseStatus, inp: HearingInput, now: datetime) -> Appeal:
-    may_record_hearing(inp.actor, s)
+def hearing(s: CaseStatus, inp: HearingInput, now: datetime, *, accepted: bool = False) -> Appeal:
+    if not accepted:
+        may_record_hearing(inp.actor, s)
     pending = open_appeal(s, "record a hearing")
     if pending.heard(inp.side):
         raise CaseRefused(
@@ -330,8 +355,9 @@ def hearing(s: CaseStatus, inp: HearingInput, now: datetime) -> Appeal:
     return pending
 
 
-def bec_decision(s: CaseStatus, inp: BecDecisionInput) -> Appeal:
-    may_decide_appeal(inp.actor, s)
+def bec_decision(s: CaseStatus, inp: BecDecisionInput, *, accepted: bool = False) -> Appeal:
+    if not accepted:
+        may_decide_appeal(inp.actor, s)
     pending = open_appeal(s, "decide on an appeal")
     missing = [side.value for side in HearingSide if not pending.heard(side)]
     if missing:
@@ -344,19 +370,24 @@ def bec_decision(s: CaseStatus, inp: BecDecisionInput) -> Appeal:
     return pending
 
 
-def stop(s: CaseStatus, inp: StopInput) -> None:
-    may_stop(inp.actor, s)
+def stop(s: CaseStatus, inp: StopInput, *, accepted: bool = False) -> None:
+    if not accepted:
+        may_stop(inp.actor, s)
     expect_registered(s, "stop the registration")
 
 
-def revoke(s: CaseStatus, inp: RevokeInput) -> None:
-    may_revoke(inp.actor, s)
+def revoke(s: CaseStatus, inp: RevokeInput, *, accepted: bool = False) -> None:
+    if not accepted:
+        may_revoke(inp.actor, s)
     expect_registered(s, "revoke the registration")
     require_reason(inp.reason, "a revocation")
 
 
-def correction(s: CaseStatus, inp: CorrectReceiptInput, now: datetime) -> None:
-    may_correct_receipt(inp.actor, s)
+def correction(
+    s: CaseStatus, inp: CorrectReceiptInput, now: datetime, *, accepted: bool = False
+) -> None:
+    if not accepted:
+        may_correct_receipt(inp.actor, s)
     require_reason(inp.reason, "a correction")
     today = deadlines.brussels_day(now)
     if inp.received_on > today:

@@ -201,7 +201,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def review_decision(self, inp: ReviewDecisionInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.review(self._s, inp)
+                guards.review(self._s, inp, accepted=True)
             return await self._review_decision(inp)
 
     @review_decision.validator
@@ -220,7 +220,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def withdraw(self, inp: WithdrawInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.withdraw(self._s, inp)
+                guards.withdraw(self._s, inp, accepted=True)
             return await self._withdraw(inp)
 
     @withdraw.validator
@@ -239,7 +239,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def file_appeal(self, inp: AppealInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.appeal(self._s, inp, workflow.now())
+                guards.appeal(self._s, inp, workflow.now(), accepted=True)
             return await self._file_appeal(inp)
 
     @file_appeal.validator
@@ -257,7 +257,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def register_appeal(self, inp: RegisterAppealInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.register_appeal(self._s, inp, workflow.now())
+                guards.register_appeal(self._s, inp, workflow.now(), accepted=True)
             return await self._register_appeal(inp)
 
     @register_appeal.validator
@@ -276,7 +276,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def record_hearing(self, inp: HearingInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                appeal = guards.hearing(self._s, inp, workflow.now())
+                appeal = guards.hearing(self._s, inp, workflow.now(), accepted=True)
             return await self._record_hearing(inp, appeal)
 
     @record_hearing.validator
@@ -295,7 +295,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def bec_decision(self, inp: BecDecisionInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                appeal = guards.bec_decision(self._s, inp)
+                appeal = guards.bec_decision(self._s, inp, accepted=True)
             return await self._bec_decision(inp, appeal)
 
     @bec_decision.validator
@@ -314,7 +314,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def stop(self, inp: StopInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.stop(self._s, inp)
+                guards.stop(self._s, inp, accepted=True)
             return await self._stop(inp)
 
     @stop.validator
@@ -331,7 +331,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def revoke(self, inp: RevokeInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.revoke(self._s, inp)
+                guards.revoke(self._s, inp, accepted=True)
             return await self._revoke(inp)
 
     @revoke.validator
@@ -351,7 +351,7 @@ class ApplicationWorkflow(CaseDecisions):
     async def correct_receipt_date(self, inp: CorrectReceiptInput) -> CaseStatus:
         async with self._turn():
             with checked():
-                guards.correction(self._s, inp, workflow.now())
+                guards.correction(self._s, inp, workflow.now(), accepted=True)
             return await self._correct_receipt_date(inp)
 
     @correct_receipt_date.validator

@@ -118,6 +118,32 @@ def headers_for(settings: Settings, persona: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# Nobody decides on their own organisation's dossier. K: a token of P's organisation holding
+# only the row's role; X: one of P's organisation holding every role (provider and all staff
+# roles). Columns: K on P's dossier, K on O's, X on P's, X on O's. A deciding role on its own
+# organisation's dossier is a conflict of interest (409, with the sentence); the same token
+# acts on another organisation's dossier, and as provider on its own.
+CONFLICTS = """
+review-decision   reviewer:VOC  409 200 409 200
+appeal-by-email   bec           409 200 409 200
+hearing           bec           409 200 409 200
+bec-decision      bec           409 200 409 200
+revoke            department    409 200 409 200
+receipt-date      department    409 200 409 200
+appeal            provider      200 404 200 403
+stop              provider      200 404 200 403
+withdraw          provider      200 404 200 403
+"""
+EVERY_ROLE = ("provider", "reviewer:VOC", "bec", "department")
+CONFLICT_CELLS: dict[str, tuple[str, dict[tuple[str, str], int]]] = {
+    route: (
+        role,
+        dict(zip([("K", "P"), ("K", "O"), ("X", "P"), ("X", "O")], map(int, cells), strict=True)),
+    )
+    for route, role, *cells in (line.split() for line in CONFLICTS.strip().splitlines())
+}
+
+
 @dataclass
 class World:
     """What the requests point at, and what each provider must never see of the other."""
@@ -219,3 +245,45 @@ async def test_each_persona_gets_its_cell(world: World, method: str, path: str) 
             if leaked:
                 wrong.append(f"{persona}: the answer carries {leaked}")
     assert not wrong, f"{method} {path}:\n  " + "\n  ".join(wrong)
+
+
+def test_every_decision_has_a_conflict_row() -> None:
+    assert set(CONFLICT_CELLS) == set(DECISION_CASES)
+
+
+@pytest.mark.parametrize("route", list(CONFLICT_CELLS))
+async def test_nobody_decides_on_their_own_organisations_dossier(world: World, route: str) -> None:
+    api = world.api
+    role, cells = CONFLICT_CELLS[route]
+    state, _ = DECISION_CASES[route]
+    tokens = {"K": (role,), "X": EVERY_ROLE}
+    wrong: list[str] = []
+    for (token, owner), expected in cells.items():
+        fresh = 200 <= expected < 300
+        if owner == "P":
+            dossier = await world.dossier_in(state, fresh=fresh)
+        else:
+            dossier = await api.case_in(state, owner="other_provider")
+        jwt = mint_dev_token(api.settings, f"user-{token}", org=ORG, roles=tokens[token])
+        before = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("department"))
+        answer = await api.http.post(
+            f"/dossiers/{dossier}/{route}",
+            headers={"Authorization": f"Bearer {jwt}"},
+            **sample("POST", f"/dossiers/{{dossier}}/{route}"),
+        )
+        cell = f"{token} on {owner}'s {dossier}"
+        if answer.status_code != expected:
+            wrong.append(f"{cell}: {answer.status_code} (expected {expected}) {answer.text[:200]}")
+            continue
+        if expected == 409:
+            detail = answer.json()["detail"]
+            sentence = f"conflict of interest: you also act for organisation {ORG}, the provider"
+            after = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("department"))
+            kind = answer.json()["type"]
+            if not detail.startswith(f"{sentence} of {dossier}; ") or kind.split(":")[-1] != (
+                "conflict"
+            ):
+                wrong.append(f"{cell}: {answer.text[:300]}")
+            elif after.json()["as_of_step"] != before.json()["as_of_step"]:
+                wrong.append(f"{cell}: refused, yet the dossier changed")
+    assert not wrong, f"{route}:\n  " + "\n  ".join(wrong)
