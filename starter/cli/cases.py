@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel
 
 from models.application import TrainingApplication
+from models.enterprise import normalise_enterprise_number
 from models.identity import Actor
 from runtime.settings import load_settings
 from starter.auth import parse_role
@@ -40,9 +41,18 @@ def _actor(args: argparse.Namespace, org: str | None, roles: tuple[str, ...]) ->
     return Actor(subject=args.subject, organisation=args.org or org, roles=parsed)
 
 
+def _organisation(text: str) -> str:
+    # As a token's claim is read: 0123.456.749 and BE0123456749 are the provider 0123456749,
+    # so the conflict-of-interest rule sees the same organisation however it is typed.
+    try:
+        return normalise_enterprise_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _acting(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", default="ops-cli", help="who acts (audit trail)")
-    parser.add_argument("--org", help="enterprise number the actor acts for")
+    parser.add_argument("--org", type=_organisation, help="enterprise number the actor acts for")
     parser.add_argument(
         "--role", action="append", default=[], help="act with this role (repeatable)"
     )

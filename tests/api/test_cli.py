@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fixtures.api import Api, application_body, cli
+from tests.fixtures.api import ORG, Api, application_body, cli
 
 
 async def test_submit_show_and_decide_from_the_command_line(api: Api, tmp_path: Path) -> None:
@@ -34,3 +34,27 @@ async def test_cli_names_an_unknown_dossier(api: Api) -> None:
     code, _, err = await cli(api, "show", "ODB-1999-999998")
     assert code == 3
     assert "ODB-1999-999998" in err
+
+
+async def test_the_command_line_acting_for_the_provider_decides_nothing_of_its_dossier(
+    api: Api,
+) -> None:
+    registered = await api.case_in("registered")
+    in_appeal = await api.case_in("in_appeal")
+    for dossier, args in (
+        (registered, ["revoke", "--reason", "Voldoet niet meer aan de criteria."]),
+        (in_appeal, ["hearing", "--role", "bec", "--side", "provider"]),
+    ):
+        # The organisation as people type it: dots and BE are the same organisation.
+        code, _, err = await cli(api, args[0], dossier, "--org", "BE 0123.456.749", *args[1:])
+        assert code == 3, err
+        assert err.startswith(
+            f"refused (Conflict): conflict of interest: you also act for organisation {ORG}, "
+            f"the provider of {dossier}; "
+        ), err
+    # The department, acting for no organisation, revokes it.
+    code, out, err = await cli(api, "revoke", registered, "--reason", "Voldoet niet meer.")
+    assert code == 0, err
+    assert json.loads(out)["end_reason"] == "revoked"
+    code, _, err = await cli(api, "revoke", in_appeal, "--org", "0123.456.748", "--reason", "x")
+    assert code == 2 and "mod-97" in err

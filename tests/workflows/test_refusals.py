@@ -17,19 +17,21 @@ from models.case import (
     DeadlineKind,
     HearingInput,
     HearingSide,
+    RegisterAppealInput,
     ReviewDecisionInput,
     RevokeInput,
     StopInput,
     WithdrawInput,
 )
 from models.errors import Refusal
-from models.identity import Actor
+from models.identity import Actor, Role, RoleKind
 from rules.deadlines import brussels_day
 from starter.client import Refused
 from tests.workflows.harness import (
     BEC,
     DEPARTMENT,
     NO_ROLE,
+    ORG,
     OTHER_PROVIDER,
     PC200_REVIEWER,
     PROVIDER,
@@ -68,6 +70,7 @@ def requests(actor: Actor, today: date) -> dict[str, BaseModel]:
             actor=actor, deadline=DeadlineKind.APPEAL_WINDOW, received_on=today, reason=REASON
         ),
     }
+
 
 # Who may send each update at all (every other actor gets Forbidden).
 ALLOWED_ACTOR = {
@@ -113,9 +116,7 @@ async def case_in(cases: Cases, state: CaseState) -> str:
     approve = state in (CaseState.REGISTERED, CaseState.REMOVAL_SCHEDULED)
     await cases.service.update(
         handle.id,
-        ReviewDecisionInput(
-            actor=VOC_REVIEWER, approve=approve, reason="" if approve else REASON
-        ),
+        ReviewDecisionInput(actor=VOC_REVIEWER, approve=approve, reason="" if approve else REASON),
     )
     if state == CaseState.IN_APPEAL:
         await cases.service.update(handle.id, AppealInput(actor=PROVIDER, motivation=MOTIVATION))
@@ -183,3 +184,49 @@ async def test_same_update_retried_has_one_effect(cases: Cases, smtp_sink: Any) 
         m for m in smtp_sink.messages() if f"{dossier}.appeal_received" in (m["Message-ID"] or "")
     ]
     assert len(received) == 1
+
+
+# Acts for the case's provider (ORG) and holds every deciding staff role.
+INSIDER = Actor(
+    subject="lid.van.alles",
+    organisation=ORG,
+    roles=(
+        Role(kind=RoleKind.REVIEWER, body="VOC"),
+        Role(kind=RoleKind.BEC),
+        Role(kind=RoleKind.DEPARTMENT),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [CaseState.UNDER_REVIEW, CaseState.REFUSED, CaseState.IN_APPEAL, CaseState.REGISTERED],
+)
+async def test_no_deciding_role_acts_on_its_own_organisations_case(
+    cases: Cases, state: CaseState
+) -> None:
+    """Sent straight to the case, past the API: its validators refuse the conflict of
+    interest before the state, and write nothing."""
+    today = brussels_day(await now(cases.env))
+    dossier = await case_in(cases, state)
+    handle = cases.client.get_workflow_handle(dossier)
+    await until(handle, lambda s: s.state == state and s.history)
+    written_before = await written(handle)
+    deciding = {
+        k: v
+        for k, v in requests(INSIDER, today).items()
+        if k not in ("withdraw", "file_appeal", "stop")
+    }
+    deciding["register_appeal"] = RegisterAppealInput(
+        actor=INSIDER, received_at=await now(cases.env), motivation=MOTIVATION
+    )
+    for update, request in deciding.items():
+        with pytest.raises(Refused) as refused:
+            await cases.service.update(dossier, request)
+        assert refused.value.refusal == Refusal.CONFLICT, (update, refused.value.message)
+        assert refused.value.message.startswith(
+            f"conflict of interest: you also act for organisation {ORG}, the provider of "
+            f"{dossier}; "
+        ), update
+    assert (await cases.status(handle)).state == state
+    assert await written(handle) == written_before
