@@ -4,6 +4,9 @@ change that would break a running case fails CI. `v1-*.json` were recorded befor
 `publish-changed-search-attributes` patch and the spread continue-as-new after a screening,
 `v3-*.json` before the `notices-apart-<step>` patches (e-mails sent inside the step, the
 refusal's window from the decision day): cases that old still run, so their histories stay.
+`own_organisation_decided_before_conflict_rule.json` was recorded before the
+conflict-of-interest rule covered the BEC and the department: people of the provider's own
+organisation heard, granted and revoked; a case's handler must not refuse it on replay.
 After a deliberate, patched change, keep the old files (renamed) and record the new ones:
 ODB_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_lifecycle.py"""
 
@@ -42,6 +45,7 @@ def test_every_lifecycle_path_has_a_recorded_history() -> None:
         "resubmission_takes_over",
         "replaced_by_resubmission",
         "archived_on_end",
+        "own_organisation_decided_before_conflict_rule",
     } <= names
 
 
