@@ -43,7 +43,8 @@ from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
-from registry import case_rows, documents
+from models.report import YearReport
+from registry import case_rows, documents, reports
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import cursors, registry_reads
@@ -394,6 +395,12 @@ class CaseService:
 
     async def export_csv(self, day: date) -> str:
         return await self._db(lambda conn: registry_reads.export_csv(conn, day))
+
+    async def year_reports(self, years: list[int] | None = None) -> list[YearReport]:
+        """The department's figures of `years` (None: every year of the register) as of
+        now, from one snapshot of the registry; InvalidInput for a year it has no report of."""
+        now, norm = self._clock(), self.settings.review.service_norm_days
+        return await self._db(lambda conn: reports.year_reports(conn, years, now, norm))
 
 
 def _machine_now() -> datetime:

@@ -33,7 +33,7 @@ from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
 from starter import cursors, worklists
-from starter.api import access, access_log, documents, problems, providers
+from starter.api import access, access_log, documents, problems, providers, reports
 from starter.api.access_log import AccessLog
 from starter.api.events import events_router
 from starter.api.limits import BodyLimit
@@ -325,6 +325,7 @@ def create_app(
         app.include_router(extra(current_actor))
     app.include_router(providers.router(current_actor, BODY_ROUTE))
     app.include_router(events_router(current_actor))  # GET /events (issue 14)
+    app.include_router(reports.router(current_actor))  # GET /reports/{year} (issue 30)
     for exc_type in (
         Problem,
         RequestValidationError,
