@@ -61,6 +61,7 @@ class Register:
         self.counters: dict[int, int] = {}
         self.next_decision = 0
         self.appeal_numbers: dict[str, int] = {}
+        self.deadlines: list[tuple[Any, ...]] = []
 
     def draw(self) -> None:
         for year in self.years:
@@ -117,6 +118,9 @@ class Register:
     def appeal(self, dossier: str, subject: str, received: datetime) -> None:
         if received >= self.now or self.rng.random() > 0.18:
             if subject == "refusal" and received < self.now:
+                last = received.astimezone(BRUSSELS).date()
+                self.deadlines.append((dossier, "appeal_window", last - timedelta(days=30),
+                                       last, at(last, 23), "30 days", "review"))  # fmt: skip
                 self.step(dossier, "refusal-final", received, "application.refusal.final", "e")
             return
         number = self.appeal_numbers[dossier] = self.appeal_numbers.get(dossier, 0) + 1
@@ -219,6 +223,11 @@ async def seed(dsn: str, register: Register) -> None:
             columns=["dossier", "step", "year", "passed", "score", "rubric_version",
                      "notified_on", "outcome"],
         )  # fmt: skip
+        await conn.copy_records_to_table(
+            "deadlines",
+            records=register.deadlines,
+            columns=["dossier", "kind", "starts_on", "last_day", "due_at", "rule", "step"],
+        )
         await conn.executemany(
             """INSERT INTO audit (dossier, step, at, actor, actor_detail, event, state_after)
                VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7)""",

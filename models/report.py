@@ -93,7 +93,8 @@ class BodyFigures(BaseModel):
     stops: int = Field(description="Registrations stopped by their provider in the year.")
     revocations: int = Field(description="Registrations revoked by the department in the year.")
     refusals_final: int = Field(
-        description="Refusals that became final in the year because the appeal window lapsed."
+        description="Refusals that became final because their appeal window lapsed unused, "
+        "counted in the year the window closed."
     )
     registered_first_day: int = Field(description="Trainings registered on 1 January of the year.")
     registered_last_day: int = Field(

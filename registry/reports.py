@@ -139,6 +139,16 @@ _REMOVALS = f"""
     WHERE p.end_reason = 'removed' AND p.ends_on BETWEEN $1 AND $2
     {_GROUPS}"""
 
+# By the day the refusal's appeal window closed (the case keeps that deadline's last day).
+_FINAL = f"""
+    SELECT extract(year FROM w.last_day)::int AS yr, a.competent_body AS body,
+           count(*) AS refusals_final
+    FROM audit x
+    JOIN deadlines w ON w.dossier = x.dossier AND w.kind = 'appeal_window'
+    JOIN applications a ON a.dossier = x.dossier
+    WHERE x.step = 'refusal-final' AND w.last_day BETWEEN $1 AND $2
+    {_GROUPS}"""
+
 _SCREENING = f"""
     SELECT s.year AS yr, a.competent_body AS body,
            count(*) AS screened,
@@ -154,10 +164,9 @@ _ENDS = f"""
     SELECT {_year("x.at")} AS yr, a.competent_body AS body,
            count(*) FILTER (WHERE x.step = 'withdrawn') AS withdrawals,
            count(*) FILTER (WHERE x.step = 'stop') AS stops,
-           count(*) FILTER (WHERE x.step = 'revoke') AS revocations,
-           count(*) FILTER (WHERE x.step = 'refusal-final') AS refusals_final
+           count(*) FILTER (WHERE x.step = 'revoke') AS revocations
     FROM audit x JOIN applications a USING (dossier)
-    WHERE x.step IN ('withdrawn', 'stop', 'revoke', 'refusal-final')
+    WHERE x.step IN ('withdrawn', 'stop', 'revoke')
       AND x.at >= $1 AND x.at < $2
     {_GROUPS}"""
 
@@ -233,6 +242,7 @@ async def year_reports(
             (_NOTICES, (lo, hi)),
             (_OVERDUE, (first, last)),
             (_REMOVALS, (first, last)),
+            (_FINAL, (first, last)),
             (_SCREENING, (first, last)),
             (
                 _REGISTERED,

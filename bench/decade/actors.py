@@ -133,3 +133,8 @@ class Portal:
         if header[:1] != ["dossier"]:
             raise ValueError(f"the export's first column is not the dossier: {header!r}")
         return frozenset(row[0] for row in rows if row)
+
+    async def report(self, year: int) -> Answer:
+        """The department's figures of `year` (GET /reports/{year}), as the department."""
+        response = await self.http.get(f"/reports/{year}", headers=self._auth(*self.DEPARTMENT))
+        return await self._answer(response)

@@ -335,6 +335,7 @@ def write(
             )
             + " |"
         )
+    lines += figures_table(results)
     wall: dict[str, float] = {}
     for y in years:
         for k, v in y.wall.items():
@@ -372,6 +373,60 @@ def write(
         )
     )
     return folder / "index.md"
+
+
+# (column, figures summed) of the yearly figures table: the report's `all` row of each shard.
+FIGURES = [
+    ("received", ("received",)),
+    ("decided", ("decisions",)),
+    ("approved", ("approved",)),
+    ("refused", ("refused",)),
+    ("within norm", ("decided_within_norm",)),
+    ("appeals", ("appeals_received",)),
+    ("of refusals", ("appeals_against_refusal",)),
+    ("of screenings", ("appeals_against_screening",)),
+    ("granted", ("appeals_granted",)),
+    ("rejected", ("appeals_rejected",)),
+    ("overdue", ("appeals_overdue",)),
+    ("screened", ("screened",)),
+    ("negative", ("screening_failed", "screening_incomplete")),
+    ("removed", ("removals",)),
+    ("resubmitted", ("resubmissions",)),
+    ("withdrawn", ("withdrawals",)),
+    ("stopped", ("stops",)),
+    ("revoked", ("revocations",)),
+    ("final refusals", ("refusals_final",)),
+    ("registered 1/1", ("registered_first_day",)),
+    ("registered 31/12", ("registered_last_day",)),
+    ("notices", ("notices_sent",)),
+]
+
+
+def figures_table(results: Sequence[ShardResult]) -> list[str]:
+    """The department's figures of every simulated year (the system's report, every shard
+    summed), and how many of them the simulation's own count confirmed."""
+    by_year: dict[int, list[YearStats]] = {}
+    for r in results:
+        for y in r.years:
+            by_year.setdefault(y.year, []).append(y)
+    lines = ["", "## The department's figures (GET /reports/{year}, all shards)", ""]
+    lines.append(
+        "Each year's report compared, figure by figure and body by body, with what the "
+        "simulation counted itself (bench/decade/figures.py); notices are not compared."
+    )
+    lines += ["", "| year | " + " | ".join(c for c, _ in FIGURES) + " | compared | differing |"]
+    lines.append("|" + "---|" * (len(FIGURES) + 3))
+    for year, parts in sorted(by_year.items()):
+        totals = [p.figures.get("all", {}) for p in parts]
+        cells = [
+            str(sum(int(t.get(k) or 0) for t in totals for k in keys)) for _, keys in FIGURES
+        ]
+        compared = sum(p.counts.get("figures_compared", 0) for p in parts)
+        differing = sum(p.counts.get("figures_differing", 0) for p in parts)
+        lines.append(
+            f"| {year} | " + " | ".join(cells) + f" | {compared}/{len(parts)} | {differing} |"
+        )
+    return lines
 
 
 def first_days(year: int) -> list[date]:

@@ -30,6 +30,8 @@ class YearStats:
     wall: dict[str, float] = field(default_factory=dict)  # where the time went
     largest_history: int = 0
     largest_history_of: str = ""
+    # The system's report of the year (GET /reports/{year}) as compared: body -> figures.
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

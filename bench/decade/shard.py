@@ -39,7 +39,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.decade import deploy_state, oracle, population
+from bench.decade import deploy_state, figures, oracle, population
 from bench.decade.actors import Answer, Portal
 from bench.decade.clock import SimClock
 from bench.decade.deploy import DeployedApplicationWorkflow
@@ -272,6 +272,10 @@ class Shard:
             await self.clock.advance_to(first - timedelta(minutes=30))
             for year in range(self.p.start_year, self.p.start_year + self.p.years):
                 await self.run_year(year)
+            # The last year's figures, at the moment the others were compared.
+            last = self.p.start_year + self.p.years - 1
+            await self.clock.advance_to(oracle.at(self.figures_day(last + 1), 0, 1))
+            await self.compare_figures(last)
             await self.checks.final()
         finally:
             await self.portal.close()
@@ -309,6 +313,8 @@ class Shard:
             t_check = time.monotonic()
             self.stats.wall["days"] = self.stats.wall.get("days", 0) + t_check - t_day
             await self.checks.day(day)
+            if day == self.figures_day(year) and year > self.p.start_year:
+                await self.compare_figures(year - 1)
             self.stats.wall["checks"] = (
                 self.stats.wall.get("checks", 0) + time.monotonic() - t_check
             )
@@ -324,6 +330,35 @@ class Shard:
             "shard %s: year %s done in %.1f s (%s violations so far)",
             self.cfg.index, year, self.stats.wall_seconds, self.violations_total,
         )  # fmt: skip
+
+    @staticmethod
+    def figures_day(year: int) -> date:
+        """The day whose check compares the previous year's figures: by then the system has
+        made every transition of its own that a day of that year owes (a refusal final some
+        days after its window, a removal just after 31 December), and the screening of
+        15 January has not yet begun."""
+        return date(year, 1, 10)
+
+    async def compare_figures(self, year: int) -> None:
+        """The system's report of `year` against the figures the simulation counted itself
+        (bench/decade/figures.py): each difference is a violation."""
+        with self.timed("check_figures"):
+            answer = await self.api.report(year)
+            last_day = date(year, 12, 31)
+            if not self.check_answer(f"the report of {year}", "", answer, 200):
+                return
+            stats = next(y for y in self.years if y.year == year)
+            stats.figures = {b["body"]: b for b in answer.body["bodies"]}
+            if not answer.body.get("complete") or answer.body.get("last_day") != str(last_day):
+                self.violation("figures", "", f"the report of {year} is not of the whole "
+                               f"year: {answer.body.get('period')}", day=last_day)  # fmt: skip
+            want = figures.expected(self.world, year, last_day)
+            differing = list(figures.differences(want, answer.body))
+            for body, figure, got, expected in differing:
+                self.violation("figures", "", f"{year} {body} {figure}: the report says {got}, "
+                               f"the simulation counted {expected}", day=last_day)  # fmt: skip
+            stats.counts["figures_compared"] += 1
+            stats.counts["figures_differing"] += len(differing)
 
     async def run_day(self, day: date) -> None:
         end = oracle.at(day + timedelta(days=1), 0, 1)
@@ -632,6 +667,7 @@ class Shard:
         )
         if self.check_answer("withdrawal", d.number, answer, 200, ENDED):
             d.state, d.end_reason = ENDED, "withdrawn"
+            d.withdrawn_on = self.today()
             self.touched.add(d.number)
             self.count("withdrawn")
             self.expect_notice(d.number, "withdrawal")
@@ -650,6 +686,7 @@ class Shard:
         ):
             return
         self.touched.add(d.number)
+        d.reviewed_on, d.review = self.today(), "approved" if approve else "refused"
         if approve:
             self.count("approved")
             self.expect_notice(d.number, "approval")
@@ -714,6 +751,8 @@ class Shard:
         assert d.window is not None
         last = oracle.appeal_last_day(notice_on)
         d.window.notice_on, d.window.last_day = notice_on, last
+        if d.window.subject == "refusal":
+            d.refusal_last_day = last
         intent = self.intents.get(d.number, {})
         if d.window.subject == "refusal":
             # The system makes the refusal final some days after the window (room for an
@@ -961,6 +1000,8 @@ class Shard:
             and d.state not in (ENDED, REMOVAL_SCHEDULED)
             and oracle.first_screening_year(d.chain_start or d.start or day) <= year
         }
+        for number in due:  # what the year's figures expect
+            self.world.dossiers[number].screenings[year] = verdicts.get(number, "passed")
         trigger = await self.env.client.start_workflow(
             "ScreeningScheduleWorkflow",
             ScreeningTrigger(),

@@ -77,6 +77,12 @@ class Dossier:
     appeals: list[Appeal] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
     negative_years: list[int] = field(default_factory=list)
+    # What the department's figures count (bench/decade/figures.py), as the simulation did it.
+    reviewed_on: date | None = None
+    review: str | None = None  # approved | refused
+    withdrawn_on: date | None = None
+    refusal_last_day: date | None = None  # the refusal's appeal window, once its notice is out
+    screenings: dict[int, str] = field(default_factory=dict)  # year -> passed/failed/incomplete
 
     @property
     def open_appeal(self) -> Appeal | None:
