@@ -1,7 +1,8 @@
 """Ten years of 300 trainings: the register played day by day on the time-skipping server,
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
-invariant checked each simulated day (see bench/decade). The full size is a benchmark:
-`python -m bench.decade` (README).
+invariant checked each simulated day (see bench/decade), and the department's figures of
+every year (GET /reports/{year}) equal to what the simulation counted itself. The full
+size is a benchmark: `python -m bench.decade` (README).
 
 Two shards of 150, each a process of its own with its own time-skipping server (one per
 core), on the suite's PostgreSQL. Ten years hold every screening, removals each 31 December
@@ -59,6 +60,10 @@ async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
         for y in result.years:
             counts.update(y.counts)
             assert len(y.registered_by_day) in (365, 366)
+            # The report of every year was compared with the simulation's own count.
+            assert y.counts["figures_compared"] == 1, y.year
+            assert y.counts["figures_differing"] == 0, y.year
+            assert y.figures["all"]["received"] > 0 and y.figures["all"]["screened"] > 0
         assert 0 < result.largest_history < 2000
     # The decade did happen: every kind of event, every check, every fault, in both shards.
     days = sum(len(y.registered_by_day) for r in decade.results for y in r.years)
@@ -66,7 +71,9 @@ async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
     for what in ("screened", "negative", "removed", "submitted", "approved", "refused",
                  "appeals_portal", "appeals_email", "refusals_final", "bec_flagged",
                  "notices_checked", "agreement_checked", "as_of_checked", "described",
-                 "smtp_outages", "worker_restarts", "deploys"):
+                 "smtp_outages", "worker_restarts", "deploys", "figures_compared"):
         assert counts[what] > 0, what  # fmt: skip
     index = decade.index
     assert index.exists() and (index.parent / f"year-{params.start_year + 9}.html").exists()
+    table = index.read_text().split("## The department's figures")[1]
+    assert all(f"| {params.start_year + i} |" in table for i in range(YEARS))

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bench.decade import oracle
+from bench.decade import figures, oracle
+from bench.decade.world import Dossier, World
 from rules import deadlines, screening
 
 PROJECT_PACKAGES = {"rules", "models", "workflows", "registry", "activities", "starter",
@@ -76,3 +77,41 @@ def test_the_oracle_and_the_rules_agree_on_every_day_of_the_decade() -> None:
             wrong.append(f"{day}: first screening year differs")
         day += timedelta(days=1)
     assert wrong == []
+
+
+def test_the_decades_own_count_of_the_figures_imports_nothing_of_the_project() -> None:
+    code = (
+        "import json, sys; import bench.decade.figures; "
+        "print(json.dumps(sorted(m for m in sys.modules)))"
+    )
+    loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert not [m for m in loaded if m.split(".")[0] in PROJECT_PACKAGES]
+
+
+def test_the_decades_percentiles_are_values_that_occurred_worked_out_by_hand() -> None:
+    assert figures.percentile([11, 4, 9, 6], 0.5) == 6  # the lower middle
+    assert figures.percentile([3, 1, 2], 0.5) == 2
+    assert figures.percentile(list(range(1, 11)), 0.9) == 9
+    assert figures.percentile(list(range(1, 12)), 0.9) == 10
+    assert figures.percentile([], 0.5) is None
+
+
+def test_the_decade_counts_a_year_of_two_dossiers_as_worked_out_by_hand() -> None:
+    world = World()
+    at = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    world.add(Dossier("ODB-2027-000001", 0, "p", "VOC", at, reviewed_on=date(2027, 5, 10),
+                      review="refused", refusal_last_day=date(2027, 6, 14)))  # fmt: skip
+    b = world.add(Dossier("ODB-2027-000002", 1, "p", "PC 200", at, reviewed_on=date(2027, 3, 5),
+                          review="approved", start=date(2027, 3, 5)))  # fmt: skip
+    b.screenings[2027] = "failed"
+    b.removal_on = date(2028, 12, 31)
+    got = figures.expected(world, 2027, date(2027, 12, 31))
+    assert got["all"]["received"] == 2 and got["all"]["decisions"] == 2
+    assert got["VOC"]["refused"] == 1 and got["PC 200"]["approved"] == 1
+    # 1 March -> 10 May is 70 days (past the norm of 60), -> 5 March 4 days.
+    assert got["all"]["decision_days_max"] == 70 and got["all"]["decision_days_median"] == 4
+    assert got["all"]["decided_within_norm"] == 1
+    assert got["VOC"]["refusals_final"] == 1  # its window lapsed without an appeal
+    assert got["PC 200"]["screening_failed"] == 1 and got["PC 200"]["removals"] == 0
+    assert got["all"]["registered_first_day"] == 0 and got["all"]["registered_last_day"] == 1
+    assert figures.expected(world, 2028, date(2028, 12, 31))["PC 200"]["removals"] == 1
