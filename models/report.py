@@ -108,6 +108,17 @@ class BodyFigures(BaseModel):
     )
 
 
+class DaysBucket(BaseModel):
+    """How many of the year's review decisions took from `from_day` to `to_day` days."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_day: int
+    to_day: int | None = Field(description="Inclusive; None: this many days or more.")
+    decisions: int
+    within_norm: bool = Field(description="Every day of the bucket is within the norm.")
+
+
 class YearReport(BaseModel):
     """One year's figures, per body and in total, from one consistent snapshot."""
 
@@ -123,6 +134,11 @@ class YearReport(BaseModel):
     service_norm_days: int
     computed_at: datetime
     bodies: list[BodyFigures] = Field(description="`all` first, then each body by name.")
+    decision_days: list[DaysBucket] = Field(
+        default_factory=list,
+        description="The year's review decisions by days from submission (all bodies), in "
+        "buckets whose bounds include the norm's: each bucket is within it or beyond it.",
+    )
 
     def of(self, body: str) -> BodyFigures | None:
         return next((b for b in self.bodies if b.body == body), None)

@@ -4,7 +4,8 @@
 `temporal workflow list --query`); `find NAME` runs it and prints one case a line.
 `stuck` lists the activities retrying beyond the threshold (runtime/activity_watch.py), of
 cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
-a while (their workflow ended or was reset). `reconcile` compares every live case's workflow
+a while (their workflow ended or was reset). `report --year Y [--csv]` prints the
+department's figures of a year (ops/report.py). `reconcile` compares every live case's workflow
 with its registry row (ops/reconcile.py) and lists each difference; `--repair` writes the
 missing rows and rewrites the differing ones from the workflow. Examples are in the
 README's "Ops" section; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
@@ -25,6 +26,7 @@ from temporalio.service import RPCError
 
 from models import search
 from ops import reconcile
+from ops import report as report_cli
 from ops import retention as retention_cli
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from registry import activity_watch
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"queries at once, 1-64 (default {reconcile.DEFAULT_CONCURRENCY})",
     )
     retention_cli.register(sub)  # python -m ops retention (ops/retention.py)
+    report_cli.register(sub)  # python -m ops report (ops/report.py)
     for name, text in (("query", "print a search's filter"), ("find", "run a search")):
         p = sub.add_parser(name, help=text)
         p.add_argument("search", choices=sorted(BY_NAME))
@@ -159,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "retention":
         return retention_cli.main(args)
+    if args.command == "report":
+        return report_cli.main(args)
     if args.command == "stuck":
         try:
             return asyncio.run(_stuck(args.forget_stale))

@@ -18,7 +18,14 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from models.report import ALL_BODIES, CSV_COLUMNS, FIGURES, BodyFigures, YearReport
+from models.report import (
+    ALL_BODIES,
+    CSV_COLUMNS,
+    FIGURES,
+    BodyFigures,
+    DaysBucket,
+    YearReport,
+)
 from registry.db import Conn
 from registry.errors import InvalidInput
 from rules import reports as rules
@@ -194,6 +201,24 @@ _REGISTERED = """
     WHERE a.removal_on IS NULL OR a.removal_on >= q.day
     GROUP BY GROUPING SETS ((yr, body), (yr))"""
 
+# The decisions' days in buckets: $3 the buckets' lower bounds, ascending, from 0.
+_DISTRIBUTION = f"""
+    SELECT {_year("d.decided_at")} AS yr,
+           width_bucket({_day("d.decided_at")} - {_day("a.submitted_at")}, $3::int[]) AS bucket,
+           count(*) AS decisions
+    FROM decisions d JOIN applications a USING (dossier)
+    WHERE d.kind = 'review' AND d.decided_at >= $1 AND d.decided_at < $2
+    GROUP BY 1, 2"""
+BUCKET_DAYS = 10
+BUCKETS_UP_TO = 180
+
+
+def bucket_bounds(norm_days: int) -> list[int]:
+    """Lower bounds of the day buckets: every 10 days up to 180, and the day after the norm,
+    so that no bucket holds days on both sides of it."""
+    return sorted(set(range(0, BUCKETS_UP_TO + 1, BUCKET_DAYS)) | {norm_days + 1})
+
+
 _FIRST_YEAR = f"""
     SELECT least((SELECT min({_year("submitted_at")}) FROM applications),
                  (SELECT extract(year FROM min(starts_on))::int FROM registration_periods))"""
@@ -253,6 +278,8 @@ async def year_reports(
             ),
         ):
             rows.extend(await conn.fetch(query, *args))
+        bounds = bucket_bounds(norm_days)
+        spread = await conn.fetch(_DISTRIBUTION, lo, hi, bounds)
     figures: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
         key = (int(row["yr"]), row["body"] or ALL_BODIES)
@@ -268,8 +295,26 @@ async def year_reports(
             service_norm_days=norm_days,
             computed_at=now,
             bodies=[_body(body, figures.get((p.year, body), {})) for body in [ALL_BODIES, *bodies]],
+            decision_days=_buckets(
+                bounds,
+                norm_days,
+                {int(r["bucket"]): int(r["decisions"]) for r in spread if r["yr"] == p.year},
+            ),
         )
         for p in periods
+    ]
+
+
+def _buckets(bounds: list[int], norm_days: int, counts: dict[int, int]) -> list[DaysBucket]:
+    # width_bucket numbers the bucket starting at bounds[i] i + 1.
+    return [
+        DaysBucket(
+            from_day=low,
+            to_day=bounds[i + 1] - 1 if i + 1 < len(bounds) else None,
+            decisions=counts.get(i + 1, 0),
+            within_norm=i + 1 < len(bounds) and bounds[i + 1] - 1 <= norm_days,
+        )
+        for i, low in enumerate(bounds)
     ]
 
 
