@@ -36,13 +36,13 @@ async def ops(dsn: str, *args: str) -> tuple[int, str, str]:
 def register() -> Register:
     now = datetime.now(UTC)
     year = now.astimezone(BRUSSELS).year
-    drawn = Register(600, list(range(year - 9, year + 1)), now, seed=30)
+    drawn = Register(300, list(range(year - 9, year + 1)), now, seed=30)
     drawn.draw()
     drawn.close()
     return drawn
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def ten_years(pg_dsn: str, register: Register) -> AsyncIterator[str]:
     async with own_database(pg_dsn, "report") as dsn:
         await seed(dsn, register)
