@@ -49,10 +49,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import search
 from models.case import CaseState, CaseStatus
 from models.case_row import CaseRow
-from registry import case_rows, reconcile_runs
+from registry import case_records, case_rows, reconcile_runs
 from rules import case_view
 from rules.deadlines import end_of_day
-from starter import registry_reads
 
 T = TypeVar("T")
 
@@ -511,7 +510,7 @@ class Reconciler:
                 async with self._pool.acquire() as conn:
                     live = check.live
                     if live is None:  # Temporal no longer has it: the registry's record
-                        live = await registry_reads.case_status(conn, check.dossier)
+                        live = await case_records.case_status(conn, check.dossier)
                     if live is None:
                         check.why = "not written: the registry has no application for it"
                         return
