@@ -184,6 +184,8 @@ def _why(exc: Exception) -> str:
 def _status(value: Any) -> CaseStatus:
     # JSON text (`status::text`), a decoded object, or (rows written before the status was
     # stored as an object) a JSON string holding the JSON text.
+    if isinstance(value, str) and value.startswith("{"):
+        return CaseStatus.model_validate_json(value)  # the common case, parsed at once
     while isinstance(value, str):
         value = json.loads(value)
     return CaseStatus.model_validate(value)
