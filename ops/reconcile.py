@@ -71,6 +71,13 @@ COMPARED = case_rows.STATE_FIELDS
 # a step: these differ between steps by design.
 STATUS_APART = frozenset({"pending_notices", "screenings", "history", "runs"})
 STATUS_COMPARED = tuple(name for name in CaseStatus.model_fields if name not in STATUS_APART)
+# The instants a step stamps with the workflow's clock: a workflow task retried after its
+# worker died stamps the step again, while the registry keeps the first stamp (a step is
+# written once: registry/steps.py), and the row agrees with the registry. Compared without.
+_STAMPS: dict[str, Any] = {
+    "decisions": {"decided_at"},
+    "appeals": {"filed_at": True, "decision": {"decided_at"}},
+}
 # Rows read at a time by the first pass (each with its status).
 PAGE = 1000
 # A value longer than this is cut in the report (an appeal, a list of decisions).
@@ -148,7 +155,16 @@ def differences(row: CaseRow, live: CaseStatus) -> list[Difference]:
         )
         for name in STATUS_COMPARED
         if getattr(stored, name) != getattr(wanted, name)
+        and _unstamped(name, getattr(stored, name)) != _unstamped(name, getattr(wanted, name))
     ]
+
+
+def _unstamped(name: str, value: Any) -> Any:
+    """A status field as compared: without the instants its steps stamp (`_STAMPS`)."""
+    stamps = _STAMPS.get(name)
+    if stamps is None:
+        return value
+    return [item.model_dump(exclude=stamps) for item in value]
 
 
 def inconsistent(record: asyncpg.Record) -> bool:

@@ -638,6 +638,34 @@ async def test_a_damaged_status_is_found_and_repair_makes_the_dossier_read_right
     assert await cli(world, monkeypatch, "reconcile", "--full") == 0
 
 
+async def test_a_step_stamped_again_by_a_retried_workflow_task_is_no_difference(
+    world: World,
+) -> None:
+    """A worker dies after a decision's registry step committed and before its workflow task
+    completed: the next worker runs the task again and stamps the decision later, while the
+    registry (and the row, which agrees with it) keeps the first stamp. That is no damage:
+    reconcile must not rewrite the row away from the registry's record."""
+    dossier = world.cases["registered"]
+    stamped = await world.pool.fetchval(
+        "SELECT status #>> '{decisions,0,decided_at}' FROM case_rows WHERE dossier = $1", dossier
+    )
+    earlier = datetime.fromisoformat(stamped) - timedelta(seconds=10)
+    await world.pool.execute(
+        "UPDATE case_rows SET status = jsonb_set(status, '{decisions,0,decided_at}', $2::jsonb) "
+        "WHERE dossier = $1",
+        dossier,
+        earlier.isoformat(),  # the pool's codec encodes it as JSON
+    )
+    report = await reconcile.reconcile(world.client, world.pool, full=True, record=False)
+    assert report.exit_code == 0, report.lines()
+    await world.pool.execute(
+        "UPDATE case_rows SET status = jsonb_set(status, '{decisions,0,decided_at}', $2::jsonb) "
+        "WHERE dossier = $1",
+        dossier,
+        stamped,
+    )
+
+
 async def test_a_repair_never_overwrites_a_row_a_step_wrote_meanwhile(world: World) -> None:
     dossier = world.cases["registered"]
     row = await case_rows.get(world.pool, dossier)
