@@ -28,6 +28,7 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.activity_watch import ActivityWatch
 from activities.archives import ArchiveActivities
 from activities.events import EventActivities, start_delivery
 from activities.notifications import NotificationActivities
@@ -36,7 +37,6 @@ from activities.retention import RetentionActivities
 from activities.screening import ScreeningActivities
 from ops.metrics import start_domain_metrics, start_registry_metrics
 from registry.db import create_pool
-from runtime.activity_watch import ActivityWatch
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import connect

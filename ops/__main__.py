@@ -2,7 +2,7 @@
 
 `list` names them; `query NAME` prints the filter (paste it into the Web UI, or give it to
 `temporal workflow list --query`); `find NAME` runs it and prints one case a line.
-`stuck` lists the activities retrying beyond the threshold (runtime/activity_watch.py), of
+`stuck` lists the activities retrying beyond the threshold (activities/activity_watch.py), of
 cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
 a while (their workflow ended or was reset). `reconcile` compares every live case's workflow
 with its registry row (ops/reconcile.py) and lists each difference; `--repair` writes the
@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 import asyncpg
 from temporalio.service import RPCError
 
+from activities.activity_watch import THRESHOLD
 from models import search
 from ops import reconcile
 from ops import retention as retention_cli
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from registry import activity_watch
 from registry.db import create_pool
-from runtime.activity_watch import THRESHOLD
 from runtime.settings import ConfigError, load_settings
 from runtime.temporal import connect
 

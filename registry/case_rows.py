@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from models.case import CaseStatus
 from models.case_row import CaseRow, DossierListItem, DossierView
@@ -20,8 +21,9 @@ from registry.db import Conn, Db
 # As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
 SCREENINGS_SHOWN = 5
 HISTORY_SHOWN = 30
-# The case's state as the portal and the worklists read it (ops reconcile compares these
-# with the live status's).
+# The case's state as the portal and the worklists read it: every column a list filters,
+# sorts or shows (ops reconcile compares these, and the stored status, with the live
+# status's).
 STATE_FIELDS: tuple[str, ...] = (
     "provider",
     "competent_body",
@@ -101,11 +103,19 @@ async def flag_execution(db: Db, dossier: str, execution: str, at: datetime) -> 
 _BRIEF = ", ".join(_COLUMNS)
 
 
-async def live_briefs(db: Db) -> list[dict[str, Any]]:
-    """Every row of a case that has not ended, without its `status`: what reconciliation
-    compares with the search attributes of the running cases."""
-    rows = await db.fetch(f"SELECT {_BRIEF} FROM case_rows WHERE state <> 'ended'")
-    return [dict(r) for r in rows]
+async def live_rows(db: Db, *, after: str = "", limit: int = 1000) -> list[asyncpg.Record]:
+    """A page of the rows of cases that have not ended, in dossier order after `after`,
+    each with its `status` as JSON text (`row_from` reads it): what reconciliation's first
+    pass compares with the search attributes and with the row's own status. Paged, so a
+    large registry is never held in memory at once."""
+    return list(
+        await db.fetch(
+            f"""SELECT {_BRIEF}, status::text AS status FROM case_rows
+                WHERE state <> 'ended' AND dossier > $1 ORDER BY dossier LIMIT $2""",
+            after,
+            limit,
+        )
+    )
 
 
 async def briefs_of(db: Db, dossiers: list[str]) -> list[dict[str, Any]]:
@@ -149,13 +159,52 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+class UnreadableStatus(ValueError):
+    """A row whose stored `status` is not a case (damaged, or written by hand): the portal
+    cannot serve the dossier from it. Carries the row's step, so reconciliation can report
+    it and rewrite exactly that row."""
+
+    def __init__(self, dossier: str, last_step: str, last_step_at: datetime, why: str) -> None:
+        super().__init__(f"the stored status of {dossier} is not a case: {why}")
+        self.dossier = dossier
+        self.last_step = last_step
+        self.last_step_at = last_step_at
+        self.why = why
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'status'}: {e['msg']}"
+            for e in exc.errors()[:3]
+        )
+    return "not a JSON object"
+
+
+def _status(value: Any) -> CaseStatus:
+    # JSON text (`status::text`), a decoded object, or (rows written before the status was
+    # stored as an object) a JSON string holding the JSON text.
+    if isinstance(value, str) and value.startswith("{"):
+        return CaseStatus.model_validate_json(value)  # the common case, parsed at once
+    while isinstance(value, str):
+        value = json.loads(value)
+    return CaseStatus.model_validate(value)
+
+
 def row_from(record: asyncpg.Record) -> CaseRow:
+    """The row as a CaseRow; UnreadableStatus when its status is not a case."""
     data = {c: record[c] for c in _COLUMNS}
-    data["status"] = CaseStatus.model_validate(_json(record["status"]))
+    try:
+        data["status"] = _status(record["status"])
+    except (ValueError, TypeError) as exc:  # ValidationError and JSONDecodeError too
+        raise UnreadableStatus(
+            record["dossier"], record["last_step"], record["last_step_at"], _why(exc)
+        ) from None
     return CaseRow.model_validate(data)
 
 
 async def get(db: Db, dossier: str) -> CaseRow | None:
+    """The dossier's row; UnreadableStatus when its stored status is not a case."""
     record = await db.fetchrow(
         f"SELECT {', '.join(_COLUMNS)}, status FROM case_rows WHERE dossier = $1", dossier
     )

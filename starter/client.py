@@ -43,7 +43,7 @@ from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary
-from registry import case_rows, documents
+from registry import case_records, case_rows, documents
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import cursors, registry_reads
@@ -317,7 +317,7 @@ class CaseService:
             found_owner = await self._db(lambda conn: registry_reads.owner(conn, dossier))
             if found_owner is None or found_owner.provider != provider:
                 raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
-        record = await self._db(lambda conn: registry_reads.case_view(conn, dossier))
+        record = await self._db(lambda conn: case_records.case_view(conn, dossier))
         if record is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return record
@@ -342,7 +342,7 @@ class CaseService:
                 raise
         except WorkflowQueryFailedError:
             pass
-        record = await self._db(lambda conn: registry_reads.case_status(conn, dossier))
+        record = await self._db(lambda conn: case_records.case_status(conn, dossier))
         if record is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return record

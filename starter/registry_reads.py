@@ -1,5 +1,6 @@
 """The registry calls the API and CLI make, in one place: pool with short connect deadlines,
-allocation of dossier numbers, and the reads. SQL stays in `registry/`."""
+allocation of dossier numbers, and the reads. SQL stays in `registry/`; the case as the
+registry's record holds it is `registry.case_records` (ops reads it too)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from typing import Any
 import asyncpg
 
 from models.application import TrainingApplication
-from models.case import CaseState, CaseStatus, Decision, EndReason, StepLog
-from models.case_row import DossierView
-from models.registry import DossierRecord, DossierSummary
+from models.registry import DossierSummary
 from registry import applications, queries
 from registry.db import Conn
 from registry.db import create_pool as _create_pool
-from registry.errors import NotFound
 from runtime.settings import Settings
 
 # What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset or dropped
@@ -78,72 +76,3 @@ async def registered_on(conn: Conn, dossier: str, day: date) -> bool:
 
 async def export_csv(conn: Conn, day: date) -> str:
     return await queries.registered_on_csv(conn, day)
-
-
-async def case_status(conn: Conn, dossier: str) -> CaseStatus | None:
-    try:
-        record = await queries.dossier_record(conn, dossier)
-    except NotFound:
-        return None
-    return status_from_record(record)
-
-
-async def case_view(conn: Conn, dossier: str) -> DossierView | None:
-    """A dossier without a current-state row (a case from before the rows that has taken no
-    step since, not yet given one by `python -m ops reconcile --repair`), as the registry's
-    record of it, as of its last recorded step."""
-    try:
-        record = await queries.dossier_record(conn, dossier)
-    except NotFound:
-        return None
-    status = status_from_record(record)
-    last = record.audit[-1] if record.audit else None
-    return DossierView(
-        **status.model_dump(),
-        as_of_step=last.step if last else "submitted",
-        as_of=last.at if last else status.submitted_at,
-    )
-
-
-def status_from_record(record: DossierRecord) -> CaseStatus:
-    """The case as the registry kept it, for a case Temporal no longer holds."""
-    s = record.summary
-    try:
-        state = CaseState(s.state)
-    except ValueError:
-        state = CaseState.ENDED
-    last = record.registrations[-1] if record.registrations else None
-    end_reason: EndReason | None = None
-    if last is not None and last.end_reason:
-        try:
-            end_reason = EndReason(last.end_reason)
-        except ValueError:
-            end_reason = None
-    return CaseStatus(
-        dossier=s.dossier,
-        title=s.title,
-        provider=s.provider,
-        competent_body=s.competent_body,
-        state=state,
-        end_reason=end_reason,
-        submitted_at=s.submitted_at,
-        late_submission_warning=record.late_submission_warning,
-        registered_from=record.registrations[0].starts_on if record.registrations else None,
-        registered_until=(last.ends_on if last else None) or record.removal_on,
-        decisions=[
-            Decision(
-                kind=d.kind,
-                outcome=d.outcome,
-                reason=d.reason,
-                decided_at=d.decided_at,
-                decided_by=d.decided_by,
-                body=d.body,
-            )
-            for d in record.decisions
-        ],
-        history=[
-            StepLog(step=a.step, at=a.at, by=a.actor, event=a.event) for a in record.audit[-20:]
-        ],
-        next_step="",
-        waiting_for="nobody" if state == CaseState.ENDED else "",
-    )
