@@ -21,7 +21,7 @@ from rules.guards import CaseRefused
 from starter.auth import AuthError
 from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable, registry_down
 from starter.cursors import BadCursor
-from starter.registry_reads import UNAVAILABLE as REGISTRY_UNAVAILABLE
+from starter.registry_reads import is_unavailable as registry_unavailable
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:odb:problem:"
@@ -76,6 +76,7 @@ REFUSAL_STATUS: dict[Refusal, tuple[int, str, str]] = {
     Refusal.INVALID_INPUT: (422, "invalid-input", "Invalid input"),
     Refusal.NOT_FOUND: (404, "not-found", "Not found"),
 }
+
 
 def _responses(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     return {
@@ -238,7 +239,7 @@ def from_exception(exc: Exception) -> Problem:
             )
         case BadCursor():
             return Problem(422, "invalid-input", "Invalid input", exc.detail, field="cursor")
-        case _ if isinstance(exc, REGISTRY_UNAVAILABLE):
+        case _ if registry_unavailable(exc):
             # A route that read the pool itself and lost PostgreSQL: the same 503 as any.
             return from_exception(registry_down(exc))
         case StarletteHTTPException() if exc.status_code == 400:
