@@ -375,9 +375,10 @@ class CaseService:
         after: tuple[str, str] | None = None
         if cursor is not None:
             org, filtered, key = cursors.decode(self.settings, "dossiers", cursor)
-            if (org, filtered) != (provider, state or None) or len(key) != 2:
+            if (org, filtered) != (provider, state or None):
                 raise cursors.bad_cursor("it continues another list (organisation or state)")
-            after = (key[0], key[1])
+            submitted_at, dossier = cursors.sort_key(key, case_rows.LIST_ORDER)
+            after = (submitted_at, dossier)
         count, items, more = await self._db(
             lambda conn: case_rows.of_provider(conn, provider, state, after, limit)
         )

@@ -268,6 +268,8 @@ async def worklist(
         scopes = [s for s in scopes if (s.worklist.search, s.parameter) == (name, parameter)]
         if not scopes:
             raise cursors.bad_cursor("it was issued for a list your roles do not give you")
+        kinds = [kind for _, kind in registry_worklists.LISTS[name].order]
+        after = cursors.sort_key(after, kinds)
     elif list_name is not None:
         scopes = [s for s in scopes if s.worklist.search == list_name]
         if not scopes:
