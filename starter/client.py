@@ -60,6 +60,7 @@ RETRY_AFTER_SECONDS = 5
 # The names a 503 gives the service that is down.
 TEMPORAL = "Temporal"
 REGISTRY = "the registry (PostgreSQL)"
+IDENTITY_PROVIDER = "the identity provider"
 
 T = TypeVar("T")
 I = TypeVar("I", bound=BaseModel)  # noqa: E741

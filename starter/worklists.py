@@ -207,8 +207,7 @@ def _item(row: Any, order: Order, now: datetime, norm_days: int) -> WorklistItem
         item["overdue"] = True
         item["deadline_on"] = row["next_deadline_on"]
         item["deadline"] = (
-            f"a deadline passed on {dutch_date(row['next_deadline_on'])} without the case "
-            "moving on"
+            f"a deadline passed on {dutch_date(row['next_deadline_on'])} without the case moving on"
         )
         item["waiting_since"] = passed
         item["days_waiting"] = (today - _brussels_day(passed)).days
