@@ -252,6 +252,11 @@ _LIST_ITEM = """dossier, title, competent_body, state, end_reason, waiting_for, 
                 next_deadline_kind, next_deadline_on, submitted_at, last_step, last_step_at"""
 
 
+# The PostgreSQL types of an organisation's list's sort key (submitted_at, dossier): what a
+# page cursor carries and is checked against before it reaches SQL.
+LIST_ORDER = ("timestamptz", "text")
+
+
 async def of_provider(
     db: Db, provider: str, state: str | None, after: tuple[str, str] | None, limit: int
 ) -> tuple[int, list[DossierListItem], bool]:
@@ -263,7 +268,7 @@ async def of_provider(
     page_where, args = where, list(params)
     if after is not None:
         n = len(args)
-        keyset = f"(${n + 1}::text::timestamptz, ${n + 2}::text)"
+        keyset = f"(${n + 1}::text::{LIST_ORDER[0]}, ${n + 2}::text::{LIST_ORDER[1]})"
         page_where += f" AND (submitted_at, dossier) < {keyset}"
         args += list(after)
     rows = await db.fetch(

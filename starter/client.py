@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
@@ -60,6 +60,7 @@ RETRY_AFTER_SECONDS = 5
 # The names a 503 gives the service that is down.
 TEMPORAL = "Temporal"
 REGISTRY = "the registry (PostgreSQL)"
+IDENTITY_PROVIDER = "the identity provider"
 
 T = TypeVar("T")
 I = TypeVar("I", bound=BaseModel)  # noqa: E741
@@ -178,13 +179,19 @@ class CaseService:
             await self._pool.close()
             self._pool = None
 
-    async def _db(self, fn: Callable[[asyncpg.Connection[Any]], Awaitable[T]]) -> T:
+    async def _db(
+        self,
+        fn: Callable[[asyncpg.Connection[Any]], Awaitable[T]],
+        deadline: float | None = registry_reads.PORTAL_DEADLINE_SECONDS,
+    ) -> T:
+        """`fn` on a registry connection within the portal's deadline (`deadline=None`: a
+        batch, each statement bounded instead); an outage is `Unavailable`, a fault of the
+        statement goes up as it is (a 500)."""
         try:
-            pool = await self.pool()
-            async with pool.acquire(timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-                # A pool's connection proxy behaves as the connection the registry expects.
-                return await fn(cast("asyncpg.Connection[Any]", conn))
+            return await registry_reads.within(await self.pool(), fn, deadline)
         except registry_reads.UNAVAILABLE as exc:
+            if not registry_reads.is_unavailable(exc):
+                raise
             raise registry_down(exc) from exc
 
     async def _slow_case(self, dossier: str, detail: str) -> Unavailable:
@@ -192,10 +199,12 @@ class CaseService:
         while PostgreSQL is down, so a quick probe tells "the registry is down" from
         "Temporal (or its worker) is down or slow"."""
         try:
-            pool = await self.pool()
-            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
+            await registry_reads.within(
+                await self.pool(), lambda conn: conn.fetchval("SELECT 1"), PROBE_TIMEOUT_SECONDS
+            )
         except registry_reads.UNAVAILABLE as exc:
+            if not registry_reads.is_unavailable(exc):
+                raise
             return registry_down(exc, f"cannot be reached; dossier {dossier} is waiting for it")
         return Unavailable(TEMPORAL, detail)
 
@@ -367,9 +376,10 @@ class CaseService:
         after: tuple[str, str] | None = None
         if cursor is not None:
             org, filtered, key = cursors.decode(self.settings, "dossiers", cursor)
-            if (org, filtered) != (provider, state or None) or len(key) != 2:
+            if (org, filtered) != (provider, state or None):
                 raise cursors.bad_cursor("it continues another list (organisation or state)")
-            after = (key[0], key[1])
+            submitted_at, dossier = cursors.sort_key(key, case_rows.LIST_ORDER)
+            after = (submitted_at, dossier)
         count, items, more = await self._db(
             lambda conn: case_rows.of_provider(conn, provider, state, after, limit)
         )
@@ -393,7 +403,8 @@ class CaseService:
         return await self._db(lambda conn: registry_reads.registered_on(conn, dossier, day))
 
     async def export_csv(self, day: date) -> str:
-        return await self._db(lambda conn: registry_reads.export_csv(conn, day))
+        # The whole register of a day: a batch, not held to the portal's deadline.
+        return await self._db(lambda conn: registry_reads.export_csv(conn, day), deadline=None)
 
 
 def _machine_now() -> datetime:

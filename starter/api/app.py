@@ -43,6 +43,7 @@ from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.cursors import BadCursor
 from starter.decisions import DECISIONS, Decision
+from starter.jwks import KeysUnavailable
 
 _bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
 
@@ -335,6 +336,7 @@ def create_app(
         RegistryError,
         StarletteHTTPException,
         BadCursor,
+        KeysUnavailable,
     ):
         app.add_exception_handler(exc_type, problems.handle)
     app.add_middleware(
@@ -389,5 +391,3 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
     )
-
-
