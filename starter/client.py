@@ -42,8 +42,8 @@ from models.case import (
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
-from models.registry import DossierSummary
-from registry import case_records, case_rows, documents
+from models.registry import DossierSummary, NotificationRecord
+from registry import case_records, case_rows, documents, notifications
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import cursors, registry_reads
@@ -362,6 +362,10 @@ class CaseService:
         if found is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
+
+    async def emails(self, dossier: str) -> list[NotificationRecord]:
+        """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
+        return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
 
     async def list_dossiers(
         self,
