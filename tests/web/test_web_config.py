@@ -3,9 +3,14 @@ mode its cookie is Secure and plain http to a provider elsewhere is refused."""
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from typing import Any, cast
 
+import httpx
 import pytest
+from itsdangerous import TimestampSigner
 from starlette.middleware.sessions import SessionMiddleware
 
 from runtime.settings import ConfigError, load_settings
@@ -50,3 +55,26 @@ def test_the_process_stops_at_start_naming_the_setting() -> None:
     said = str(stopped.value)
     assert said.startswith("the web application cannot start:")
     assert "ODB_WEB__OIDC_ISSUER" in said and "ODB_WEB__OIDC_CLIENT_SECRET" in said
+
+
+async def test_a_session_idle_longer_than_its_limit_is_signed_in_again() -> None:
+    settings = load_settings(dev_mode=False, web={**CLIENT, "session_secret": "x" * 32})
+    app = create_app(settings)
+    idle = settings.web.idle_minutes * 60
+
+    def cookie(age_seconds: int) -> str:
+        class Then(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(time.time()) - age_seconds
+
+        claims = {"gebruiker": {"sub": "els.vos", "roles": ["reviewer:VOC"]}}
+        data = base64.b64encode(json.dumps(claims).encode())
+        return Then("x" * 32).sign(data).decode()
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://odb.test") as http:
+        fresh = await http.get("/", cookies={SESSION_COOKIE: cookie(idle - 60)})
+        assert fresh.headers["location"] == "/beoordelen"
+        stale = await http.get("/beoordelen", cookies={SESSION_COOKIE: cookie(idle + 60)})
+        assert stale.status_code == 303
+        assert stale.headers["location"] == "/aanmelden?terug=%2Fbeoordelen"
