@@ -11,6 +11,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities, belgian_date
 from activities.registry import RegistryActivities
@@ -23,7 +26,6 @@ from runtime.settings import Settings
 from tests.registry.helpers import new_dossier
 from tests.registry.test_notifications import activity_env, mid, refusal_step
 from tests.smtp_fakes import LateAcceptance, drop_after_data
-from temporalio.testing import ActivityEnvironment
 
 LATE = 1.5  # seconds the mail server takes to accept the refusal
 
@@ -134,10 +136,10 @@ async def test_a_text_that_may_have_arrived_before_a_retry_the_next_day_is_corre
     server = await asyncio.start_server(drop_after_data, "127.0.0.1", 0)
     async with server:
         flaky = on_port(test_settings, server.sockets[0].getsockname()[1])
-        try:
+        with pytest.raises(ApplicationError) as uncertain:
             await send(activity_env(started=at(day, 23, 30)), flaky, pg_pool, refusal)
-        except Exception as exc:  # retryable: sent again later
-            assert "SMTP failed after DATA" in str(exc)
+    assert not uncertain.value.non_retryable  # sent again later, same Message-ID
+    assert "SMTP failed after DATA" in uncertain.value.message
     # The retry goes out the next morning: its text quotes the day the case keeps, and the
     # text of the night before is corrected.
     sent = await send(
