@@ -73,10 +73,15 @@ def mails(sink: Any, dossier: str, kind: K) -> list[Any]:
     return [m for m in sink.messages() if f"{dossier}.{kind.value}." in (m["Message-ID"] or "")]
 
 
+@pytest.mark.parametrize(
+    "first",
+    [date(2027, 3, 1), date(2027, 7, 1), date(2027, 10, 31)],
+    ids=["winter time", "summer time", "the night the clocks went back"],
+)
 async def test_a_refusal_accepted_after_midnight_is_corrected_at_once_with_the_later_day(
-    pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: Any
+    pg_pool: asyncpg.Pool[Any], test_settings: Settings, smtp_sink: Any, first: date
 ) -> None:
-    day = moving_day(date(2027, 3, 1))
+    day = moving_day(first)
     dossier = await refused(pg_pool, test_settings)
     refusal = mid(dossier, K.REFUSAL)
     # The attempt starts a second before midnight; the server answers 1.5 s later.
