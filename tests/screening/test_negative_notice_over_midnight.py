@@ -16,7 +16,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import belgian_date
-from models.case import AppealInput, CaseState
+from models.case import AppealInput, CaseState, CaseStatus
 from models.screening import screening_workflow_id
 from models.steps import NotificationKind, Recipient
 from rules.deadlines import BRUSSELS, brussels_day
@@ -36,7 +36,6 @@ from tests.screening.helpers import (
 from tests.smtp_fakes import LateAcceptance
 from tests.workflows.harness import PROVIDER, advance_to, at_brussels, until
 from tests.workflows.test_notice_over_midnight import accepts_after_midnight
-from workflows.application import ApplicationWorkflow
 
 pytestmark = pytest.mark.usefixtures("time_moves_only_when_told", "pg_clean")
 
@@ -119,7 +118,7 @@ async def test_a_negative_notice_accepted_after_new_years_midnight_quotes_what_t
             )
             assert appealed.state == CaseState.REMOVAL_SCHEDULED
             assert appealed.open_appeal is not None
-            handle = ts_env.client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
+            handle = ts_env.client.get_workflow_handle(dossier, result_type=CaseStatus)
             # Left with its appeal's notice delivered (an activity cut off by the end of the
             # test would hold the test server's clock).
             await until(handle, lambda s: not s.pending_notices, within=30)
