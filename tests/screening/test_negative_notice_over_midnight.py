@@ -80,7 +80,7 @@ async def test_a_negative_notice_accepted_after_new_years_midnight_quotes_what_t
                 Recipient.PROVIDER,
             )
             senders[notice_id] = screening_workflow_id(year)
-            await advance_to(ts_env, midnight - timedelta(seconds=6))
+            await advance_to(ts_env, midnight - timedelta(seconds=10))
             report = await (await start_screening(ts_env.client, settings, year, eve)).result()
             assert [n.dossier for n in report.negatives] == [dossier]
 

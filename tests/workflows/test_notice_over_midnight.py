@@ -1,4 +1,4 @@
-"""A refusal decided at 23:59:5x whose mail server answers after midnight: the e-mails the
+"""A refusal decided at 23:59:50 whose mail server answers after midnight: the e-mails the
 provider gets quote the last day the case keeps (a correction follows the refusal at once),
 and an appeal on that day is accepted; a refusal accepted before midnight sends no
 correction. Time-skipping server, the real case worker and registry, the SMTP sink behind a
@@ -131,7 +131,7 @@ async def test_a_refusal_accepted_after_midnight_quotes_the_day_the_case_keeps(
         async with case_worker(ts_env, pg_pool, settings):
             handle = await acknowledged_case(ts_env, service, at_brussels(day, 23, 50))
             senders[refusal_id(handle.id)] = handle.id
-            await advance_to(ts_env, midnight - timedelta(seconds=5))
+            await advance_to(ts_env, midnight - timedelta(seconds=10))
             await refuse(service, handle.id)
             status = await until(handle, lambda s: s.appeal_window is not None, within=30)
 
