@@ -481,7 +481,18 @@ async def _settle(
         if owed is None:
             return recorded.sent_at
         context = {**msg.context, **owed, "corrects_subject": msg.subject}
-        subject, body = render_sent_on(K.NOTICE_CORRECTED, context, kept_on)
+        try:
+            subject, body = render_sent_on(K.NOTICE_CORRECTED, context, kept_on)
+        except TemplateContextError as exc:
+            # A defect in our template must not undo the acceptance (the case counts from
+            # it) nor send the notice again and again: said loudly, for a fix and a resend.
+            log.error(
+                "notification.correction.unrenderable",
+                dossier=msg.dossier,
+                message_id=msg.message_id,
+                error=str(exc),
+            )
+            return recorded.sent_at
         recipient = Recipient(msg.recipient)
         await outbox.add(
             conn,
