@@ -113,6 +113,16 @@ async def test_a_refusal_accepted_after_midnight_is_corrected_at_once_with_the_l
     again = await send(activity_env(), test_settings, pg_pool, refusal)
     assert again.sent_at == sent.sent_at
     assert len(mails(smtp_sink, dossier, K.NOTICE_CORRECTED)) == 1
+    # Ops resend the correction a week later: the same dates, no correction of it.
+    await notifications.requeue(pg_pool, mid(dossier, K.NOTICE_CORRECTED))
+    await send(
+        activity_env("9", started=at(day + timedelta(days=8), 10)),
+        test_settings,
+        pg_pool,
+        mid(dossier, K.NOTICE_CORRECTED),
+    )
+    resent = mails(smtp_sink, dossier, K.NOTICE_CORRECTED)
+    assert len(resent) == 2 and resent[0].get_content() == resent[1].get_content()
 
 
 async def test_a_refusal_accepted_before_midnight_sends_no_correction(
