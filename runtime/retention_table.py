@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from models.personal import PathError, PersonalFields
 from models.retention import Kind, RetentionTable, _KindError
 
 
@@ -85,3 +86,42 @@ def _cached(path: Path, mtime_ns: int, size: int) -> RetentionTable:
     except yaml.YAMLError as exc:
         raise TableError(path, [("(file)", f"not valid YAML: {exc}")]) from None
     return parse_table(data, path)
+
+
+# ---- the declaration of personal fields (personal_fields.yaml) ----
+
+
+def load_personal(path: Path) -> PersonalFields:
+    """The declaration in `path`; TableError naming each bad table, column or path."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise TableError(path, [("(file)", f"cannot be read: {exc.strerror or exc}")]) from None
+    return _cached_personal(path, stat.st_mtime_ns, stat.st_size)
+
+
+def parse_personal(data: Any, path: Path) -> PersonalFields:
+    if not isinstance(data, dict):
+        raise TableError(path, [("(top level)", "must be a mapping with version and tables")])
+    try:
+        return PersonalFields.model_validate(data)
+    except ValidationError as exc:
+        problems: list[tuple[str, str]] = []
+        for err in exc.errors():
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, PathError):
+                problems.append((cause.key, cause.message))
+            else:
+                problems.extend(_problems(ValidationError.from_exception_data("x", [err])))
+        raise TableError(path, problems) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_personal(path: Path, mtime_ns: int, size: int) -> PersonalFields:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableError(path, [("(file)", f"cannot be read: {exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise TableError(path, [("(file)", f"not valid YAML: {exc}")]) from None
+    return parse_personal(data, path)
