@@ -10,6 +10,7 @@ rows an earlier strip damaged (the row as kept = the archived original, stripped
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,13 +102,26 @@ def stripped(
 ) -> dict[str, Any]:
     """The row's strippable columns as they must be kept."""
     spec = SPECS[table]
-    values = {c: row[c] for c in columns(table)}
+    values = {
+        c: _decoded(row[c]) if shape is not str else row[c] for c, shape in SHAPES[table][1].items()
+    }
     return rules.strip(
         personal.fields(table),
         values,
         event=row[spec.event] if spec.event else None,
         role=spec.role(row),  # type: ignore[arg-type]
     )
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column as an object: rows written before the registry stored objects hold
+    their JSON text (a jsonb string); stripped, they are written back as objects."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def changes(

@@ -12,6 +12,7 @@ nothing (a role stays the role), so a batch retried or a repair re-applied is ha
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ def role_of(actor_detail: dict[str, Any] | None, subject: str) -> str:
     return "user"
 
 
-def _treat(f: PersonalField, old: Any, shown: Any, role: Role) -> Any:
+def _treat(f: PersonalField, old: Any, shown: Any, *, role: Role) -> Any:
     if f.treatment == Treatment.REMOVE:
         return _GONE
     if f.treatment == Treatment.NULL:
@@ -111,11 +112,10 @@ def strip(
         if column not in out:
             continue
         if len(segments) == 1:
-            new = _treat(f, out[column], None, role)
+            new = _treat(f, out[column], None, role=role)
             out[column] = new
             continue
-        view = _views(out, column)
-        _walk(out, segments, lambda old, shown, f=f: _treat(f, old, shown, role), view)
+        _walk(out, segments, functools.partial(_treat, f, role=role), _views(out, column))
     return out
 
 

@@ -35,7 +35,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         # A tagged union's branch ("period") is not a key of the file.
         loc = [str(p) for p in err["loc"] if p not in ("period", "forever")]
         cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, _KindError):
+        if isinstance(cause, _KindError | PathError):
             out.append((cause.key, cause.message))
             continue
         key = ".".join(loc) or "(top level)"
@@ -106,14 +106,7 @@ def parse_personal(data: Any, path: Path) -> PersonalFields:
     try:
         return PersonalFields.model_validate(data)
     except ValidationError as exc:
-        problems: list[tuple[str, str]] = []
-        for err in exc.errors():
-            cause = (err.get("ctx") or {}).get("error")
-            if isinstance(cause, PathError):
-                problems.append((cause.key, cause.message))
-            else:
-                problems.extend(_problems(ValidationError.from_exception_data("x", [err])))
-        raise TableError(path, problems) from None
+        raise TableError(path, _problems(exc)) from None
 
 
 @functools.lru_cache(maxsize=8)

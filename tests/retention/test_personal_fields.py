@@ -14,6 +14,7 @@ import pytest
 
 from models.personal import STEP_EVENTS
 from ops.__main__ import main as ops_main
+from rules.personal import audit_role, strip
 from runtime.retention_table import load_personal
 from runtime.settings import ConfigError, load_settings
 
@@ -115,3 +116,32 @@ def test_the_worker_refuses_to_start_with_an_unknown_json_path(tmp_path: Path) -
     assert done.returncode != 0
     assert "the worker cannot start" in done.stderr
     assert "status.history[].who" in done.stderr
+
+
+def _audit_row(event: str, details: dict[str, object]) -> dict[str, object]:
+    actor = {"subject": "user-7", "organisation": None, "roles": [{"kind": "bec"}]}
+    return {"actor": "user-7", "actor_detail": actor, "details": details}
+
+
+def test_the_strip_changes_only_declared_paths_and_a_second_strip_changes_nothing() -> None:
+    personal = load_personal(ROOT / "personal_fields.yaml")
+    fields = personal.fields("audit")
+    details = {
+        "appeal": {"subject": "refusal", "filed_by": "user-7", "motivation": "Jan schrijft"},
+        "decision": {"body": "BEC", "reason": "Nieuwe feiten", "decided_by": "user-7"},
+        "notifications": [{"kind": "bec_decision", "context": {"reason": "Nieuwe feiten"}}],
+        "details": {"reason": "door Jan Janssens"},
+    }
+    role = audit_role("user-7", _audit_row("", {})["actor_detail"])  # type: ignore[arg-type]
+    for event, reason in (
+        ("application.withdrawn", ""),
+        ("application.revoked", "door Jan Janssens"),
+    ):
+        once = strip(fields, _audit_row(event, details), event=event, role=role)
+        kept = once["details"]
+        assert once["actor"] == "BEC" and once["actor_detail"]["roles"] == [{"kind": "bec"}]
+        assert kept["appeal"] == {"subject": "refusal", "filed_by": "BEC", "motivation": ""}
+        assert kept["decision"] == {"body": "BEC", "reason": "Nieuwe feiten", "decided_by": "BEC"}
+        assert kept["notifications"] == details["notifications"]
+        assert kept["details"] == {"reason": reason}
+        assert strip(fields, once, event=event, role=role) == once
