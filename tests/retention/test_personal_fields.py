@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,26 +119,28 @@ def test_the_worker_refuses_to_start_with_an_unknown_json_path(tmp_path: Path) -
     assert "status.history[].who" in done.stderr
 
 
-def _audit_row(event: str, details: dict[str, object]) -> dict[str, object]:
-    actor = {"subject": "user-7", "organisation": None, "roles": [{"kind": "bec"}]}
-    return {"actor": "user-7", "actor_detail": actor, "details": details}
+ACTOR: dict[str, Any] = {"subject": "user-7", "organisation": None, "roles": [{"kind": "bec"}]}
+
+
+def _audit_row(details: dict[str, Any]) -> dict[str, Any]:
+    return {"actor": "user-7", "actor_detail": ACTOR, "details": details}
 
 
 def test_the_strip_changes_only_declared_paths_and_a_second_strip_changes_nothing() -> None:
     personal = load_personal(ROOT / "personal_fields.yaml")
     fields = personal.fields("audit")
-    details = {
+    details: dict[str, Any] = {
         "appeal": {"subject": "refusal", "filed_by": "user-7", "motivation": "Jan schrijft"},
         "decision": {"body": "BEC", "reason": "Nieuwe feiten", "decided_by": "user-7"},
         "notifications": [{"kind": "bec_decision", "context": {"reason": "Nieuwe feiten"}}],
         "details": {"reason": "door Jan Janssens"},
     }
-    role = audit_role("user-7", _audit_row("", {})["actor_detail"])  # type: ignore[arg-type]
+    role = audit_role("user-7", ACTOR)
     for event, reason in (
         ("application.withdrawn", ""),
         ("application.revoked", "door Jan Janssens"),
     ):
-        once = strip(fields, _audit_row(event, details), event=event, role=role)
+        once = strip(fields, _audit_row(details), event=event, role=role)
         kept = once["details"]
         assert once["actor"] == "BEC" and once["actor_detail"]["roles"] == [{"kind": "bec"}]
         assert kept["appeal"] == {"subject": "refusal", "filed_by": "BEC", "motivation": ""}
