@@ -76,6 +76,14 @@ STEP_DETAIL_KEYS = frozenset(
 # The audit's details are the StepInput without its own columns; `row.status` is a CaseStatus.
 _OWN_COLUMNS = {"dossier", "step", "at", "actor", "event", "state_before", "state_after"}
 
+class ProviderFacts(BaseModel):
+    """A providers-register change's `before` / `after` (registry/providers.py)."""
+
+    name: str
+    contact_email: str | None = None
+    active: bool
+
+
 # Per table: the kind of record whose strip applies to it, and its columns a declaration may
 # name with their shape (a str column, or the model its JSON holds).
 SHAPES: dict[str, tuple[Kind, dict[str, Any]]] = {
@@ -85,6 +93,11 @@ SHAPES: dict[str, tuple[Kind, dict[str, Any]]] = {
     "hearings": (Kind.DOSSIER, {"recorded_by": str, "note": str}),
     "case_rows": (Kind.DOSSIER, {"status": CaseStatus}),
     "audit": (Kind.AUDIT, {"actor": str, "actor_detail": Actor, "details": StepInput}),
+    "providers": (Kind.PROVIDER_CONTACT, {"contact_email": str}),
+    "provider_changes": (
+        Kind.PROVIDER_CONTACT,
+        {"by_subject": str, "reason": str, "before": ProviderFacts, "after": ProviderFacts},
+    ),
     "notifications": (
         Kind.EMAILS,
         {

@@ -78,6 +78,18 @@ SPECS: dict[str, TableSpec] = {
         event="event",
         label=("step",),
     ),
+    # $1: enterprise numbers (a provider_contact batch's keys are number@deactivated).
+    "providers": TableSpec(
+        "SELECT enterprise_number, contact_email FROM providers WHERE enterprise_number = ANY($1)",
+        ("enterprise_number",),
+        lambda r: rules.status_role,
+    ),
+    "provider_changes": TableSpec(
+        """SELECT id, enterprise_number, by_subject, reason, before, after
+           FROM provider_changes WHERE enterprise_number = ANY($1)""",
+        ("id",),
+        lambda r: rules.department_role,
+    ),
     "notifications": TableSpec(
         f"""SELECT id, dossier, step, kind, message_id, to_address, subject, body, last_error,
                    claimed_by, context

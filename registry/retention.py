@@ -248,7 +248,9 @@ async def batch(
         keys = [str(r["key"]) for r in rows]
         await conn.execute("SET LOCAL odb.retention = 'strip'")  # the audit trigger's leave
         if rule.then == Action.STRIP_PERSONAL and kind in _DECLARED:
-            await declared.strip_tables(conn, personal, personal.tables_of(kind), keys)
+            # A provider's key is number@deactivated; its rows are the number's.
+            of = [k.split("@", 1)[0] for k in keys] if kind == Kind.PROVIDER_CONTACT else keys
+            await declared.strip_tables(conn, personal, personal.tables_of(kind), of)
         else:
             await _TAKE[(kind, rule.then)](conn, keys)
         moments = [r["moment"] for r in rows]
@@ -287,7 +289,7 @@ def _json(value: Any) -> Any:
 
 # The kinds whose strip is declared (personal_fields.yaml): exactly the declared fields of
 # the declared tables change (registry/personal.py).
-_DECLARED = (Kind.DOSSIER, Kind.AUDIT, Kind.EMAILS)
+_DECLARED = (Kind.DOSSIER, Kind.AUDIT, Kind.EMAILS, Kind.PROVIDER_CONTACT)
 
 
 async def _delete_emails(conn: Conn, dossiers: list[str]) -> None:
@@ -338,30 +340,6 @@ async def _delete_screening_results(conn: Conn, dossiers: list[str]) -> None:
     await conn.execute("DELETE FROM screening_results WHERE dossier = ANY($1::text[])", dossiers)
 
 
-async def _strip_provider_contacts(conn: Conn, keys: list[str]) -> None:
-    numbers = [k.split("@", 1)[0] for k in keys]
-    await conn.execute(
-        "UPDATE providers SET contact_email = NULL WHERE enterprise_number = ANY($1::text[])",
-        numbers,
-    )
-    # before/after were written as JSON text inside jsonb (a string scalar) by the register:
-    # read either form, write an object back.
-    await conn.execute(
-        """UPDATE provider_changes
-           SET before = CASE WHEN before IS NULL THEN NULL ELSE jsonb_set(
-                   CASE jsonb_typeof(before) WHEN 'string' THEN (before #>> '{}')::jsonb
-                                             ELSE before END,
-                   '{contact_email}', 'null') END,
-               after = jsonb_set(
-                   CASE jsonb_typeof(after) WHEN 'string' THEN (after #>> '{}')::jsonb
-                                            ELSE after END,
-                   '{contact_email}', 'null'),
-               by_subject = 'department'
-           WHERE enterprise_number = ANY($1::text[])""",
-        numbers,
-    )
-
-
 _TAKE: dict[tuple[Kind, Action], Any] = {
     (Kind.EMAILS, Action.DELETE): _delete_emails,
     (Kind.EVENTS, Action.DELETE): _delete_events,
@@ -369,7 +347,6 @@ _TAKE: dict[tuple[Kind, Action], Any] = {
     (Kind.DOCUMENTS, Action.DELETE): _delete_documents,
     (Kind.DOCUMENTS, Action.STRIP_PERSONAL): _strip_documents,
     (Kind.SCREENING_RESULTS, Action.DELETE): _delete_screening_results,
-    (Kind.PROVIDER_CONTACT, Action.STRIP_PERSONAL): _strip_provider_contacts,
 }
 
 

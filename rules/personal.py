@@ -158,3 +158,8 @@ def appeal_role(route: str) -> Role:
 
 def bec_role(old: Any, shown: Any) -> Any:
     return "BEC"
+
+
+def department_role(old: Any, shown: Any) -> Any:
+    """The providers register is changed by the department only."""
+    return "department"

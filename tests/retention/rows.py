@@ -11,7 +11,7 @@ import asyncpg
 
 from models.personal import PersonalField, PersonalFields
 
-# Per table: what names a row, its columns a declaration may name, and the dossier column.
+# Per table: what names a row, its columns a declaration may name (and some it must keep).
 TABLES: dict[str, tuple[str, str]] = {
     "applications": ("dossier", "contact_email, payload"),
     "decisions": ("id::text", "decided_by, reason, body, kind, outcome, decided_at"),
@@ -20,23 +20,33 @@ TABLES: dict[str, tuple[str, str]] = {
     "case_rows": ("dossier", "status, state, waiting_for, last_step"),
     "audit": ("step", "event, actor, actor_detail, details, at, state_before, state_after"),
     "notifications": ("message_id", "to_address, subject, body, last_error, context, sent_at"),
+    "providers": ("enterprise_number", "contact_email, name, active"),
+    "provider_changes": ("id::text", "by_subject, reason, before, after, change, at"),
 }
+# Of a provider organisation, not of a dossier.
+_OF_PROVIDER = {"providers", "provider_changes"}
 MASK = "<personal>"
 
 
 async def stored_rows(
-    pool: asyncpg.Pool[Any], dossiers: list[str]
+    pool: asyncpg.Pool[Any], dossiers: list[str], providers: list[str]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for table, (key, cols) in TABLES.items():
+        of = "enterprise_number" if table in _OF_PROVIDER else "dossier"
         rows = await pool.fetch(
-            f"""SELECT dossier || ':' || {key} AS k, row_to_json(t)::text AS j
-                FROM (SELECT *, {cols} FROM {table} WHERE dossier = ANY($1)) t""",
-            dossiers,
+            f"""SELECT {of} || ':' || {key} AS k, row_to_json(t)::text AS j
+                FROM (SELECT *, {cols} FROM {table} WHERE {of} = ANY($1)) t""",
+            providers if table in _OF_PROVIDER else dossiers,
         )
         for r in rows:
             whole = json.loads(r["j"], parse_float=Decimal)
-            out[(table, r["k"])] = {c.strip(): whole[c.strip()] for c in cols.split(",")}
+            row = {c.strip(): whole[c.strip()] for c in cols.split(",")}
+            if table == "provider_changes":  # JSON text inside jsonb, or (stripped) an object
+                for c in ("before", "after"):
+                    if isinstance(row[c], str):
+                        row[c] = json.loads(row[c], parse_float=Decimal)
+            out[(table, r["k"])] = row
     return out
 
 

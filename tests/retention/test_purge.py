@@ -240,9 +240,9 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
     table = load_table(w.settings.retention.table)
     async with w.pool.acquire() as conn:
         w.dry_run = await repo.due(conn, table, w.as_of)
-    w.before = await stored_rows(w.pool, list(w.ended.values()))
+    w.before = await stored_rows(w.pool, list(w.ended.values()), [w.deactivated])
     w.report = await _purge(env, w, "first")
-    w.after = await stored_rows(w.pool, list(w.ended.values()))
+    w.after = await stored_rows(w.pool, list(w.ended.values()), [w.deactivated])
     w.second = await _purge(env, w, "second")
 
 
@@ -628,7 +628,7 @@ async def _ops(world: World, *args: str) -> tuple[int, str, str]:
 async def test_rows_the_old_strip_damaged_are_repaired_from_the_archives(world: World) -> None:
     dossiers = list(world.ended.values())
     await old_strip.damage(world.pool, dossiers)
-    damaged = await stored_rows(world.pool, dossiers)
+    damaged = await stored_rows(world.pool, dossiers, [world.deactivated])
     appealed = world.ended["appealed"]
     filed = damaged[("audit", f"{appealed}:appeal-1")]["details"]
     assert filed["appeal"]["subject"] == "provider" and "row" not in filed  # the damage
@@ -637,13 +637,13 @@ async def test_rows_the_old_strip_damaged_are_repaired_from_the_archives(world: 
     assert code == 0, out + err
     assert "would repair" in out and "nothing is changed" in out, out
     assert f"{appealed}  audit appeal-1" in out and "details.appeal.subject" in out, out
-    assert await stored_rows(world.pool, dossiers) == damaged
+    assert await stored_rows(world.pool, dossiers, [world.deactivated]) == damaged
     assert await world.pool.fetchval("SELECT count(*) FROM retention_repairs") == 0
 
     code, out, err = await _ops(world, "retention", "repair")
     assert code == 0, out + err
     assert out.startswith("repaired "), out
-    repaired = await stored_rows(world.pool, dossiers)
+    repaired = await stored_rows(world.pool, dossiers, [world.deactivated])
     for key, row in world.after.items():
         table = key[0]
         if table == "notifications":  # its values (`context`) are in no archive
