@@ -94,6 +94,9 @@ def main(args: argparse.Namespace) -> int:
     ):
         _err("repair takes --dry-run and --dossier only")
         return 2
+    if args.dossier is not None and args.action != "repair":
+        _err("--dossier is for repair: python -m ops retention repair --dossier ODB-…")
+        return 2
     if args.dossier is not None and not re.match(DOSSIER_PATTERN, args.dossier):
         _err(f"--dossier: {args.dossier!r} is not a dossier number (ODB-2027-000123)")
         return 2

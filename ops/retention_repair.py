@@ -17,6 +17,7 @@ it is, named, and the command exits 1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import zipfile
@@ -44,6 +45,21 @@ class Outcome:
     rows: int = 0
     lines: list[str] = field(default_factory=list)
     unusable: list[str] = field(default_factory=list)
+
+
+def _unusable(path: Path, sha256: str) -> str:
+    """Why the archive file is not the one recorded when it was written ('' when it is)."""
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            return "its SHA-256 differs from the one recorded when it was written"
+        problems = verify(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "; ".join(problems)
 
 
 def _archived(path: Path) -> dict[str, Any]:
@@ -121,9 +137,11 @@ async def repair(
     out = Outcome()
     for s in await declared.stripped_dossiers(pool, dossier):
         path = archive_root / s.archive_path
-        problems = verify(path) if path.exists() else [f"{path}: missing"]
-        if problems:
-            out.unusable.append(f"{s.dossier}: archive not used ({'; '.join(problems)})")
+        problem = _unusable(path, s.archive_sha256)
+        if problem:
+            out.unusable.append(
+                f"{s.dossier}: not repaired, its archive {path} cannot be used: {problem}"
+            )
             continue
         async with pool.acquire() as conn:
             done = await repair_dossier(

@@ -148,3 +148,12 @@ def test_the_strip_changes_only_declared_paths_and_a_second_strip_changes_nothin
         assert kept["notifications"] == details["notifications"]
         assert kept["details"] == {"reason": reason}
         assert strip(fields, once, event=event, role=role) == once
+
+
+def test_the_repair_refuses_what_it_does_not_take(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ops_main(["retention", "repair", "--run"]) == 2
+    assert "repair takes --dry-run and --dossier only" in capsys.readouterr().err
+    assert ops_main(["retention", "repair", "--dossier", "ODB-27-1"]) == 2
+    assert "not a dossier number" in capsys.readouterr().err
+    assert ops_main(["retention", "--dry-run", "--dossier", "ODB-2027-000001"]) == 2
+    assert "--dossier is for repair" in capsys.readouterr().err

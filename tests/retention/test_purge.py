@@ -663,3 +663,20 @@ async def test_rows_the_old_strip_damaged_are_repaired_from_the_archives(world: 
     code, out, err = await _ops(world, "retention", "repair")
     assert code == 0 and out.startswith("nothing to repair"), out + err
     assert await world.pool.fetchval("SELECT count(*) FROM retention_repairs") == len(records)
+
+    # An archive that is not the one written is never used: its dossier stays as it is.
+    stopped = world.ended["stopped"]
+    await old_strip.damage(world.pool, [stopped])
+    damaged = await stored_rows(world.pool, [stopped], [])
+    path = world.settings.archive_path / stopped[4:8] / f"{stopped}.zip"
+    original = path.read_bytes()
+    path.write_bytes(original[:-100])
+    try:
+        code, out, err = await _ops(world, "retention", "repair", "--dossier", stopped)
+    finally:
+        path.write_bytes(original)
+    assert code == 1, out + err
+    assert f"{stopped}: not repaired, its archive" in err and "SHA-256 differs" in err, err
+    assert await stored_rows(world.pool, [stopped], []) == damaged
+    code, out, err = await _ops(world, "retention", "repair", "--dossier", stopped)
+    assert code == 0 and out.startswith("repaired "), out + err
