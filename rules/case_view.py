@@ -220,8 +220,18 @@ def _reviewer(s: CaseStatus) -> str:
     return f"reviewer {s.competent_body}"
 
 
+def decision_role(kind: str, competent_body: str) -> str:
+    """Who took a decision of this kind, as a provider is told it."""
+    return _DECISION_ROLES.get(kind, f"reviewer {competent_body}")
+
+
+def appeal_filer_role(route: str) -> str:
+    """Who filed an appeal: the provider, or the BEC registering one that came by e-mail."""
+    return "BEC" if route == "email" else "provider"
+
+
 def _filed_by(appeal: Appeal) -> str:
-    return "BEC" if appeal.route == "email" else "provider"
+    return appeal_filer_role(appeal.route)
 
 
 def _step_role(s: CaseStatus, step: StepLog) -> str:
@@ -240,7 +250,7 @@ def provider_view(s: CaseStatus) -> CaseStatus:
     """The case as its provider reads it: every person's id replaced by the role that acted
     ("reviewer VOC", "BEC", "department", "provider", "system")."""
     decisions = [
-        d.model_copy(update={"decided_by": _DECISION_ROLES.get(d.kind, _reviewer(s))})
+        d.model_copy(update={"decided_by": decision_role(d.kind, s.competent_body)})
         for d in s.decisions
     ]
     appeals = [
