@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.ports import free_port
 from models import search
 from ops.reconcile import Kind, reconcile
+from registry import case_starts as registry_case_starts
 from registry.db import create_pool
 from runtime.settings import Settings
 from starter import case_starts, registry_reads
@@ -218,6 +219,8 @@ async def test_a_start_left_by_an_api_that_died_after_its_commit_is_made_by_a_dr
     (dossier,) = await allocated_only(api)
     assert dossier in await pending(api)
     assert dossier not in {i["dossier"] for i in (await reviewer_list(api.http, api))["items"]}
+    waiting, oldest = await registry_case_starts.summary(api.pool)  # what ops' gauges show
+    assert waiting >= 1 and oldest is not None
 
     assert await drainer(api).drain_once() >= 1
     assert dossier not in await pending(api)
