@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.common import SearchAttributeUpdate
 
@@ -310,6 +310,31 @@ def case_row(s: CaseStatus, *, step: str, at: datetime) -> CaseRow:
         last_step=step,
         last_step_at=at,
         status=s,
+    )
+
+
+# A dossier whose case is still to be started (registry/case_starts.py): nobody acts yet.
+STARTING_WAITING_FOR = "system"
+# The step its reads are as of: received, no step of its case recorded.
+RECEIVED_STEP = "received"
+_S = TypeVar("_S", bound=CaseStatus)
+
+
+def starting_next_step(competent_body: str) -> str:
+    return (
+        "received; its case is being started (the case engine could not take it yet) and "
+        f"goes to a reviewer of {competent_body} as soon as it is: nothing is needed from you"
+    )
+
+
+def being_started(s: _S) -> _S:
+    """The dossier as read while its case is still to be started: received, waiting for
+    the system to start its case, on no one's worklist."""
+    return s.model_copy(
+        update={
+            "waiting_for": STARTING_WAITING_FOR,
+            "next_step": starting_next_step(s.competent_body),
+        }
     )
 
 
