@@ -318,6 +318,29 @@ class AuthSettings(_Section):
     dev_secret: str | None = Field(None, repr=False)
 
 
+class WebSettings(_Section):
+    """The staff's and providers' web application (starter/web, docs/web.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    # The address people type (behind a proxy: its https address); the identity provider
+    # sends them back to <public_url>/aanmelden/terug. Empty: http://<host>:<port>.
+    public_url: str | None = None
+    # The department's OpenID Connect provider: its issuer URL (discovery at
+    # <issuer>/.well-known/openid-configuration) and this application's client there.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(None, repr=False)
+    # Signs the session cookie. Required outside dev mode (at least 32 random characters);
+    # in dev mode derived from the dev secret.
+    session_secret: str | None = Field(None, repr=False, min_length=32)
+    # Minutes without a request after which a session ends (sign in again).
+    idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Where the dev stack runs its own OpenID provider (devstack/oidc_provider.py); unused
+    # by a deploy, which names its provider in oidc_issuer.
+    dev_provider_port: int = Field(8002, ge=1, le=65535)
+
+
 class ScreeningSettings(_Section):
     schedule_id: str = "odb-yearly-screening"
     month: int = Field(1, ge=1, le=12)
@@ -478,6 +501,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = ReviewSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
+    web: WebSettings = WebSettings()
     screening: ScreeningSettings = ScreeningSettings()
     events: EventsSettings = EventsSettings()
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -29,8 +29,8 @@ from models.case import AppealInput, CaseState, CaseStatus
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
-from models.registry import DossierSummary
-from registry import case_records, case_rows, case_starts, documents
+from models.registry import DossierSummary, NotificationRecord
+from registry import case_records, case_rows, case_starts, documents, notifications
 from rules.case_view import describe_state
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -394,6 +394,10 @@ class CaseService:
         if found is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
+
+    async def emails(self, dossier: str) -> list[NotificationRecord]:
+        """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
+        return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
 
     async def list_dossiers(
         self,

@@ -20,12 +20,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from models.application import DOSSIER_PATTERN, TrainingApplication
-from models.case import CaseState, CaseStatus, _ActorInput
+from models.case import CaseState, CaseStatus
 from models.case_row import DossierPage, DossierView
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor
@@ -35,6 +35,7 @@ from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
 from starter import case_starts, cursors, worklists
+from starter.acting import send_decision, update_name
 from starter.api import access, access_log, documents, problems, providers
 from starter.api.access_log import AccessLog
 from starter.api.events import events_router
@@ -139,23 +140,11 @@ SubmitterDep = Annotated[Actor, Depends(provider_user)]
 ServiceDep = Annotated[CaseService, Depends(_service)]
 
 
-def _with_actor(model: type[_ActorInput], body: BaseModel, actor: Actor) -> _ActorInput:
-    """The workflow input: the body's fields plus the verified actor. The model's own
-    validators run here, so a cross-field rule is refused before anything is sent."""
-    try:
-        return model.model_validate({**body.model_dump(), "actor": actor})
-    except ValidationError as exc:
-        raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
-
-
 # ---- the decisions, from the one table (starter/decisions.py) ----
 
 
 def _decision_route(router: APIRouter, decision: Decision) -> None:
-    model = decision.model
-    body_type = body_model(model)
-    # The update id's prefix: a retried request (same Idempotency-Key) has one effect.
-    update_name = decision.route.replace("-", "_")
+    body_type = body_model(decision.model)
 
     async def endpoint(
         dossier: DossierPath,
@@ -164,14 +153,21 @@ def _decision_route(router: APIRouter, decision: Decision) -> None:
         service: ServiceDep,
         idempotency_key: OptionalIdempotencyKey = None,
     ) -> CaseStatus:
-        owner = await service.owner(dossier)
-        access.must_exist_for(actor, owner)
-        decision.may(actor, owner)  # the same rule the workflow checks again
-        inp = _with_actor(model, body, actor)
-        update_id = f"{update_name}:{idempotency_key}" if idempotency_key else None
-        return access.shown(actor, await service.update(dossier, inp, update_id))
+        # The model's own validators run in send_decision, so a cross-field rule is
+        # refused before anything is sent.
+        try:
+            return await send_decision(
+                service,
+                decision,
+                dossier,
+                actor,
+                body.model_dump(),  # type: ignore[attr-defined]
+                idempotency_key,
+            )
+        except ValidationError as exc:
+            raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
 
-    endpoint.__name__ = update_name
+    endpoint.__name__ = update_name(decision)
     router.add_api_route(
         f"/dossiers/{{dossier}}/{decision.route}",
         endpoint,
