@@ -28,7 +28,6 @@ from pathlib import Path
 from playwright.async_api import Browser, ViewportSize, async_playwright
 
 from devstack.oidc_provider import PERSONAS
-from devstack.ports import free_port
 from runtime.settings import PROJECT_ROOT
 from tests.fixtures.web import CHROMIUM, CHROMIUM_ARGS
 from tests.stack.harness import RunningStack, StackConfig, ready_stack
@@ -135,13 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="odb-screenshots-") as tmp:
-        # The harness gives the stack's own servers free ports; the web application and the
-        # dev OpenID provider get theirs here, so a running `make run` is no obstacle.
-        web_port = free_port()
-        config = StackConfig.fresh(
-            Path(tmp) / "state", web={"port": web_port, "dev_provider_port": free_port()}
-        )
-        config.ports["web"] = web_port
+        # Free ports for every server, the web application's too: a running `make run`
+        # is no obstacle.
+        config = StackConfig.fresh(Path(tmp) / "state")
         try:
             with ready_stack(config, timeout=180) as stack:
                 play_demo(stack)
