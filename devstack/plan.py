@@ -70,6 +70,15 @@ class Plan:
     def api_url(self) -> str:
         return f"http://{self.settings.api.host}:{self.settings.api.port}"
 
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.settings.web.host}:{self.settings.web.port}"
+
+    @property
+    def oidc_url(self) -> str:
+        """The dev stack's own OpenID provider (its issuer)."""
+        return f"http://127.0.0.1:{self.settings.web.dev_provider_port}"
+
 
 def build_plan(
     settings: Settings,
@@ -101,6 +110,8 @@ def build_plan(
     if settings.worker.metrics_port:
         claims.append(PortClaim("127.0.0.1", settings.worker.metrics_port, "worker.metrics_port"))
     claims.append(PortClaim(settings.api.host, settings.api.port, "api.port"))
+    claims.append(PortClaim(settings.web.host, settings.web.port, "web.port"))
+    claims.append(PortClaim("127.0.0.1", settings.web.dev_provider_port, "web.dev_provider_port"))
 
     temporal_bin = bin_dir / "temporal"
     if temporal_local and not os.access(temporal_bin, os.X_OK):

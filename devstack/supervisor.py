@@ -25,7 +25,7 @@ from typing import IO, Any
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from devstack import procs
+from devstack import oidc_provider, procs
 from devstack.cleanup import SUPERVISOR, say, sweep_leftovers
 from devstack.errors import StackError
 from devstack.plan import Plan
@@ -36,6 +36,7 @@ from runtime.temporal import connect
 from starter.auth import make_dev_secret
 from starter.deploy import setup
 from starter.deploy.schedule import check_settings as check_schedule_settings
+from starter.web.signin import CALLBACK
 
 READY_TIMEOUT = 90.0
 RESTARTS = 5  # restarts of one process within RESTART_WINDOW seconds; one crash more stops all
@@ -157,7 +158,10 @@ class Stack:
 
         self.start_worker()
         self.start_api()
-        await asyncio.gather(self.worker_ready(), self.api_ready())
+        self.start_oidc()
+        await self.oidc_ready()
+        self.start_web()
+        await asyncio.gather(self.worker_ready(), self.api_ready(), self.web_ready())
         await self.ensure_schedule()
         self.write_stack_file()
         self.ready = True
@@ -189,6 +193,50 @@ class Stack:
 
     def start_api(self) -> None:
         self.spawn("api", [self.plan.python, "-m", "starter.api"])
+
+    def start_oidc(self) -> None:
+        """The dev stack's OpenID provider (devstack/oidc_provider.py): the web application
+        signs people in through it exactly as through the department's."""
+        plan = self.plan
+        self.spawn(
+            "oidc",
+            [
+                plan.python,
+                "-m",
+                "devstack.oidc_provider",
+                "--port",
+                str(plan.settings.web.dev_provider_port),
+                "--client-id",
+                oidc_provider.DEV_CLIENT_ID,
+                "--client-secret-file",
+                str(oidc_provider.client_secret_file(plan.state)),
+                "--redirect-uri",
+                f"{plan.web_url}{CALLBACK}",
+            ],
+        )
+
+    def start_web(self) -> None:
+        env = self.child_env()
+        env["ODB_WEB__OIDC_ISSUER"] = self.plan.oidc_url
+        env["ODB_WEB__OIDC_CLIENT_ID"] = oidc_provider.DEV_CLIENT_ID
+        env["ODB_WEB__OIDC_CLIENT_SECRET"] = oidc_provider.client_secret(self.plan.state)
+        self.spawn("web", [self.plan.python, "-m", "starter.web"], env=env)
+
+    async def oidc_ready(self) -> None:
+        await self._answers("oidc", f"{self.plan.oidc_url}/.well-known/openid-configuration")
+
+    async def web_ready(self) -> None:
+        await self._answers("web", f"{self.plan.web_url}/health")
+
+    async def _answers(self, name: str, url: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while http_status(url, timeout=1.0) != 200:
+            self.check_alive(name)
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{name} did not answer on {url}; see {rel(self.plan.log_dir / f'{name}.log')}"
+                )
+            await asyncio.sleep(0.1)
 
     def temporal_argv(self) -> list[str]:
         t = self.plan.settings.temporal
@@ -454,6 +502,12 @@ class Stack:
             case "api":
                 self.start_api()
                 await self.api_ready()
+            case "oidc":
+                self.start_oidc()
+                await self.oidc_ready()
+            case "web":
+                self.start_web()
+                await self.web_ready()
             case _:
                 raise StackError(f"{name}: no way to restart it")
         self.write_stack_file()
@@ -500,8 +554,8 @@ class Stack:
             say("waiting for PostgreSQL to finish starting, to stop it cleanly ...")
             with contextlib.suppress(Exception):
                 self._pg_start.result(timeout=120)
-        first = [c for n, c in self.children.items() if n in ("api", "worker")]
-        rest = [c for n, c in self.children.items() if n not in ("api", "worker")]
+        first = [c for n, c in self.children.items() if n in ("api", "web", "worker")]
+        rest = [c for n, c in self.children.items() if n not in ("api", "web", "worker")]
         tracked_pg = self.children.get("postgres")
         if (
             self.pg is not None
@@ -545,6 +599,8 @@ class Stack:
             "smtp": f"{s.smtp.host}:{s.smtp.port}",
             "mail_dir": str(self.plan.mail_dir) if self.plan.smtp_local else None,
             "api": self.plan.api_url,
+            "web": self.plan.web_url,
+            "oidc": self.plan.oidc_url,
             "worker_metrics": (
                 f"http://127.0.0.1:{s.worker.metrics_port}/metrics"
                 if s.worker.metrics_port
@@ -575,6 +631,9 @@ class Stack:
             f"  PostgreSQL       {pg}",
             f"  SMTP             {smtp}",
             f"  HTTP API         {plan.api_url}  (OpenAPI docs: {plan.api_url}/docs)",
+            f"  Web application  {plan.web_url}  (staff and providers; docs/web.md)",
+            f"                   signs in at the dev OpenID provider {plan.oidc_url} as:",
+            *(f"                     - {p.label}" for p in oidc_provider.PERSONAS.values()),
             f"  Worker metrics   http://127.0.0.1:{s.worker.metrics_port}/metrics",
             f"  Screening        schedule {s.screening.schedule_id}: every year on "
             f"{s.screening.day}/{s.screening.month} {s.screening.hour:02d}:"

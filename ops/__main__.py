@@ -2,13 +2,13 @@
 
 `list` names them; `query NAME` prints the filter (paste it into the Web UI, or give it to
 `temporal workflow list --query`); `find NAME` runs it and prints one case a line.
-`stuck` lists the activities retrying beyond the threshold (runtime/activity_watch.py), of
+`stuck` lists the activities retrying beyond the threshold (activities/activity_watch.py), of
 cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
 a while (their workflow ended or was reset). `report --year Y [--csv]` prints the
 department's figures of a year (ops/report.py). `reconcile` compares every live case's workflow
 with its registry row (ops/reconcile.py) and lists each difference; `--repair` writes the
-missing rows and rewrites the differing ones from the workflow. Examples are in the
-README's "Ops" section; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
+missing rows and rewrites the differing ones from the workflow. Examples are in
+docs/ops.md; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
 case could be checked (reconcile), 4 Temporal, the registry or the worker unavailable.
 """
 
@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import asyncpg
 from temporalio.service import RPCError
 
+from activities.activity_watch import THRESHOLD
 from models import search
 from ops import reconcile
 from ops import report as report_cli
@@ -31,7 +32,6 @@ from ops import retention as retention_cli
 from ops.searches import BY_NAME, SAVED_SEARCHES, SavedSearch
 from registry import activity_watch
 from registry.db import create_pool
-from runtime.activity_watch import THRESHOLD
 from runtime.settings import ConfigError, load_settings
 from runtime.temporal import connect
 

@@ -3,21 +3,27 @@
 The portal and the worklists read `case_rows`, written in the transaction of each step from
 `rules.case_view.case_row(status)`. This checks that each row still says what its case's
 workflow says: the row's fields are compared with `case_row(live status)`, the live status
-being the workflow's `status` query (`COMPARED`: what the portal and the worklists rely on;
-not `last_step`, `last_step_at` nor the stored `status`).
+being the workflow's `status` query: every column the worklists and the lists filter, sort
+on or show (`COMPARED`), and the stored `status` field by field (`STATUS_COMPARED`: what
+`GET /dossiers/{d}` serves of it), each difference named (`state`, `status.appeals`). Not
+`last_step` and `last_step_at` (as of which step the row is).
 
 Asking every case by query is the slow part, so a first pass reads visibility: the running
 `ApplicationWorkflow` executions with their search attributes (computed from the same
 status by the same functions as the row) against the rows, and only the cases where they
 disagree become candidates: a running case with no row, a row visibility contradicts, a row
-that says the case is live while Temporal does not list it running (ended, terminated,
-unknown, or visibility lagging), and every dossier of the registry without a row (a case
-from before the rows, live or ended). Each candidate is then asked by query (bounded
-concurrency). Visibility lags and a step in progress writes its row a moment before the
-workflow applies it, so a difference counts only when the query confirms it and it holds on
-a second look; while the row is ahead of the workflow or a registry step is pending, the
-case is looked at again for a few seconds (`SETTLE`), and if that never settles it is
-reported as not checked, never as a difference. `full=True` asks every live case.
+whose own status makes other columns than it holds (or is not a case at all: a column or
+the status damaged, whichever; `inconsistent`), a row that says the case is live while
+Temporal does not list it running (ended, terminated, unknown, or visibility lagging), and
+every dossier of the registry without a row (a case from before the rows, live or ended).
+A damaged field of the status that no column derives from (a decision's reason, the
+registration dates) agrees with both visibility and the row: only `full=True` finds it.
+Each candidate is then asked by query (bounded concurrency). Visibility lags and a step in
+progress writes its row a moment before the workflow applies it, so a difference counts
+only when the query confirms it and it holds on a second look; while the row is ahead of
+the workflow or a registry step is pending, the case is looked at again for a few seconds
+(`SETTLE`), and if that never settles it is reported as not checked, never as a
+difference. `full=True` asks every live case.
 
 `repair=True` writes the missing rows (`case_rows.write_if_missing`: only where still
 absent, so a step's own row wins) from the workflow's status, or from the registry's record
@@ -30,6 +36,7 @@ not exist is reported, never rewritten: ops decide (runbook 3d).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +44,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import asyncpg
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -49,14 +58,30 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import search
 from models.case import CaseState, CaseStatus
 from models.case_row import CaseRow
-from registry import case_rows, reconcile_runs
+from registry import case_records, case_rows, case_starts, reconcile_runs
 from rules import case_view
 from rules.deadlines import end_of_day
-from starter import registry_reads
 
 T = TypeVar("T")
 
 COMPARED = case_rows.STATE_FIELDS
+# The stored status is compared field by field, except what the dossier's read takes from
+# the registry's own tables as they stand (unsent e-mails, screening results, recent steps:
+# registry/case_rows.py `view`) and the run counter, which continue-as-new moves on without
+# a step: these differ between steps by design.
+STATUS_APART = frozenset({"pending_notices", "screenings", "history", "runs"})
+STATUS_COMPARED = tuple(name for name in CaseStatus.model_fields if name not in STATUS_APART)
+# The instants a step stamps with the workflow's clock: a workflow task retried after its
+# worker died stamps the step again, while the registry keeps the first stamp (a step is
+# written once: registry/steps.py), and the row agrees with the registry. Compared without.
+_STAMPS: dict[str, Any] = {
+    "decisions": {"decided_at"},
+    "appeals": {"filed_at": True, "decision": {"decided_at"}},
+}
+# Rows read at a time by the first pass (each with its status).
+PAGE = 1000
+# A value longer than this is cut in the report (an appeal, a list of decisions).
+SHOWN_MAX = 200
 RUNNING_CASES = "WorkflowType = 'ApplicationWorkflow' AND ExecutionStatus = 'Running'"
 RECORD_STEP = "registry.record_step"
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -100,6 +125,9 @@ def shown(value: object) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, BaseModel | list | dict):
+        text = json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":"))
+        return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
     return str(value)
 
 
@@ -109,13 +137,73 @@ def expected_row(live: CaseStatus, *, step: str, at: datetime) -> CaseRow:
 
 
 def differences(row: CaseRow, live: CaseStatus) -> list[Difference]:
-    """Each compared field where `row` is not what the live status makes of it."""
+    """Each compared field where `row` is not what the live status makes of it: the columns,
+    then the stored status's fields (named `status.<field>`)."""
     expected = expected_row(live, step=row.last_step, at=row.last_step_at)
-    return [
+    found = [
         Difference(row.dossier, name, shown(getattr(row, name)), shown(getattr(expected, name)))
         for name in COMPARED
         if getattr(row, name) != getattr(expected, name)
     ]
+    stored, wanted = row.status, expected.status
+    return found + [
+        Difference(
+            row.dossier,
+            f"status.{name}",
+            shown(getattr(stored, name)),
+            shown(getattr(wanted, name)),
+        )
+        for name in STATUS_COMPARED
+        if getattr(stored, name) != getattr(wanted, name)
+        and _unstamped(name, getattr(stored, name)) != _unstamped(name, getattr(wanted, name))
+    ]
+
+
+def _unstamped(name: str, value: Any) -> Any:
+    """A status field as compared: without the instants its steps stamp (`_STAMPS`)."""
+    stamps = _STAMPS.get(name)
+    if stamps is None:
+        return value
+    return [item.model_dump(exclude=stamps) for item in value]
+
+
+def inconsistent(record: asyncpg.Record) -> bool:
+    """The row is not what its own status makes (a column or the status damaged), or its
+    status is not a case: the first pass's check, without asking the workflow."""
+    try:
+        row = case_rows.row_from(record)
+    except case_rows.UnreadableStatus:
+        return True
+    return bool(differences(row, row.status))
+
+
+def unreadable(
+    dossier: str,
+    exc: case_rows.UnreadableStatus,
+    live: CaseStatus | None,
+    execution: WorkflowExecutionStatus | None,
+) -> list[Difference]:
+    """A row whose status is not a case: the portal cannot serve the dossier from it. Not
+    rewritten without a workflow that runs or completed to rewrite it from."""
+    found = [
+        Difference(
+            dossier, "status", f"unreadable ({exc.why})", live.state.value if live else "-"
+        )
+    ]
+    if live is None or execution is None:
+        found.append(Difference(dossier, "workflow", "-", "not found"))
+    elif _closed_early(execution):
+        found.append(Difference(dossier, "execution", "running", execution.name.lower()))
+    return found
+
+
+def _closed_early(execution: WorkflowExecutionStatus) -> bool:
+    """Terminated, failed, timed out or canceled: ended without ending the case."""
+    return execution not in (
+        WorkflowExecutionStatus.RUNNING,
+        WorkflowExecutionStatus.COMPLETED,
+        WorkflowExecutionStatus.CONTINUED_AS_NEW,
+    )
 
 
 def _close(a: datetime | None, b: datetime | None) -> bool:
@@ -177,12 +265,7 @@ def judge(
             return Kind.AGREES, []  # ended, and past Temporal's retention
         return Kind.DIFFERS, [Difference(dossier, "workflow", row.state, "not found")]
     found = differences(row, live)
-    closed_early = execution not in (
-        WorkflowExecutionStatus.RUNNING,
-        WorkflowExecutionStatus.COMPLETED,
-        WorkflowExecutionStatus.CONTINUED_AS_NEW,
-    )
-    if closed_early and row.state != CaseState.ENDED.value:
+    if _closed_early(execution) and row.state != CaseState.ENDED.value:
         found.append(Difference(dossier, "execution", "running", execution.name.lower()))
     return (Kind.DIFFERS if found else Kind.AGREES), found
 
@@ -195,15 +278,20 @@ def row_ahead(row: CaseRow | None, live: CaseStatus | None) -> bool:
     return row.last_step_at > max(h.at for h in live.history)
 
 
-def repaired_row(row: CaseRow | None, live: CaseStatus) -> CaseRow:
-    """The row to write from the live status: as of the row's own step, or of the last step
-    the workflow logged after it (a step that wrote no row)."""
-    since = row.last_step_at if row is not None else None
-    later = [h for h in live.history if since is None or h.at > since]
+def repaired_row(seen: tuple[str, datetime] | None, live: CaseStatus) -> CaseRow:
+    """The row to write from the live status: as of the stored row's own step (`seen`: its
+    last_step, last_step_at), or of the last step the workflow logged after it (a step
+    that wrote no row)."""
+    later = live.history
+    if seen is not None:
+        # The workflow logs a step when its registry step returned, a moment after the `at`
+        # its row carries: the steps after the row's are those logged after its own entry.
+        own = [i for i, h in enumerate(live.history) if h.step == seen[0]]
+        later = live.history[own[-1] + 1 :] if own else [h for h in later if h.at > seen[1]]
     if later:
         return expected_row(live, step=later[-1].step, at=later[-1].at)
-    if row is not None:
-        return expected_row(live, step=row.last_step, at=row.last_step_at)
+    if seen is not None:
+        return expected_row(live, step=seen[0], at=seen[1])
     return expected_row(live, step="submitted", at=live.submitted_at)
 
 
@@ -219,6 +307,8 @@ class CaseCheck:
     live: CaseStatus | None = None
     row: CaseRow | None = None
     in_flight: bool = False  # the row ahead of the workflow, or a registry step pending
+    # The stored row's last_step and last_step_at (also when its status is unreadable).
+    seen: tuple[str, datetime] | None = None
     repaired: bool = False
 
     @property
@@ -334,6 +424,7 @@ class _Look:
     row: CaseRow | None
     in_flight: bool
     why: str = ""
+    seen: tuple[str, datetime] | None = None
 
 
 class Reconciler:
@@ -377,7 +468,7 @@ class Reconciler:
                 listed[wf.id] = wf.typed_search_attributes
         except RPCError as exc:
             raise Unavailable("Temporal", exc.message) from exc
-        live_rows = {r["dossier"]: r for r in await _registry(case_rows.live_briefs(self._pool))}
+        live_rows, inconsistent_rows = await self._live_rows()
         others = [d for d in listed if d not in live_rows]
         rows = dict(live_rows)
         for r in await _registry(case_rows.briefs_of(self._pool, others)):
@@ -388,12 +479,29 @@ class Reconciler:
         without = set(await _registry(case_rows.without_row(self._pool)))
         if full:
             return live, live | without
-        candidates = {d for d in live_rows if d not in listed} | without
+        candidates = {d for d in live_rows if d not in listed} | without | inconsistent_rows
         for dossier, attrs in listed.items():
             row = rows.get(dossier)
             if row is None or attribute_mismatches(row, attrs):
                 candidates.add(dossier)
         return live, candidates
+
+    async def _live_rows(self) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Every live row without its status (for the search attributes), and the dossiers
+        whose row its own status contradicts; a page at a time."""
+        briefs: dict[str, dict[str, Any]] = {}
+        contradicted: set[str] = set()
+        after = ""
+        while True:
+            page = await _registry(case_rows.live_rows(self._pool, after=after, limit=PAGE))
+            for record in page:
+                dossier = record["dossier"]
+                briefs[dossier] = {k: v for k, v in record.items() if k != "status"}
+                if inconsistent(record):
+                    contradicted.add(dossier)
+            if len(page) < PAGE:
+                return briefs, contradicted
+            after = page[-1]["dossier"]
 
     # -------------------------------------------------------------- confirming by query
 
@@ -420,6 +528,7 @@ class Reconciler:
                     look.live,
                     look.row,
                     look.in_flight,
+                    look.seen,
                 )
                 checks[dossier] = check
                 if look.kind == Kind.AGREES:
@@ -460,6 +569,9 @@ class Reconciler:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 return self._no_answer(dossier, exc)
+        if execution is None and await _registry(case_starts.is_pending(self._pool, dossier)):
+            # Received while Temporal was down: a drainer starts its case (docs/case-starts.md).
+            return _Look(Kind.UNCHECKED, [], None, None, False, "its case is still to be started")
         if execution is not None:
             try:
                 live = await handle.query("status", result_type=CaseStatus, rpc_timeout=RPC_TIMEOUT)
@@ -468,9 +580,15 @@ class Reconciler:
             except RPCError as exc:
                 return self._no_answer(dossier, exc)
             self._silent = 0
-        row = await _registry(case_rows.get(self._pool, dossier))
+        try:
+            row = await _registry(case_rows.get(self._pool, dossier))
+        except case_rows.UnreadableStatus as exc:
+            found = unreadable(dossier, exc, live, execution)
+            at = (exc.last_step, exc.last_step_at)
+            return _Look(Kind.DIFFERS, found, live, None, pending_step, seen=at)
         kind, found = judge(dossier, row, live, execution)
-        return _Look(kind, found, live, row, pending_step or row_ahead(row, live))
+        seen = (row.last_step, row.last_step_at) if row is not None else None
+        return _Look(kind, found, live, row, pending_step or row_ahead(row, live), seen=seen)
 
     def _no_answer(self, dossier: str, exc: RPCError) -> _Look:
         if exc.status in (RPCStatusCode.UNAVAILABLE,):
@@ -511,17 +629,17 @@ class Reconciler:
                 async with self._pool.acquire() as conn:
                     live = check.live
                     if live is None:  # Temporal no longer has it: the registry's record
-                        live = await registry_reads.case_status(conn, check.dossier)
+                        live = await case_records.case_status(conn, check.dossier)
                     if live is None:
                         check.why = "not written: the registry has no application for it"
                         return
-                    row = repaired_row(check.row, live)
+                    row = repaired_row(check.seen, live)
                     if check.kind == Kind.MISSING:
                         done = await case_rows.write_if_missing(conn, row)
                         check.why = "written" if done else "not written: a step wrote it meanwhile"
                     else:
-                        assert check.row is not None
-                        done = await case_rows.replace(conn, row, seen=check.row.last_step_at)
+                        assert check.seen is not None
+                        done = await case_rows.replace(conn, row, seen=check.seen[1])
                         check.why = (
                             "rewritten" if done else "not rewritten: a step changed it meanwhile"
                         )

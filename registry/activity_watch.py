@@ -1,6 +1,6 @@
 """SQL of the activity watch: activities retrying beyond the threshold, one row each.
 
-Written by the worker's activity interceptor (runtime/activity_watch.py), read by
+Written by the worker's activity interceptor (activities/activity_watch.py), read by
 `python -m ops stuck` and the `odb_activities_retrying` gauge. A row names the activity
 (workflow id, run id, activity id, type), how many attempts it has made and its last error.
 """

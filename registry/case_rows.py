@@ -12,16 +12,20 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from models.case import CaseStatus
 from models.case_row import CaseRow, DossierListItem, DossierView
+from registry.case_starts import STARTING
 from registry.db import Conn, Db
+from rules import case_view
 
 # As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
 SCREENINGS_SHOWN = 5
 HISTORY_SHOWN = 30
-# The case's state as the portal and the worklists read it (ops reconcile compares these
-# with the live status's).
+# The case's state as the portal and the worklists read it: every column a list filters,
+# sorts or shows (ops reconcile compares these, and the stored status, with the live
+# status's).
 STATE_FIELDS: tuple[str, ...] = (
     "provider",
     "competent_body",
@@ -101,11 +105,19 @@ async def flag_execution(db: Db, dossier: str, execution: str, at: datetime) -> 
 _BRIEF = ", ".join(_COLUMNS)
 
 
-async def live_briefs(db: Db) -> list[dict[str, Any]]:
-    """Every row of a case that has not ended, without its `status`: what reconciliation
-    compares with the search attributes of the running cases."""
-    rows = await db.fetch(f"SELECT {_BRIEF} FROM case_rows WHERE state <> 'ended'")
-    return [dict(r) for r in rows]
+async def live_rows(db: Db, *, after: str = "", limit: int = 1000) -> list[asyncpg.Record]:
+    """A page of the rows of cases that have not ended, in dossier order after `after`,
+    each with its `status` as JSON text (`row_from` reads it): what reconciliation's first
+    pass compares with the search attributes and with the row's own status. Paged, so a
+    large registry is never held in memory at once."""
+    return list(
+        await db.fetch(
+            f"""SELECT {_BRIEF}, status::text AS status FROM case_rows
+                WHERE state <> 'ended' AND dossier > $1 ORDER BY dossier LIMIT $2""",
+            after,
+            limit,
+        )
+    )
 
 
 async def briefs_of(db: Db, dossiers: list[str]) -> list[dict[str, Any]]:
@@ -149,13 +161,52 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+class UnreadableStatus(ValueError):
+    """A row whose stored `status` is not a case (damaged, or written by hand): the portal
+    cannot serve the dossier from it. Carries the row's step, so reconciliation can report
+    it and rewrite exactly that row."""
+
+    def __init__(self, dossier: str, last_step: str, last_step_at: datetime, why: str) -> None:
+        super().__init__(f"the stored status of {dossier} is not a case: {why}")
+        self.dossier = dossier
+        self.last_step = last_step
+        self.last_step_at = last_step_at
+        self.why = why
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'status'}: {e['msg']}"
+            for e in exc.errors()[:3]
+        )
+    return "not a JSON object"
+
+
+def _status(value: Any) -> CaseStatus:
+    # JSON text (`status::text`), a decoded object, or (rows written before the status was
+    # stored as an object) a JSON string holding the JSON text.
+    if isinstance(value, str) and value.startswith("{"):
+        return CaseStatus.model_validate_json(value)  # the common case, parsed at once
+    while isinstance(value, str):
+        value = json.loads(value)
+    return CaseStatus.model_validate(value)
+
+
 def row_from(record: asyncpg.Record) -> CaseRow:
+    """The row as a CaseRow; UnreadableStatus when its status is not a case."""
     data = {c: record[c] for c in _COLUMNS}
-    data["status"] = CaseStatus.model_validate(_json(record["status"]))
+    try:
+        data["status"] = _status(record["status"])
+    except (ValueError, TypeError) as exc:  # ValidationError and JSONDecodeError too
+        raise UnreadableStatus(
+            record["dossier"], record["last_step"], record["last_step_at"], _why(exc)
+        ) from None
     return CaseRow.model_validate(data)
 
 
 async def get(db: Db, dossier: str) -> CaseRow | None:
+    """The dossier's row; UnreadableStatus when its stored status is not a case."""
     record = await db.fetchrow(
         f"SELECT {', '.join(_COLUMNS)}, status FROM case_rows WHERE dossier = $1", dossier
     )
@@ -163,7 +214,7 @@ async def get(db: Db, dossier: str) -> CaseRow | None:
 
 
 _VIEW = f"""
-    SELECT r.last_step, r.last_step_at, r.status,
+    SELECT r.last_step, r.last_step_at, r.status, {STARTING} AS starting,
         (SELECT coalesce(json_agg(n ORDER BY n.id), '[]'::json) FROM (
             SELECT id, message_id, kind, step,
                    CASE WHEN status = 'failed' THEN coalesce(last_error, '') ELSE '' END
@@ -194,13 +245,23 @@ async def view(db: Db, dossier: str, provider: str | None = None) -> DossierView
     ]
     status["screenings"] = _json(record["screenings"]) or status.get("screenings", [])
     status["history"] = _json(record["history"]) or status.get("history", [])
-    return DossierView.model_validate(
+    found = DossierView.model_validate(
         {**status, "as_of_step": record["last_step"], "as_of": record["last_step_at"]}
     )
+    if record["starting"]:  # received, its case still to be started: as of the receipt
+        found = case_view.being_started(found).model_copy(
+            update={"as_of_step": case_view.RECEIVED_STEP, "as_of": found.submitted_at}
+        )
+    return found
 
 
 _LIST_ITEM = """dossier, title, competent_body, state, end_reason, waiting_for, next_step,
                 next_deadline_kind, next_deadline_on, submitted_at, last_step, last_step_at"""
+
+
+# The PostgreSQL types of an organisation's list's sort key (submitted_at, dossier): what a
+# page cursor carries and is checked against before it reaches SQL.
+LIST_ORDER = ("timestamptz", "text")
 
 
 async def of_provider(
@@ -214,14 +275,26 @@ async def of_provider(
     page_where, args = where, list(params)
     if after is not None:
         n = len(args)
-        keyset = f"(${n + 1}::text::timestamptz, ${n + 2}::text)"
+        keyset = f"(${n + 1}::text::{LIST_ORDER[0]}, ${n + 2}::text::{LIST_ORDER[1]})"
         page_where += f" AND (submitted_at, dossier) < {keyset}"
         args += list(after)
     rows = await db.fetch(
-        f"""SELECT {_LIST_ITEM} FROM case_rows WHERE {page_where}
+        f"""SELECT {_LIST_ITEM}, {STARTING} AS starting FROM case_rows r WHERE {page_where}
             ORDER BY submitted_at DESC, dossier DESC LIMIT {int(limit) + 1}""",
         *args,
     )
     count = await db.fetchval(f"SELECT count(*) FROM case_rows WHERE {where}", *params)
-    items = [DossierListItem.model_validate(dict(r)) for r in rows[:limit]]
+    items = [_list_item(r) for r in rows[:limit]]
     return int(count), items, len(rows) > limit
+
+
+def _list_item(record: asyncpg.Record) -> DossierListItem:
+    data = dict(record)
+    if data.pop("starting"):  # received, its case still to be started
+        data.update(
+            waiting_for=case_view.STARTING_WAITING_FOR,
+            next_step=case_view.starting_next_step(data["competent_body"]),
+            last_step=case_view.RECEIVED_STEP,
+            last_step_at=data["submitted_at"],
+        )
+    return DossierListItem.model_validate(data)

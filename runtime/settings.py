@@ -318,6 +318,29 @@ class AuthSettings(_Section):
     dev_secret: str | None = Field(None, repr=False)
 
 
+class WebSettings(_Section):
+    """The staff's and providers' web application (starter/web, docs/web.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    # The address people type (behind a proxy: its https address); the identity provider
+    # sends them back to <public_url>/aanmelden/terug. Empty: http://<host>:<port>.
+    public_url: str | None = None
+    # The department's OpenID Connect provider: its issuer URL (discovery at
+    # <issuer>/.well-known/openid-configuration) and this application's client there.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(None, repr=False)
+    # Signs the session cookie. Required outside dev mode (at least 32 random characters);
+    # in dev mode derived from the dev secret.
+    session_secret: str | None = Field(None, repr=False, min_length=32)
+    # Minutes without a request after which a session ends (sign in again).
+    idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Where the dev stack runs its own OpenID provider (devstack/oidc_provider.py); unused
+    # by a deploy, which names its provider in oidc_issuer.
+    dev_provider_port: int = Field(8002, ge=1, le=65535)
+
+
 class ScreeningSettings(_Section):
     schedule_id: str = "odb-yearly-screening"
     month: int = Field(1, ge=1, le=12)
@@ -406,12 +429,15 @@ class EventsSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """What is kept and for how long (README, "Retention"): the table, the nightly purge's
+    """What is kept and for how long (docs/retention.md): the table, the nightly purge's
     Schedule, and where each ended dossier's archive file is written."""
 
     # The retention table (data): read and checked at start; a bad one stops the process
     # naming the key (runtime/retention_table.py).
     table: Path = Path("retention.yaml")
+    # Which column or JSON path of which table holds a person's data: the strip touches
+    # exactly those (models/personal.py); checked at start like the table.
+    personal_fields: Path = Path("personal_fields.yaml")
     # One ZIP per ended dossier. None: <state_dir>/archive (the dev stack). Production: a
     # volume of the archive store, not the database's disk (docs/deploy.md).
     archive_dir: Path | None = None
@@ -425,27 +451,29 @@ class RetentionSettings(_Section):
 
     @model_validator(mode="after")
     def _table_usable(self) -> RetentionSettings:
-        from runtime.retention_table import TableError, load_table
+        from runtime.retention_table import TableError, load_personal, load_table
 
-        path = self.table if self.table.is_absolute() else PROJECT_ROOT / self.table
-        try:
-            load_table(path)
-        except TableError as exc:
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "retention_table", "{file}: {key}: {reason}", {
-                                "file": str(self.table), "key": key, "reason": why
-                            }
-                        ),
-                        loc=("table",),
-                        input=str(self.table),
-                    )
-                    for key, why in exc.problems
-                ],
-            ) from None
+        for name, load in (("table", load_table), ("personal_fields", load_personal)):
+            given: Path = getattr(self, name)
+            path = given if given.is_absolute() else PROJECT_ROOT / given
+            try:
+                load(path)
+            except TableError as exc:
+                raise ValidationError.from_exception_data(
+                    type(self).__name__,
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "retention_table", "{file}: {key}: {reason}", {
+                                    "file": str(given), "key": key, "reason": why
+                                }
+                            ),
+                            loc=(name,),
+                            input=str(given),
+                        )
+                        for key, why in exc.problems
+                    ],
+                ) from None
         return self
 
 
@@ -473,6 +501,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = ReviewSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
+    web: WebSettings = WebSettings()
     screening: ScreeningSettings = ScreeningSettings()
     events: EventsSettings = EventsSettings()
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -19,7 +19,6 @@ JWKS is the only key source, and a configured dev secret stops the process at st
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -31,12 +30,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from jwt import PyJWK, PyJWKClient, PyJWKSet
+from jwt import PyJWK, PyJWKSet
 from pydantic import ValidationError
 
 from models.enterprise import normalise_enterprise_number
 from models.identity import Actor, Role, RoleKind
 from runtime.settings import ConfigError, Settings
+from starter.jwks import JwksKeys
 
 LEEWAY_SECONDS = 30
 HMAC_ALGORITHMS = ("HS256",)
@@ -59,8 +59,18 @@ class AuthError(Exception):
 @dataclass(frozen=True)
 class _Keys:
     jwks: PyJWKSet | None
-    jwks_client: PyJWKClient | None
+    remote: JwksKeys | None
     secret: str | None
+
+
+# What of a token's own header an answer repeats: enough to recognise it, never all of it.
+SHOWN_MAX = 64
+
+
+def shown(value: object) -> str:
+    """A value from an unverified token, quoted for an answer, cut at SHOWN_MAX characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[: SHOWN_MAX - 1]}…"
 
 
 # The dev stack's signing secret, made by `make run` in its state folder (devstack/).
@@ -153,10 +163,10 @@ class TokenVerifier:
         auth = settings.auth
         self._settings = auth
         jwks: PyJWKSet | None = None
-        client: PyJWKClient | None = None
+        remote: JwksKeys | None = None
         if auth.jwks:
             if auth.jwks.startswith(("https://", "http://")):
-                client = PyJWKClient(auth.jwks, cache_keys=True, lifespan=300, timeout=3)
+                remote = JwksKeys(auth.jwks)
             else:
                 path = Path(auth.jwks)
                 if not path.is_absolute() and project_root is not None:
@@ -167,7 +177,7 @@ class TokenVerifier:
                     raise ConfigError(f"auth.jwks: cannot read a JWKS from {path}: {exc}") from exc
         # The dev secret counts in dev mode only (check_auth_config refuses it elsewhere).
         secret = auth.dev_secret if settings.dev_mode else None
-        self._keys = _Keys(jwks, client, secret or None)
+        self._keys = _Keys(jwks, remote, secret or None)
 
     async def verify(self, token: str) -> Actor:
         try:
@@ -218,26 +228,22 @@ class TokenVerifier:
         jwk = await self._jwk(kid if isinstance(kid, str) else None)
         allowed = _ALGORITHMS_BY_KEY_TYPE.get(jwk.key_type or "", ())
         if alg not in allowed:
-            raise AuthError(f"algorithm {alg} does not match the signing key ({jwk.key_type})")
+            raise AuthError(
+                f"algorithm {shown(alg)} does not match the signing key ({jwk.key_type})"
+            )
         return jwk, (alg,)
 
     async def _jwk(self, kid: str | None) -> PyJWK:
-        if self._keys.jwks_client is not None:
-            client = self._keys.jwks_client
-            try:
-                if kid is None:
-                    keys = await asyncio.to_thread(client.get_signing_keys)
-                    if len(keys) != 1:
-                        raise AuthError("the token has no 'kid' header and several keys exist")
-                    return keys[0]
-                return await asyncio.to_thread(client.get_signing_key, kid)
-            except jwt.PyJWKClientError as exc:
-                raise AuthError(f"no signing key for this token: {exc}") from exc
-        if self._keys.jwks is None:
+        if self._keys.remote is not None:
+            candidates = await self._keys.remote.candidates(kid)
+        elif self._keys.jwks is not None:
+            candidates = [k for k in self._keys.jwks if kid is None or k.key_id == kid]
+        else:
             raise AuthError("only HS256 tokens signed with the dev secret are accepted here")
-        candidates = [k for k in self._keys.jwks if kid is None or k.key_id == kid]
         if len(candidates) != 1:
-            raise AuthError(f"no unique signing key for kid {kid!r}")
+            if kid is None:
+                raise AuthError("the token has no 'kid' header and several keys exist")
+            raise AuthError(f"no unique signing key for kid {shown(kid)}")
         return candidates[0]
 
 

@@ -15,7 +15,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from runtime.settings import Settings
@@ -77,7 +78,35 @@ def decode(
     if not (
         isinstance(found[0], str)
         and (found[1] is None or isinstance(found[1], str))
-        and all(isinstance(part, str) for part in found[2])
+        and all(isinstance(part, str) and "\x00" not in part for part in found[2])
     ):
         raise bad_cursor("not a cursor this API gave out (unreadable)")
     return found
+
+
+def _timestamptz(text: str) -> str:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("no time zone")
+    return value.isoformat()
+
+
+# How each kind of sort key is read back, written again in the one form PostgreSQL takes.
+_READERS: dict[str, Callable[[str], str]] = {
+    "timestamptz": _timestamptz,
+    "date": lambda text: date.fromisoformat(text).isoformat(),
+    "boolean": lambda text: {"true": "true", "false": "false"}[text],
+    "text": lambda text: text,
+}
+
+
+def sort_key(key: Sequence[str], kinds: Sequence[str]) -> tuple[str, ...]:
+    """The sort key a cursor carries, checked part by part against its list's order (the
+    PostgreSQL type of each part): one of another shape is a 422 naming `cursor` (even one
+    signed with our key, as after a change of a list's order), never a query that fails."""
+    if len(key) != len(kinds):
+        raise bad_cursor("not a cursor of this list (its position has another shape)")
+    try:
+        return tuple(_READERS[kind](part) for part, kind in zip(key, kinds, strict=True))
+    except (ValueError, KeyError) as exc:
+        raise bad_cursor("not a cursor of this list (its position cannot be read)") from exc

@@ -1,53 +1,101 @@
 """The registry calls the API and CLI make, in one place: pool with short connect deadlines,
-allocation of dossier numbers, and the reads. SQL stays in `registry/`."""
+allocation of dossier numbers, and the reads. SQL stays in `registry/`; the case as the
+registry's record holds it is `registry.case_records` (ops reads it too)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
 from models.application import TrainingApplication
-from models.case import CaseState, CaseStatus, Decision, EndReason, StepLog
-from models.case_row import DossierView
-from models.registry import DossierRecord, DossierSummary
+from models.registry import DossierSummary
 from registry import applications, queries
 from registry.db import Conn
 from registry.db import create_pool as _create_pool
-from registry.errors import NotFound
 from runtime.settings import Settings
 
 # What "PostgreSQL cannot be reached" looks like from asyncpg: refused, reset or dropped
-# connections (OSError, InterfaceError and its ConnectionDoesNotExistError), a pool with no
-# free connection in time (TimeoutError), class 08 (connection exception), 57P01-57P03
-# (admin or crash shutdown, cannot connect now: starting or stopping), class 53 (too many
-# connections 53300, out of memory or disk) and 55000 (the database does not accept
-# connections: ALTER DATABASE ... ALLOW_CONNECTIONS false).
+# connections (OSError, ConnectionDoesNotExistError), no answer or no free connection in time
+# (TimeoutError), class 08 (connection exception), 57P01-57P03 (admin or crash shutdown,
+# cannot connect now: starting or stopping), class 53 (too many connections 53300, out of
+# memory or disk) and 55000 (the database does not accept connections: ALTER DATABASE ...
+# ALLOW_CONNECTIONS false). Candidates only: `is_unavailable` tells which of them is one.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncio.TimeoutError,
-    asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
     asyncpg.InsufficientResourcesError,
     asyncpg.ObjectNotInPrerequisiteStateError,
+    asyncpg.InterfaceError,
     # A pooled connection whose server died under it can report "cannot switch to state":
     # a lost connection, not a bug of ours.
     asyncpg.InternalClientError,
 )
+# asyncpg's words for a connection or pool that is gone (its InterfaceError carries no code):
+# any other InterfaceError is a misuse by the code.
+_LOST_CONNECTION = ("connection is closed", "connection was closed", "pool is clos")
 
+
+def is_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL is down or does not answer (503, an outage), as opposed to a statement that
+    failed on a server that answered (500, a fault to fix, never counted as an outage)."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(words in str(exc) for words in _LOST_CONNECTION)
+    if isinstance(exc, asyncpg.ObjectNotInPrerequisiteStateError):
+        return exc.sqlstate == "55000"  # not 55P03 lock not available, 55006 object in use
+    return isinstance(exc, UNAVAILABLE)
+
+
+# The portal's bounds. A request's registry work (a free connection, opened if need be, and
+# every statement of it) has PORTAL_DEADLINE_SECONDS in all: with PostgreSQL hung (SIGSTOP,
+# a dead host that drops packets) the caller has its 503 within 5 s. A batch that may run
+# longer (an export) passes `deadline=None` and has each statement bounded by
+# BATCH_STATEMENT_SECONDS (the pool's command timeout) instead.
+PORTAL_DEADLINE_SECONDS = 4.0
 CONNECT_TIMEOUT_SECONDS = 3
+BATCH_STATEMENT_SECONDS = 30
+
+T = TypeVar("T")
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool[Any]:
     """No connection is opened up front (min_size=0): the API starts, and answers 503,
     while PostgreSQL is down; each connection attempt gives up after a few seconds."""
-    return await _create_pool(settings, min_size=0, timeout=CONNECT_TIMEOUT_SECONDS)
+    return await _create_pool(
+        settings,
+        min_size=0,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=BATCH_STATEMENT_SECONDS,
+    )
+
+
+async def within(
+    pool: asyncpg.Pool[Any],
+    work: Callable[[asyncpg.Connection[Any]], Awaitable[T]],
+    deadline: float | None = PORTAL_DEADLINE_SECONDS,
+) -> T:
+    """`work` on a connection of the pool, all of it (acquire included) within `deadline`
+    seconds (TimeoutError after). A connection whose statement was cut short is closed, not
+    given back: giving it back waits for the server to confirm the cancel, which a hung
+    server never does."""
+    async with (
+        asyncio.timeout(deadline),
+        pool.acquire(timeout=CONNECT_TIMEOUT_SECONDS) as conn,
+    ):
+        try:
+            # A pool's connection proxy behaves as the connection the registry expects.
+            return await work(cast("asyncpg.Connection[Any]", conn))
+        except (TimeoutError, asyncio.CancelledError):
+            conn.terminate()
+            raise
 
 
 async def allocate(
@@ -78,72 +126,3 @@ async def registered_on(conn: Conn, dossier: str, day: date) -> bool:
 
 async def export_csv(conn: Conn, day: date) -> str:
     return await queries.registered_on_csv(conn, day)
-
-
-async def case_status(conn: Conn, dossier: str) -> CaseStatus | None:
-    try:
-        record = await queries.dossier_record(conn, dossier)
-    except NotFound:
-        return None
-    return status_from_record(record)
-
-
-async def case_view(conn: Conn, dossier: str) -> DossierView | None:
-    """A dossier without a current-state row (a case from before the rows that has taken no
-    step since, not yet given one by `python -m ops reconcile --repair`), as the registry's
-    record of it, as of its last recorded step."""
-    try:
-        record = await queries.dossier_record(conn, dossier)
-    except NotFound:
-        return None
-    status = status_from_record(record)
-    last = record.audit[-1] if record.audit else None
-    return DossierView(
-        **status.model_dump(),
-        as_of_step=last.step if last else "submitted",
-        as_of=last.at if last else status.submitted_at,
-    )
-
-
-def status_from_record(record: DossierRecord) -> CaseStatus:
-    """The case as the registry kept it, for a case Temporal no longer holds."""
-    s = record.summary
-    try:
-        state = CaseState(s.state)
-    except ValueError:
-        state = CaseState.ENDED
-    last = record.registrations[-1] if record.registrations else None
-    end_reason: EndReason | None = None
-    if last is not None and last.end_reason:
-        try:
-            end_reason = EndReason(last.end_reason)
-        except ValueError:
-            end_reason = None
-    return CaseStatus(
-        dossier=s.dossier,
-        title=s.title,
-        provider=s.provider,
-        competent_body=s.competent_body,
-        state=state,
-        end_reason=end_reason,
-        submitted_at=s.submitted_at,
-        late_submission_warning=record.late_submission_warning,
-        registered_from=record.registrations[0].starts_on if record.registrations else None,
-        registered_until=(last.ends_on if last else None) or record.removal_on,
-        decisions=[
-            Decision(
-                kind=d.kind,
-                outcome=d.outcome,
-                reason=d.reason,
-                decided_at=d.decided_at,
-                decided_by=d.decided_by,
-                body=d.body,
-            )
-            for d in record.decisions
-        ],
-        history=[
-            StepLog(step=a.step, at=a.at, by=a.actor, event=a.event) for a in record.audit[-20:]
-        ],
-        next_step="",
-        waiting_for="nobody" if state == CaseState.ENDED else "",
-    )

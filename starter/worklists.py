@@ -207,8 +207,7 @@ def _item(row: Any, order: Order, now: datetime, norm_days: int) -> WorklistItem
         item["overdue"] = True
         item["deadline_on"] = row["next_deadline_on"]
         item["deadline"] = (
-            f"a deadline passed on {dutch_date(row['next_deadline_on'])} without the case "
-            "moving on"
+            f"a deadline passed on {dutch_date(row['next_deadline_on'])} without the case moving on"
         )
         item["waiting_since"] = passed
         item["days_waiting"] = (today - _brussels_day(passed)).days
@@ -268,6 +267,8 @@ async def worklist(
         scopes = [s for s in scopes if (s.worklist.search, s.parameter) == (name, parameter)]
         if not scopes:
             raise cursors.bad_cursor("it was issued for a list your roles do not give you")
+        kinds = [kind for _, kind in registry_worklists.LISTS[name].order]
+        after = cursors.sort_key(after, kinds)
     elif list_name is not None:
         scopes = [s for s in scopes if s.worklist.search == list_name]
         if not scopes:

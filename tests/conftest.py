@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.temporal",
     "tests.fixtures.api",
+    "tests.fixtures.web",
 ]

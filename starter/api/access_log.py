@@ -3,8 +3,9 @@
 `api.request` carries the method, the route template (never the raw path or query: a cursor
 or a dossier number of another organisation stays out of it), the status, the duration, the
 dossier named in the path, the verified token's subject and organisation, and a request id,
-returned to the caller in `X-Request-ID`. A refusal adds its problem type; a 503 or a 500
-adds its cause (the driver's or server's own words, which the caller is never shown). A
+returned to the caller in `X-Request-ID`. Every request has its line, the probes of
+`GET /health` too (filter them by their route). A refusal adds its problem type; a 503 or a
+500 adds its cause (the driver's or server's own words, which the caller is never shown). A
 token and a document's content are never logged.
 
 An exception no handler took (a lost PostgreSQL connection in a route that reads the pool
@@ -17,16 +18,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.logging import get_logger
 from starter.api import problems
 
 REQUEST_ID_HEADER = "X-Request-ID"
-HEALTH_ROUTE = "/health"
 log = get_logger("starter.api")
 
 
@@ -83,13 +85,40 @@ class AccessLog:
             fields["subject"] = actor.subject
             fields["organisation"] = actor.organisation
         fields.update(facts)
-        if status == 200 and fields["route"] == HEALTH_ROUTE:
-            return  # the probes of load balancers and the dev stack, every few seconds
         level = "error" if status >= 500 else "warning" if status >= 400 else "info"
         getattr(log, level)("api.request", **fields)
 
 
 def _route(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The route template the request was for. FastAPI's own pages (/openapi.json, /docs)
+    leave no route in the scope, and a body refused before routing (413) met none: then the
+    app's routes say which one the method and path are for."""
+    path = getattr(scope.get("route"), "path", None) or _matching(scope)
     return str(path) if path else "(no route)"
+
+
+def _leaves(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route of the app, through the routers it includes (FastAPI keeps an included
+    router's routes under `original_router`; ours are included without a prefix)."""
+    for route in routes:
+        inner = getattr(route, "routes", None)
+        if inner is None:
+            inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is None:
+            yield route
+        else:
+            yield from _leaves(inner)
+
+
+def _matching(scope: Scope) -> str | None:
+    partial: str | None = None
+    for route in _leaves(getattr(getattr(scope.get("app"), "router", None), "routes", ())):
+        path = getattr(route, "path", None)
+        if path is None:
+            continue
+        match, _ = route.matches(dict(scope))
+        if match is Match.FULL:
+            return str(path)
+        if match is Match.PARTIAL and partial is None:
+            partial = str(path)  # the path is right, the method is not (405)
+    return partial

@@ -6,6 +6,8 @@ No `from __future__ import annotations` here: FastAPI reads the derived body mod
 the live annotations of the route functions built in `_decision_route`.
 """
 
+import asyncio
+import contextlib
 import email.message
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,12 +20,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from models.application import DOSSIER_PATTERN, TrainingApplication
-from models.case import CaseState, CaseStatus, _ActorInput
+from models.case import CaseState, CaseStatus
 from models.case_row import DossierPage, DossierView
 from models.enterprise import EnterpriseNumber
 from models.identity import Actor
@@ -32,7 +34,8 @@ from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
-from starter import cursors, worklists
+from starter import case_starts, cursors, worklists
+from starter.acting import send_decision, update_name
 from starter.api import access, access_log, documents, problems, providers, reports
 from starter.api.access_log import AccessLog
 from starter.api.events import events_router
@@ -43,8 +46,9 @@ from starter.auth import AuthError, TokenVerifier
 from starter.client import CaseService, Refused, Unavailable
 from starter.cursors import BadCursor
 from starter.decisions import DECISIONS, Decision
+from starter.jwks import KeysUnavailable
 
-_bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
+_bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see docs/api.md)")
 
 DossierPath = Annotated[
     str, Path(pattern=DOSSIER_PATTERN, description="dossier number, e.g. ODB-2027-000001")
@@ -136,23 +140,11 @@ SubmitterDep = Annotated[Actor, Depends(provider_user)]
 ServiceDep = Annotated[CaseService, Depends(_service)]
 
 
-def _with_actor(model: type[_ActorInput], body: BaseModel, actor: Actor) -> _ActorInput:
-    """The workflow input: the body's fields plus the verified actor. The model's own
-    validators run here, so a cross-field rule is refused before anything is sent."""
-    try:
-        return model.model_validate({**body.model_dump(), "actor": actor})
-    except ValidationError as exc:
-        raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
-
-
 # ---- the decisions, from the one table (starter/decisions.py) ----
 
 
 def _decision_route(router: APIRouter, decision: Decision) -> None:
-    model = decision.model
-    body_type = body_model(model)
-    # The update id's prefix: a retried request (same Idempotency-Key) has one effect.
-    update_name = decision.route.replace("-", "_")
+    body_type = body_model(decision.model)
 
     async def endpoint(
         dossier: DossierPath,
@@ -161,14 +153,21 @@ def _decision_route(router: APIRouter, decision: Decision) -> None:
         service: ServiceDep,
         idempotency_key: OptionalIdempotencyKey = None,
     ) -> CaseStatus:
-        owner = await service.owner(dossier)
-        access.must_exist_for(actor, owner)
-        decision.may(actor, owner)  # the same rule the workflow checks again
-        inp = _with_actor(model, body, actor)
-        update_id = f"{update_name}:{idempotency_key}" if idempotency_key else None
-        return access.shown(actor, await service.update(dossier, inp, update_id))
+        # The model's own validators run in send_decision, so a cross-field rule is
+        # refused before anything is sent.
+        try:
+            return await send_decision(
+                service,
+                decision,
+                dossier,
+                actor,
+                body.model_dump(),  # type: ignore[attr-defined]
+                idempotency_key,
+            )
+        except ValidationError as exc:
+            raise problems.invalid(problems.field_errors(exc.errors(), skip_source=False)) from exc
 
-    endpoint.__name__ = update_name
+    endpoint.__name__ = update_name(decision)
     router.add_api_route(
         f"/dossiers/{{dossier}}/{decision.route}",
         endpoint,
@@ -189,7 +188,17 @@ def _routes() -> APIRouter:
         response_model=SubmitResponse,
         tags=["applications"],
         summary="Submit an application; the same Idempotency-Key always gives the same dossier",
-        **BODY_ROUTE,
+        responses={
+            **BODY_ROUTE["responses"],
+            200: {"description": "this Idempotency-Key was seen before: the same dossier"},
+            202: {
+                "model": SubmitResponse,
+                "description": "received and numbered, its case not started yet (Temporal "
+                "cannot be reached): the start is recorded and made as soon as Temporal is "
+                "back, without a retry; the dossier reads as received until then",
+            },
+        },
+        dependencies=BODY_ROUTE["dependencies"],
     )
     async def submit(
         application: TrainingApplication,
@@ -204,9 +213,18 @@ def _routes() -> APIRouter:
         result = await service.submit(application, f"{actor.organisation}:{idempotency_key}")
         url = str(request.url_for("read_dossier", dossier=result.dossier))
         response.headers["Location"] = url
-        if not result.created:
+        if not result.started:
+            # Received and numbered, its case not started yet: Temporal cannot be reached.
+            # The start is recorded and made as soon as it is back; no retry is needed.
+            response.status_code = 202
+        elif not result.created:
             response.status_code = 200
-        return SubmitResponse(dossier=result.dossier, created=result.created, status_url=url)
+        return SubmitResponse(
+            dossier=result.dossier,
+            created=result.created,
+            status_url=url,
+            case_started=result.started,
+        )
 
     @router.get(
         "/dossiers/{dossier}",
@@ -308,8 +326,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await service.close()
+        # Served (uvicorn): this process also makes the starts recorded while Temporal was
+        # down, or left by an API process that died between its commit and its start.
+        drainer = case_starts.start_draining(settings, service.pool, service.client)
+        try:
+            yield
+        finally:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+            await service.close()
 
     app = FastAPI(
         title="Opleidingsdatabank case engine — portal API",
@@ -336,6 +362,7 @@ def create_app(
         RegistryError,
         StarletteHTTPException,
         BadCursor,
+        KeysUnavailable,
     ):
         app.add_exception_handler(exc_type, problems.handle)
     app.add_middleware(
@@ -390,5 +417,3 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
     )
-
-

@@ -57,13 +57,15 @@ def events_router(current_actor: object) -> APIRouter:
                 "body's), the BEC and the department read events"
             )
         service: CaseService = request.app.state.service
-        page = await events.feed(
-            await service.pool(),
-            min(int(after), MAX_SEQ),
-            limit,
-            everything=everything,
-            provider=provider,
-            bodies=bodies,
+        page = await service._db(
+            lambda conn: events.feed(
+                conn,
+                min(int(after), MAX_SEQ),
+                limit,
+                everything=everything,
+                provider=provider,
+                bodies=bodies,
+            )
         )
         cursor = page[-1].sequence if page else after
         return EventPage(events=page, next_cursor=cursor)

@@ -19,9 +19,16 @@ from registry.errors import InvalidInput as RegistryInvalidInput
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from starter.auth import AuthError
-from starter.client import RETRY_AFTER_SECONDS, Refused, Unavailable, registry_down
+from starter.client import (
+    IDENTITY_PROVIDER,
+    RETRY_AFTER_SECONDS,
+    Refused,
+    Unavailable,
+    registry_down,
+)
 from starter.cursors import BadCursor
-from starter.registry_reads import UNAVAILABLE as REGISTRY_UNAVAILABLE
+from starter.jwks import KeysUnavailable
+from starter.registry_reads import is_unavailable as registry_unavailable
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:odb:problem:"
@@ -77,6 +84,7 @@ REFUSAL_STATUS: dict[Refusal, tuple[int, str, str]] = {
     Refusal.NOT_FOUND: (404, "not-found", "Not found"),
 }
 
+
 def _responses(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"model": ProblemBody, "content": {MEDIA_TYPE: {}}, "description": text}
@@ -95,7 +103,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = _responses(
     (422, "invalid input; `field` names the offending field"),
     (
         503,
-        "Temporal or the registry (PostgreSQL) unreachable; `detail` names which; retry "
+        "Temporal, the registry (PostgreSQL) or the identity provider unreachable; `detail` "
+        "names which; retry "
         "after `Retry-After` seconds with the same Idempotency-Key",
     ),
 )
@@ -206,8 +215,14 @@ def from_exception(exc: Exception) -> Problem:
                 exc.reason,
                 headers={
                     "WWW-Authenticate": 'Bearer error="invalid_token", '
-                    f'error_description="{exc.reason.replace(chr(34), chr(39))}"'
+                    f'error_description="{_header_text(exc.reason)}"'
                 },
+            )
+        case KeysUnavailable():
+            return from_exception(
+                Unavailable(
+                    IDENTITY_PROVIDER, "its signing keys cannot be fetched", cause=exc.cause
+                )
             )
         case Refused() | CaseRefused():
             status, slug, title = REFUSAL_STATUS[exc.refusal]
@@ -238,7 +253,7 @@ def from_exception(exc: Exception) -> Problem:
             )
         case BadCursor():
             return Problem(422, "invalid-input", "Invalid input", exc.detail, field="cursor")
-        case _ if isinstance(exc, REGISTRY_UNAVAILABLE):
+        case _ if registry_unavailable(exc):
             # A route that read the pool itself and lost PostgreSQL: the same 503 as any.
             return from_exception(registry_down(exc))
         case StarletteHTTPException() if exc.status_code == 400:
@@ -263,11 +278,19 @@ def from_exception(exc: Exception) -> Problem:
     return Problem(500, "internal", "Internal error", "an unexpected error; it was logged")
 
 
+def _header_text(text: str) -> str:
+    """`text` as a quoted-string of a header (RFC 9110): printable ASCII, no quote or
+    backslash (a token's `kid` may hold anything, and a header is sent as Latin-1)."""
+    return "".join("'" if c == '"' else c if " " <= c <= "~" and c != "\\" else "?" for c in text)
+
+
 def cause_of(exc: BaseException) -> str:
     """What the log says caused an error (never the caller): a service's own words, or the
     exception's type and message."""
     if isinstance(exc, Unavailable):
         return exc.cause or exc.detail
+    if isinstance(exc, KeysUnavailable):
+        return exc.cause
     if isinstance(
         exc,
         Problem

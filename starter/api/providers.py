@@ -159,10 +159,13 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         # A file of its own per export, deleted once sent: the ZIP may be far larger than the
         # API should hold in memory. Only the export creates it, so a refusal leaves none.
         path = pathlib.Path(tempfile.gettempdir()) / f"odb-export-{secrets.token_hex(16)}.zip"
+        # A batch (every dossier and document of the organisation): each statement is
+        # bounded, the whole is not held to the portal's deadline.
         done = await service._db(
             lambda conn: archive_files.export_provider(
                 conn, enterprise_number, service.settings.smtp.sender, at, path
-            )
+            ),
+            deadline=None,
         )
         if done is None:
             raise _missing(enterprise_number)

@@ -75,8 +75,10 @@ async def seed_registered(
     await conn.executemany(
         """INSERT INTO providers (enterprise_number, name, contact_email) VALUES ($1, $2, $3)
            ON CONFLICT DO NOTHING""",
-        [(en, f"Opleidingscentrum {i + 1}", f"info{i + 1}@{email_domain}")
-         for i, en in enumerate(numbers)],
+        [
+            (en, f"Opleidingscentrum {i + 1}", f"info{i + 1}@{email_domain}")
+            for i, en in enumerate(numbers)
+        ],
     )
     dossier_year = year - 2
     first = await applications.reserve_numbers(conn, dossier_year, n)
@@ -204,9 +206,7 @@ async def seed_due_trainings(
     registered_from = date(since, 3, 1)
     made: list[tuple[str, TrainingApplication, datetime, date]] = []
     async with conn.transaction():
-        for k, (title, sessions, participants, completions, codes, cert) in enumerate(
-            DUE_PROFILES
-        ):
+        for k, (title, sessions, participants, completions, codes, cert) in enumerate(DUE_PROFILES):
             dossier = f"ODB-{since}-{int(last) - n + 1 + k:06d}"
             application = TrainingApplication(
                 provider=provider,
@@ -229,10 +229,19 @@ async def seed_due_trainings(
                        start_date, volume_unit, volume, competent_body, submitted_at, state)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                            'registered')""",
-                dossier, provider, f"demo-{dossier}", digest, payload, title,
-                provider_name, contact_email, application.start_date,
-                application.volume_unit.value, application.volume,
-                application.competent_body, submitted,
+                dossier,
+                provider,
+                f"demo-{dossier}",
+                digest,
+                payload,
+                title,
+                provider_name,
+                contact_email,
+                application.start_date,
+                application.volume_unit.value,
+                application.volume,
+                application.competent_body,
+                submitted,
             )
             await conn.execute(
                 """INSERT INTO registration_periods (dossier, starts_on, opened_step)

@@ -91,9 +91,7 @@ async def _resend(args: argparse.Namespace) -> int:
             client = await svc.client()
             # RPCError: the case has ended; nobody else will send it, so we do below.
             with contextlib.suppress(RPCError):
-                await client.get_workflow_handle(record.dossier).signal(
-                    "retry_notice", message_id
-                )
+                await client.get_workflow_handle(record.dossier).signal("retry_notice", message_id)
         session = mail.SmtpSession(svc.settings.smtp)
         try:
             sent_at = await mail.send_one(pool, svc.settings, message_id, session)

@@ -132,7 +132,6 @@ async def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-
 async def _export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path

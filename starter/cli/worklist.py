@@ -1,8 +1,8 @@
 """`python -m starter worklist`: what waits for a role, the same lists as GET /worklist.
 
-    python -m starter worklist --role "reviewer:VOC"
-    python -m starter worklist --role bec --list waiting-for-bec --limit 50
-    python -m starter worklist --role provider --org 0123.456.749 --cursor <next_cursor>
+python -m starter worklist --role "reviewer:VOC"
+python -m starter worklist --role bec --list waiting-for-bec --limit 50
+python -m starter worklist --role provider --org 0123.456.749 --cursor <next_cursor>
 """
 
 from __future__ import annotations

@@ -668,8 +668,7 @@ async def run(
             Step(
                 "search attributes",
                 Status.MISSING,
-                f"would add all {len(search.ALL)} once the namespace exists: "
-                f"{named(search.ALL)}",
+                f"would add all {len(search.ALL)} once the namespace exists: {named(search.ALL)}",
                 changes=[key.name for key in search.ALL],
             ),
             Step(

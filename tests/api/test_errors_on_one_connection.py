@@ -12,7 +12,7 @@ import pytest
 
 from starter.api import access_log
 from starter.api.app import create_app
-from tests.fixtures.api import Api, over_http
+from tests.fixtures.api import Api, Lines, over_http
 
 
 def _requests(url: str, calls: list[tuple[str, str, dict[str, str]]]) -> list[Any]:
@@ -27,16 +27,6 @@ def _requests(url: str, calls: list[tuple[str, str, dict[str, str]]]) -> list[An
     finally:
         connection.close()
     return answers
-
-
-class Lines:
-    """Stands in for the access log's logger: keeps each line's event and fields."""
-
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, **fields: self.lines.append({"event": event, **fields})
 
 
 async def test_a_request_after_an_error_on_the_same_connection_succeeds(

@@ -2,7 +2,7 @@
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
 invariant checked each simulated day (see bench/decade), and the department's figures of
 every year (GET /reports/{year}) equal to what the simulation counted itself. The full
-size is a benchmark: `python -m bench.decade` (README).
+size is a benchmark: `python -m bench.decade` (docs/decade.md).
 
 Two shards of 150, each a process of its own with its own time-skipping server (one per
 core), on the suite's PostgreSQL. Ten years hold every screening, removals each 31 December
@@ -24,7 +24,7 @@ import pytest
 from bench.decade.params import Faults, Params
 from bench.decade.play import play_shards
 
-# Measured on the shared 2-core machine: about 200 s (README, "Ten years, simulated").
+# Measured on the shared 2-core machine: about 200 s (docs/decade.md).
 pytestmark = pytest.mark.timeout(600)
 
 TRAININGS = 300

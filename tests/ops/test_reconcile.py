@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from io import BytesIO
@@ -49,13 +49,13 @@ from models.case import (
     StopInput,
     WithdrawInput,
 )
-from models.case_row import DossierView
+from models.case_row import CaseRow, DossierView
 from ops import reconcile
 from ops.__main__ import main as ops_main
 from ops.metrics import ReconcileMetrics
 from registry import case_rows
 from registry.db import create_pool
-from registry.worklists import page
+from registry.worklists import LISTS, page
 from runtime.settings import PROJECT_ROOT, Settings
 from starter import registry_reads
 from starter.api.app import create_app
@@ -493,18 +493,177 @@ async def test_a_corrupted_row_is_reported_field_by_field_and_repair_rewrites_it
         "none",
     )
 
-    # What the search attributes do not carry (the next step in words) only a full run sees.
+    # What the search attributes do not carry (the next step in words): the row's own status
+    # contradicts it, so the first pass finds it too.
     await world.pool.execute(
         "UPDATE case_rows SET next_step = 'nothing to do' WHERE dossier = $1", registered
     )
-    assert await cli(world, monkeypatch, "reconcile") == 0
-    assert await cli(world, monkeypatch, "reconcile", "--full", "--repair") == 0
+    assert await cli(world, monkeypatch, "reconcile", "--repair") == 0
     out = capsys.readouterr().out
     assert lines_of(out, registered) == [
         f"{registered}\tnext_step\trow: nothing to do\tworkflow: registered; screened again "
         "next year\t(rewritten)"
     ]
     assert await cli(world, monkeypatch, "reconcile", "--full") == 0
+
+
+# ---------------------------------------------------------------- what each read serves
+
+# Each worklist with parameters that take in every case it could hold.
+_LISTS: dict[str, Callable[[CaseRow], tuple[Any, ...]]] = {
+    "waiting-for-reviewer": lambda row: (row.competent_body,),
+    "waiting-for-bec": lambda row: (),
+    "appeals-overdue": lambda row: (),
+    "removals-this-year": lambda row: (date(2000, 1, 1), date(2100, 12, 31)),
+    "failed-or-stuck": lambda row: (datetime(2100, 1, 1, tzinfo=UTC),),
+    "appeals-without-document": lambda row: (),
+    "appeal-windows-of-provider": lambda row: (row.provider,),
+}
+assert set(_LISTS) == set(LISTS)
+
+
+async def served(world: World, dossier: str, row: CaseRow) -> dict[str, Any]:
+    """What the reads the API makes serve of the dossier: its page (GET /dossiers/{d}, for
+    the organisation of `row`, the row as it was before anything was damaged), its line in
+    the organisation's list, and its line in each worklist (None: not on it)."""
+    view = await case_rows.view(world.pool, dossier, row.provider)
+    _, items, _ = await case_rows.of_provider(world.pool, row.provider, None, None, 500)
+    lines: dict[str, Any] = {
+        "dossier": view.model_dump() if view else None,
+        "list": next((i.model_dump() for i in items if i.dossier == dossier), None),
+    }
+    for name, params in _LISTS.items():
+        listed = await page(world.pool, name, params(row), None, 500)
+        lines[name] = next((dict(r) for r in listed.rows if r["dossier"] == dossier), None)
+    return lines
+
+
+async def _damage(world: World, dossier: str, column: str) -> None:
+    """Gives the column another value of its type (a value where it held none)."""
+    kind = await world.pool.fetchval(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'case_rows' AND column_name = $1",
+        column,
+    )
+    other = {
+        "text": "'damaged'",
+        "boolean": f"NOT {column}",
+        "date": f"coalesce({column}, DATE '2031-01-01') + 3",
+        "timestamp with time zone": (
+            f"coalesce({column}, TIMESTAMPTZ '2031-01-01 00:00Z') + interval '3 hours'"
+        ),
+    }[kind]
+    await world.pool.execute(f"UPDATE case_rows SET {column} = {other} WHERE dossier = $1", dossier)
+
+
+@pytest.mark.parametrize("column", case_rows.STATE_FIELDS)
+async def test_a_damaged_column_is_found_by_name_and_repair_makes_every_read_right(
+    world: World, column: str
+) -> None:
+    dossier = world.cases["heard"]  # an open appeal: most columns hold a value
+    row = await case_rows.get(world.pool, dossier)
+    assert row is not None
+    before = await served(world, dossier, row)
+    await _damage(world, dossier, column)
+
+    found = await reconcile.reconcile(world.client, world.pool, record=False)
+    assert [c.dossier for c in found.differing] == [dossier], found.lines()
+    assert [d.field for d in found.checks[dossier].differences] == [column]
+
+    fixed = await reconcile.reconcile(world.client, world.pool, repair=True, record=False)
+    assert fixed.exit_code == 0 and fixed.checks[dossier].repaired, fixed.lines()
+    assert await case_rows.get(world.pool, dossier) == row
+    assert await served(world, dossier, row) == before
+
+
+def _set(path: str, value: str) -> str:
+    """The stored status with one JSON value changed (SQL)."""
+    return f"jsonb_set(status, '{{{path}}}', '{value}')"
+
+
+# What is damaged: the case, the stored status it gets, the fields reconcile names, whether
+# the first pass (without --full) finds it.
+_STATUS_DAMAGE: dict[str, tuple[str, str, list[str], bool]] = {
+    "state": ("voc_review", _set("state", '"registered"'), ["status.state"], True),
+    "who acts": ("heard", _set("waiting_for", '"provider"'), ["status.waiting_for"], True),
+    "appeal": ("heard", _set("appeals,0,overdue", "true"), ["status.appeals"], True),
+    "decision": ("refused", _set("decisions,0,reason", '"Anders."'), ["status.decisions"], False),
+    "registered from": (
+        "registered",
+        _set("registered_from", '"2001-01-01"'),
+        ["status.registered_from"],
+        False,
+    ),
+    "not a case": ("pc200_review", "'[]'::jsonb", ["status"], True),
+    "not a case's state": ("pc200_review", _set("state", '"elsewhere"'), ["status"], True),
+}
+
+
+@pytest.mark.parametrize("damage", _STATUS_DAMAGE)
+async def test_a_damaged_status_is_found_and_repair_makes_the_dossier_read_right(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    case, status, reported, first_pass = _STATUS_DAMAGE[damage]
+    dossier = world.cases[case]
+    app = create_app(world.settings, client=world.client, pool=world.pool)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://odb.test",
+    ) as http:
+
+        async def read() -> tuple[int, Any]:
+            got = await http.get(f"/dossiers/{dossier}", headers=auth(world.settings, "provider"))
+            return got.status_code, got.json() if got.status_code == 200 else None
+
+        before = await read()
+        assert before[0] == 200
+        await world.pool.execute(
+            f"UPDATE case_rows SET status = {status} WHERE dossier = $1", dossier
+        )
+        assert await read() != before  # the portal serves the damage
+
+        # The first pass finds what contradicts the row's own columns, or is not a case at
+        # all; a field no column derives from only a full run (each case asked) finds.
+        capsys.readouterr()
+        assert await cli(world, monkeypatch, "reconcile") == (1 if first_pass else 0)
+        assert await cli(world, monkeypatch, "reconcile", "--full") == 1
+        out = capsys.readouterr().out
+        fields = [line.split("\t")[1] for line in lines_of(out, dossier)]
+        assert fields == reported * (2 if first_pass else 1), out
+
+        assert await cli(world, monkeypatch, "reconcile", "--full", "--repair") == 0
+        out = capsys.readouterr().out
+        assert all(line.endswith("\t(rewritten)") for line in lines_of(out, dossier)), out
+        assert await read() == before
+    assert await cli(world, monkeypatch, "reconcile", "--full") == 0
+
+
+async def test_a_step_stamped_again_by_a_retried_workflow_task_is_no_difference(
+    world: World,
+) -> None:
+    """A worker dies after a decision's registry step committed and before its workflow task
+    completed: the next worker runs the task again and stamps the decision later, while the
+    registry (and the row, which agrees with it) keeps the first stamp. That is no damage:
+    reconcile must not rewrite the row away from the registry's record."""
+    dossier = world.cases["registered"]
+    stamped = await world.pool.fetchval(
+        "SELECT status #>> '{decisions,0,decided_at}' FROM case_rows WHERE dossier = $1", dossier
+    )
+    earlier = datetime.fromisoformat(stamped) - timedelta(seconds=10)
+    await world.pool.execute(
+        "UPDATE case_rows SET status = jsonb_set(status, '{decisions,0,decided_at}', $2::jsonb) "
+        "WHERE dossier = $1",
+        dossier,
+        earlier.isoformat(),  # the pool's codec encodes it as JSON
+    )
+    report = await reconcile.reconcile(world.client, world.pool, full=True, record=False)
+    assert report.exit_code == 0, report.lines()
+    await world.pool.execute(
+        "UPDATE case_rows SET status = jsonb_set(status, '{decisions,0,decided_at}', $2::jsonb) "
+        "WHERE dossier = $1",
+        dossier,
+        stamped,
+    )
 
 
 async def test_a_repair_never_overwrites_a_row_a_step_wrote_meanwhile(world: World) -> None:
@@ -572,6 +731,7 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
         orphan, *_ = await registry_reads.allocate(
             conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
         )
+        await conn.execute("DELETE FROM case_starts WHERE dossier = $1", orphan)  # start lost
     # A case past Temporal's retention (ended; Temporal no longer knows it) without a row:
     # written from the registry's record.
     async with world.pool.acquire() as conn:
@@ -579,6 +739,7 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
             conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
         )
     await world.pool.execute("UPDATE applications SET state = 'ended' WHERE dossier = $1", past)
+    await world.pool.execute("DELETE FROM case_starts WHERE dossier = $1", past)
     await world.pool.execute("DELETE FROM case_rows WHERE dossier = $1", past)
 
     capsys.readouterr()

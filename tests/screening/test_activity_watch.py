@@ -13,8 +13,8 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.activity_watch import THRESHOLD
 from ops.__main__ import main as ops_main
-from runtime.activity_watch import THRESHOLD
 from runtime.settings import Settings
 from tests.screening import watch_probe
 from tests.screening.helpers import new_settings

@@ -11,7 +11,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-THRESHOLD = 5  # runtime.activity_watch.THRESHOLD (checked by the test)
+THRESHOLD = 5  # activities.activity_watch.THRESHOLD (checked by the test)
 FAST = RetryPolicy(initial_interval=timedelta(milliseconds=20), backoff_coefficient=1.0)
 # The registry pool, set by the test: the activity reports what the watch recorded.
 pool: Any = None

@@ -34,7 +34,7 @@ from temporalio.worker import (
 from registry import activity_watch as repo
 from runtime.logging import get_logger
 
-log = get_logger("runtime.activity_watch")
+log = get_logger("activities.activity_watch")
 
 # Failed attempts after which an activity counts as stuck: the next attempt is the 6th.
 THRESHOLD = 5

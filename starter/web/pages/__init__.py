@@ -1,0 +1,1 @@
+"""One module per group of pages (a router each); docs/web.md says how to add one."""
