@@ -1,9 +1,11 @@
-"""The department's figures as charts, drawn on the server as SVG (pygal), each with its
-numbers in a table beside it: the table is what a screen reader reads, the chart is the
-same numbers drawn. No script and nothing fetched: the SVG is inline and static.
+"""The department's figures as charts (in Dutch, for the department's page), drawn on the
+server as SVG (pygal), each with its numbers in a table beside it: the table is what a
+screen reader reads, the chart is the same numbers drawn. No script and nothing fetched:
+the SVG is static (pygal's script and comments are left out).
 
-    funnels(report)          the year: received -> decided -> refused -> appealed -> granted;
-                             screened -> negative -> appealed -> removed / resubmitted
+    funnels(report)          the year: ingediend -> beslist -> geweigerd -> beroep ->
+                             gegrond; gescreend -> negatief -> beroep -> geschrapt /
+                             opnieuw ingediend
     over_the_years(reports)  the main figures of every year
     review_times(report)     the year's decisions by days to decision, the norm marked
 """
@@ -106,48 +108,48 @@ def funnels(report: YearReport, body: str = "all") -> list[Chart]:
     """The year's two funnels of `body`: applications and the yearly screening."""
     b = report.of(body) or BodyFigures(body=body, **_zeros())
     applications = [
-        ("received", b.received),
-        ("decided", b.decisions),
-        ("refused", b.refused),
-        ("appealed (refusals)", b.appeals_against_refusal),
-        ("appeals granted (all)", b.appeals_granted),
+        ("ingediend", b.received),
+        ("beslist", b.decisions),
+        ("geweigerd", b.refused),
+        ("beroep tegen weigering", b.appeals_against_refusal),
+        ("beroepen gegrond (alle)", b.appeals_granted),
     ]
     screening = [
-        ("screened", b.screened),
-        ("negative", b.screening_failed + b.screening_incomplete),
-        ("appealed (screenings)", b.appeals_against_screening),
-        ("removed", b.removals),
-        ("resubmitted after it", b.resubmitted_after_screening),
+        ("gescreend", b.screened),
+        ("negatief", b.screening_failed + b.screening_incomplete),
+        ("beroep tegen screening", b.appeals_against_screening),
+        ("geschrapt", b.removals),
+        ("opnieuw ingediend", b.resubmitted_after_screening),
     ]
     charts = []
     for key, title, stages in (
-        ("funnel-applications", f"Applications in {report.period}", applications),
-        ("funnel-screening", f"The yearly screening in {report.period}", screening),
+        ("funnel-applications", f"Aanvragen in {_period(report)}", applications),
+        ("funnel-screening", f"De jaarlijkse screening in {_period(report)}", screening),
     ):
         chart = pygal.HorizontalBar(**_config(title=title, show_legend=False))
         chart.x_labels = [label for label, _ in stages]
         chart.add(body, [value for _, value in stages])
         charts.append(
-            Chart(key, title, _svg(chart), ("stage", "number"),
+            Chart(key, title, _svg(chart), ("stap", "aantal"),
                   tuple((label, _num(value)) for label, value in stages))
         )  # fmt: skip
     return charts
 
 
 OVER_THE_YEARS = [
-    ("received", "received"),
-    ("decided", "decisions"),
-    ("refused", "refused"),
-    ("appeals", "appeals_received"),
-    ("negative screenings", "screening_failed"),
-    ("removed", "removals"),
+    ("ingediend", "received"),
+    ("beslist", "decisions"),
+    ("geweigerd", "refused"),
+    ("beroepen", "appeals_received"),
+    ("negatieve screenings", "screening_failed"),
+    ("geschrapt", "removals"),
 ]
 
 
 def over_the_years(reports: list[YearReport], body: str = "all") -> Chart:
     """The main flows of every year, and the register on 31 December (right-hand axis)."""
-    title = "The figures over the years"
-    years = [str(r.year) if r.complete else f"{r.year} (so far)" for r in reports]
+    title = "De cijfers over de jaren"
+    years = [str(r.year) if r.complete else f"{r.year} (tot nu toe)" for r in reports]
     figures = [r.of(body) for r in reports]
     chart = pygal.Line(**_config(title=title, print_values=False, dots_size=3))
     chart.x_labels = years
@@ -160,30 +162,36 @@ def over_the_years(reports: list[YearReport], body: str = "all") -> Chart:
         series.append((label, values))
         chart.add(label, values)
     registered = [f.registered_last_day if f else None for f in figures]
-    chart.add("registered on 31 December", registered, secondary=True)
-    series.append(("registered on 31 December", registered))
+    chart.add("geregistreerd op 31 december", registered, secondary=True)
+    series.append(("geregistreerd op 31 december", registered))
     rows = tuple((year, *(_num(values[i]) for _, values in series)) for i, year in enumerate(years))
-    return Chart("over-the-years", title, _svg(chart), ("year", *(s for s, _ in series)), rows)
+    return Chart("over-the-years", title, _svg(chart), ("jaar", *(s for s, _ in series)), rows)
 
 
 def review_times(report: YearReport) -> Chart:
     """The year's review decisions by days from submission, within the norm and beyond."""
     norm = report.service_norm_days
-    title = f"Days from submission to review decision in {report.period} (norm: {norm} days)"
+    title = f"Dagen van indiening tot beslissing in {_period(report)} (servicenorm: {norm} dagen)"
     buckets = report.decision_days
     labels = [f"{b.from_day}-{b.to_day}" if b.to_day is not None else f"{b.from_day}+"
               for b in buckets]  # fmt: skip
     chart = pygal.StackedBar(**_config(title=title, x_label_rotation=45, print_zeroes=False))
     chart.x_labels = labels
-    chart.add(f"within the norm (≤ {norm} days)",
+    chart.add(f"binnen de norm (≤ {norm} dagen)",
               [b.decisions if b.within_norm else None for b in buckets])  # fmt: skip
-    chart.add(f"beyond the norm (> {norm} days)",
+    chart.add(f"over de norm (> {norm} dagen)",
               [None if b.within_norm else b.decisions for b in buckets])  # fmt: skip
     rows = tuple(
-        (label, str(b.decisions), "within" if b.within_norm else "beyond")
+        (label, str(b.decisions), "binnen" if b.within_norm else "over")
         for label, b in zip(labels, buckets, strict=True)
     )
-    return Chart("review-times", title, _svg(chart), ("days", "decisions", "the norm"), rows)
+    return Chart("review-times", title, _svg(chart), ("dagen", "beslissingen", "servicenorm"), rows)
+
+
+def _period(report: YearReport) -> str:
+    if report.complete:
+        return str(report.year)
+    return f"{report.year} (tot nu toe, tot en met {report.last_day:%d-%m-%Y})"
 
 
 def _zeros() -> dict[str, Any]:

@@ -53,11 +53,11 @@ def test_the_funnels_draw_the_years_stages_and_table_every_number() -> None:
     for chart in (applications, screening):
         _static_svg(chart)
         assert all(row[1] in chart.svg for row in chart.rows)  # the bars print their values
-    assert applications.rows[0] == ("received", "1200")
-    assert ("negative", "756") in screening.rows
+    assert applications.rows[0] == ("ingediend", "1200")
+    assert ("negatief", "756") in screening.rows
     page = screening.html("/charts/screening.svg")
     assert '<img src="/charts/screening.svg" alt="">' in page
-    assert "<table>" in page and '<th scope="row">removed</th><td class="num">701</td>' in page
+    assert "<table>" in page and '<th scope="row">geschrapt</th><td class="num">701</td>' in page
 
 
 def test_the_figures_over_the_years_table_each_year_and_mark_one_not_over() -> None:
@@ -65,16 +65,16 @@ def test_the_figures_over_the_years_table_each_year_and_mark_one_not_over() -> N
                _report(2028, complete=False, received=4, registered_last_day=95)]  # fmt: skip
     chart = report_charts.over_the_years(reports)
     _static_svg(chart)
-    assert [row[0] for row in chart.rows] == ["2027", "2028 (so far)"]
-    assert chart.headers[-1] == "registered on 31 December"
+    assert [row[0] for row in chart.rows] == ["2027", "2028 (tot nu toe)"]
+    assert chart.headers[-1] == "geregistreerd op 31 december"
     assert chart.rows[1][1] == "4" and chart.rows[1][-1] == "95"
 
 
 def test_review_times_are_split_at_the_service_norm() -> None:
     chart = report_charts.review_times(_report(2027))
     _static_svg(chart)
-    assert "norm: 60 days" in chart.title
+    assert "servicenorm: 60 dagen" in chart.title
     norm_rows = {row[0]: row[2] for row in chart.rows}
-    assert norm_rows["50-59"] == "within" and norm_rows["60-60"] == "within"
-    assert norm_rows["61-69"] == "beyond" and norm_rows["180+"] == "beyond"
-    assert "within the norm (≤ 60 days)" in chart.svg
+    assert norm_rows["50-59"] == "binnen" and norm_rows["60-60"] == "binnen"
+    assert norm_rows["61-69"] == "over" and norm_rows["180+"] == "over"
+    assert "binnen de norm (≤ 60 dagen)" in chart.svg

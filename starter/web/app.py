@@ -26,7 +26,7 @@ from runtime.settings import ConfigError, Settings
 from starter.client import CaseService
 from starter.web import errors, signin
 from starter.web.config import check_web_config, session_secret
-from starter.web.pages import reviewer
+from starter.web.pages import department, reviewer
 from starter.web.render import page
 
 STATIC = Path(__file__).parent / "static"
@@ -40,7 +40,13 @@ SECURITY_HEADERS = {
 }
 
 # The page each role starts on (the first role the user has, in this order).
-HOME_BY_ROLE: dict[RoleKind, str] = {RoleKind.REVIEWER: "/beoordelen"}
+HOME_BY_ROLE: dict[RoleKind, str] = {
+    RoleKind.REVIEWER: "/beoordelen",
+    RoleKind.DEPARTMENT: "/cijfers",
+}
+# A chart of the department's page is an image (<img src>): its own SVG document styles
+# itself, and an image runs no script.
+CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 class SecurityHeaders:
@@ -54,12 +60,18 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_static = str(scope.get("path", "")).startswith("/static/")
+        path = str(scope.get("path", ""))
+        is_static = path.startswith("/static/")
+        is_chart = path.startswith("/cijfers/") and path.endswith(".svg")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                policy = {"Content-Security-Policy": CHART_POLICY} if is_chart else {}
+                headers += [
+                    (k.lower().encode(), v.encode())
+                    for k, v in {**SECURITY_HEADERS, **policy}.items()
+                ]
                 if not is_static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -87,6 +99,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router(settings))
     app.include_router(reviewer.router())
+    app.include_router(department.router())  # the department's figures (issue 30)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
