@@ -44,11 +44,13 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
-async def sign_in(http: httpx.AsyncClient, web: str, provider: str) -> None:
+async def sign_in(
+    http: httpx.AsyncClient, web: str, provider: str, persona: str = "voc_reviewer"
+) -> None:
     to_provider = await http.get(f"{web}/aanmelden")
     authorize = to_provider.headers["location"]
     params = dict(httpx.URL(authorize).params)
-    back = await http.post(f"{provider}/authorize", data={**params, "persona": "voc_reviewer"})
+    back = await http.post(f"{provider}/authorize", data={**params, "persona": persona})
     done = await http.get(back.headers["location"])
     assert done.status_code == 303, done.text
 

@@ -127,8 +127,10 @@ def funnels(report: YearReport, body: str = "all") -> list[Chart]:
         ("funnel-screening", f"De jaarlijkse screening in {_period(report)}", screening),
     ):
         chart = pygal.HorizontalBar(**_config(title=title, show_legend=False))
-        chart.x_labels = [label for label, _ in stages]
-        chart.add(body, [value for _, value in stages])
+        # pygal draws a horizontal bar chart's first label at the bottom: the funnel's
+        # first stage goes last, so it is read from the top.
+        chart.x_labels = [label for label, _ in reversed(stages)]
+        chart.add(body, [value for _, value in reversed(stages)])
         charts.append(
             Chart(key, title, _svg(chart), ("stap", "aantal"),
                   tuple((label, _num(value)) for label, value in stages))
