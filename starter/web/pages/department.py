@@ -71,6 +71,8 @@ LABELS: dict[str, str] = {
     "notices_sent_late": "E-mails laat verstuurd (storing)",
 }
 _cache: dict[int, tuple[float, list[YearReport]]] = {}
+# Drawn once per computation of the figures: (that computation, year, chart) -> chart.
+_drawn: dict[tuple[int, int, str], report_charts.Chart] = {}
 
 
 async def every_year(service: CaseService) -> list[YearReport]:
@@ -81,7 +83,17 @@ async def every_year(service: CaseService) -> list[YearReport]:
         return found[1]
     reports = await service.year_reports()
     _cache[key] = (time.monotonic(), reports)
+    _drawn.clear()
     return reports
+
+
+def drawn(years: list[YearReport], year: YearReport, chart: str) -> report_charts.Chart:
+    """The chart of `year` from the figures of `years`, drawn once while they are cached."""
+    key = (id(years), year.year, chart)
+    found = _drawn.get(key)
+    if found is None:
+        found = _drawn[key] = CHARTS[chart](year, years)
+    return found
 
 
 def _department(request: Request) -> Actor | Response:
@@ -124,7 +136,7 @@ def router() -> APIRouter:
                     status=422,
                 )
             chosen = years[-1]
-        charts = {key: make(chosen, years) for key, make in CHARTS.items()}
+        charts = {key: drawn(years, chosen, key) for key in CHARTS}
         return page(
             request,
             "department/figures.html",
@@ -147,9 +159,8 @@ def router() -> APIRouter:
             return actor
         years = await every_year(service_of(request))
         chosen = next((r for r in years if r.year == year), None)
-        make = CHARTS.get(chart)
-        if chosen is None or make is None:
+        if chosen is None or chart not in CHARTS:
             return not_found(request)
-        return Response(make(chosen, years).svg, media_type="image/svg+xml")
+        return Response(drawn(years, chosen, chart).svg, media_type="image/svg+xml")
 
     return routes
