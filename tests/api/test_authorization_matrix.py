@@ -26,7 +26,7 @@ from runtime.settings import Settings
 from starter.auth import mint_dev_token
 from tests.api.operations import DECISION_CASES, PROVIDER_FACTS, sample
 from tests.documents.test_documents import pdf
-from tests.fixtures.api import ORG, OTHER_ORG, Api, serving
+from tests.fixtures.api import ORG, OTHER_ORG, Api, brussels_today, serving
 
 # P own provider (the target dossier's organisation), O another organisation's provider,
 # R reviewer of the dossier's body (VOC), Q reviewer of another body (PC 200), B the BEC,
@@ -40,6 +40,8 @@ GET  /dossiers/{dossier}                          200 404 200 403 200 200 404 40
 GET  /dossiers                                    200 200 403 403 403 403 403 401 401 401 401
 GET  /dossiers/{dossier}/registered               200 200 200 200 200 200 200 401 401 401 401
 GET  /open-data/registered.csv                    200 200 200 200 200 200 200 401 401 401 401
+GET  /open-data/figures.csv                       200 200 200 200 200 200 200 401 401 401 401
+GET  /reports/{year}                              403 403 403 403 403 200 403 401 401 401 401
 GET  /health                                      200 200 200 200 200 200 200 200 200 200 200
 POST /dossiers/{dossier}/review-decision          403 404 200 403 403 403 404 401 401 401 401
 POST /dossiers/{dossier}/appeal                   200 404 403 403 403 403 404 401 401 401 401
@@ -208,6 +210,8 @@ async def _request(
         url = path.format(dossier=await world.dossier_in("registered", fresh=False))
     if "{document_id}" in path:
         url = path.format(document_id=world.document)
+    if "{year}" in path:
+        url = path.format(year=brussels_today().year)
     if "{enterprise_number}" in path:
         # The export reads every dossier: of the register-only organisation, kept small.
         own = ORG if method == "GET" and not path.endswith("/export") else MATRIX_ORG
