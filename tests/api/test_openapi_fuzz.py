@@ -140,8 +140,8 @@ def _run(url: str, spec: dict[str, object], token: str) -> list[str]:
                     for operation in ("read_worklist_worklist_get", "list_dossiers_dossiers_get")
                 ),
                 # What a schema cannot know: a document id that is no upload of this
-                # caller's organisation, and a day after today or before the decision it
-                # concerns (422 naming the field).
+                # caller's organisation, a day after today or before the decision it
+                # concerns, a year before the register's first or to come (422 naming it).
                 *(
                     {
                         "include-operation-id": operation,
@@ -158,6 +158,7 @@ def _run(url: str, spec: dict[str, object], token: str) -> list[str]:
                         "appeal_by_email_dossiers__dossier__appeal_by_email_post",
                         "hearing_dossiers__dossier__hearing_post",
                         "receipt_date_dossiers__dossier__receipt_date_post",
+                        "year_report_reports__year__get",
                     )
                 ),
                 # A document's type and emptiness are checked from its bytes (415, 422).
