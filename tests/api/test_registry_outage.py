@@ -47,7 +47,10 @@ async def test_every_operation_answers_503_naming_the_registry(api: Api) -> None
             persona = next(p for p, status in EXPECTED[(method, path)].items() if status < 300)
             kwargs: dict[str, Any] = sample(method, path, persona)
             url = path.format(
-                dossier="ODB-2027-000001", document_id=uuid.uuid4(), enterprise_number=ORG
+                dossier="ODB-2027-000001",
+                document_id=uuid.uuid4(),
+                enterprise_number=ORG,
+                year=2027,
             )
             headers = {**headers_for(api.settings, persona), **kwargs.pop("headers", {})}
             answer = await http.request(method, url, headers=headers, **kwargs)
