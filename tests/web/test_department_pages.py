@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from datetime import date
 
 import httpx
 from playwright.async_api import Page, expect
 
+from activities.rubric_loader import load_rubric
+from registry import screening
 from tests.fixtures.web import Web
 
 
@@ -281,3 +284,30 @@ async def test_the_department_pages_are_for_the_department_only(web: Web) -> Non
         response = await page.goto(web.url + path)
         assert response is not None and response.status == 403
         await expect(page.get_by_role("heading", level=1)).to_have_text("Geen toegang")
+
+
+async def test_a_screening_run_shows_its_progress_and_each_trainings_outcome(web: Web) -> None:
+    """A run frozen and scored by the screening's own registry steps (the workflow's
+    activities call these), read back on the pages."""
+    dossier = await web.api.case_in("registered")
+    settings = web.settings
+    rubric = load_rubric(settings.resolve(settings.screening.rubric))
+    async with web.api.pool.acquire() as conn:
+        run = await screening.start_run(
+            conn,
+            year=2028,
+            screening_date=date(2028, 1, 15),
+            rubric=rubric,
+            workflow_id="screening-2028",
+        )
+        await screening.score_page(conn, 2028, "", 1000)
+    page = await web.page("department")
+    await page.goto(web.url + "/departement/screening")
+    row = page.get_by_role("row").filter(has_text="Screening 2028")
+    await expect(row).to_contain_text(f"{run.total} van {run.total} beoordeeld")
+    await web.axe(page)
+    await row.get_by_role("link", name="Screening 2028").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Screening 2028")
+    outcome = page.get_by_role("row").filter(has_text=dossier)
+    await expect(outcome).to_contain_text("Onvolledige gegevens")
+    await web.axe(page)
