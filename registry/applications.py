@@ -218,6 +218,12 @@ async def provider_name(conn: Conn, dossier: str) -> str | None:
     return None if value is None else str(value)
 
 
+async def submitted(conn: Conn, dossier: str) -> TrainingApplication | None:
+    """The application as it was submitted (for the pages' dossier)."""
+    payload = await conn.fetchval("SELECT payload FROM applications WHERE dossier = $1", dossier)
+    return None if payload is None else TrainingApplication.model_validate(payload)
+
+
 async def contact_email(conn: Conn, dossier: str) -> str | None:
     value = await conn.fetchval(
         "SELECT contact_email FROM applications WHERE dossier = $1", dossier
