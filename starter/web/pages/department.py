@@ -209,7 +209,7 @@ async def _decide(request: Request, dossier: str, which: str, names: tuple[str, 
     typed = {n: str(form.get(n, "")) for n in names}
     fields: dict[str, object] = {k: v for k, v in typed.items() if v or k == "reason"}
     decision = REVOKE if which == "intrekking" else RECEIPT
-    key = str(form.get("sleutel", "")) or None
+    key = forms.idempotency_key(form)
     try:
         await send_decision(service, decision, dossier, actor, fields, key)
     except (ValidationError, Refused, CaseRefused) as exc:

@@ -113,13 +113,7 @@ _OUTCOMES = {"passed": "Positief", "failed": "Negatief", "incomplete": "Onvolled
 _SIDES = {"provider": "de organisatie", "department": "het departement"}
 
 
-def enterprise_number_shown(digits: str) -> str:
-    """0123456749 -> 0123.456.749, as the register prints it."""
-    return f"{digits[:4]}.{digits[4:7]}.{digits[7:]}" if len(digits) == 10 else digits
-
-
 ENV.filters.update(
-    ondernemingsnummer=enterprise_number_shown,
     wijziging=lambda v: _CHANGES.get(v, v),
     uitkomst=lambda v: "Nog niet beoordeeld" if v is None else _OUTCOMES.get(v, v),
     kant=lambda v: _SIDES.get(v, v),
