@@ -311,3 +311,38 @@ async def test_a_screening_run_shows_its_progress_and_each_trainings_outcome(web
     outcome = page.get_by_role("row").filter(has_text=dossier)
     await expect(outcome).to_contain_text("Onvolledige gegevens")
     await web.axe(page)
+
+
+async def test_a_resent_revocation_makes_one_and_a_stale_page_gets_the_guards_sentence(
+    web: Web,
+) -> None:
+    dossier = await web.api.case_in("registered")
+    page = await web.page("department")
+    await page.goto(f"{web.url}/departement/dossiers/{dossier}")
+    await web.axe(page)
+    stale = await web.page("department")
+    await stale.goto(f"{web.url}/departement/dossiers/{dossier}")
+
+    # The same rendered form sent twice (a double click, a resent POST): one revocation.
+    form = page.locator(f'form[action="/departement/dossiers/{dossier}/intrekking"]')
+    fields = {
+        name: await form.locator(f'input[name="{name}"]').input_value()
+        for name in ("csrf", "terug", "sleutel")
+    }
+    fields["reason"] = "Voldoet niet meer aan de criteria van arbeidsmarktgerichtheid."
+    url = f"{web.url}/departement/dossiers/{dossier}/intrekking"
+    for _ in range(2):
+        sent = await page.request.post(url, form=fields, max_redirects=0)
+        assert sent.status == 303
+    read = await web.api.http.get(f"/dossiers/{dossier}", headers=web.api.auth("department"))
+    steps = [h["event"] for h in read.json()["history"]]
+    assert steps.count("application.revoked") == 1, steps
+
+    # A page left open while it was revoked: the guard's refusal in Dutch, not an error page.
+    await stale.get_by_label("Reden van de intrekking").fill("Nog een intrekking, te laat.")
+    await stale.get_by_role("button", name="Registratie intrekken").click()
+    await expect(stale.locator(".error-summary")).to_contain_text(
+        "Intrekken kan niet: het dossier is niet (meer) geregistreerd."
+    )
+    await expect(stale.get_by_role("definition").first).not_to_have_text("geregistreerd")
+    await web.axe(stale)
