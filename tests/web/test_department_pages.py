@@ -325,7 +325,7 @@ async def test_a_resent_revocation_makes_one_and_a_stale_page_gets_the_guards_se
 
     # The same rendered form sent twice (a double click, a resent POST): one revocation.
     form = page.locator(f'form[action="/departement/dossiers/{dossier}/intrekking"]')
-    fields = {
+    fields: dict[str, str | float | bool] = {
         name: await form.locator(f'input[name="{name}"]').input_value()
         for name in ("csrf", "terug", "sleutel")
     }
