@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 from playwright.async_api import Page, expect
@@ -346,3 +346,27 @@ async def test_a_resent_revocation_makes_one_and_a_stale_page_gets_the_guards_se
     )
     await expect(stale.get_by_role("definition").first).not_to_have_text("geregistreerd")
     await web.axe(stale)
+
+
+async def test_an_appeal_past_the_becs_60_days_is_on_the_watch_page(web: Web) -> None:
+    """Last in the module: it moves the test server's clock past the BEC's deadline."""
+    dossier = await web.api.case_in("in_appeal")
+    await web.api.env.sleep(timedelta(days=62))
+    for _ in range(200):
+        listed = await web.api.http.get(
+            "/worklist", params={"list": "appeals-overdue"}, headers=web.api.auth("department")
+        )
+        if dossier in listed.text:
+            break
+        await asyncio.sleep(0.05)
+    page = await web.page("department")
+    await page.goto(web.url + "/departement/opvolging")
+    overdue = page.get_by_role("table", name="Beroepen over de termijn")
+    row = overdue.get_by_role("row").filter(has_text=dossier)
+    await expect(page.get_by_role("heading", name="Beroepen over de termijn: 1")).to_be_visible()
+    await expect(row).to_contain_text("Over de termijn")
+    await expect(row).to_contain_text("Hoorzitting ontbreekt: de organisatie, het departement")
+    await web.axe(page)
+    await row.get_by_role("link", name=dossier).click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(dossier)
+    await web.axe(page)
