@@ -96,6 +96,8 @@ def _message(err: FieldError, typed: dict[str, str], reason_min: int) -> str:
         return "Dit dossier heeft geen lopende beroepstermijn om te corrigeren."
     if "no appeal pending" in text:
         return "Dit dossier heeft geen lopend beroep om te corrigeren."
+    if "has ended" in text and "nothing can change it" in text:
+        return "Dit dossier is afgesloten: er kan niets meer aan veranderen."
     if text.startswith("cannot revoke"):
         return "Intrekken kan niet: het dossier is niet (meer) geregistreerd."
     return text
