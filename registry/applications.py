@@ -233,3 +233,15 @@ async def mail_facts(conn: Conn, dossier: str) -> dict[str, Any] | None:
         dossier,
     )
     return None if row is None else dict(row)
+
+
+async def submitted(conn: Conn, dossier: str, provider: str) -> TrainingApplication | None:
+    """The application as the organisation submitted it (to fill in a resubmission); another
+    organisation's dossier is None, as one that does not exist."""
+    payload = await conn.fetchval(
+        "SELECT payload FROM applications WHERE dossier = $1 AND provider = $2", dossier, provider
+    )
+    if payload is None:
+        return None
+    data = json.loads(payload) if isinstance(payload, str) else payload
+    return TrainingApplication.model_validate(data)

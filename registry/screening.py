@@ -60,9 +60,7 @@ async def start_run(
             rubric.model_dump(mode="json"),
             workflow_id,
         )
-        row = await conn.fetchrow(
-            "SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year
-        )
+        row = await conn.fetchrow("SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year)
         assert row is not None
         resumed = row["population_frozen_at"] is not None
         if not resumed:

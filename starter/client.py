@@ -30,7 +30,7 @@ from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary, NotificationRecord
-from registry import case_records, case_rows, case_starts, documents, notifications
+from registry import applications, case_records, case_rows, case_starts, documents, notifications
 from rules.case_view import describe_state
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -394,6 +394,11 @@ class CaseService:
         if found is None:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
+
+    async def application(self, dossier: str, provider: str) -> TrainingApplication | None:
+        """The application an organisation submitted for its dossier (None: no such dossier
+        of that organisation), to fill in a resubmission."""
+        return await self._db(lambda conn: applications.submitted(conn, dossier, provider))
 
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
