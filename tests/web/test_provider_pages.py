@@ -408,7 +408,7 @@ async def test_a_negative_screening_is_shown_and_the_resubmission_names_its_pred
         year=today.year,
         passed=False,
         score=31.5,
-        rubric_version="example-2027",
+        rubric_version="2027.1",  # the version of rubrics/example-2027.yaml
         remarks="te weinig deelnemers",
         notified_on=today,
     )
@@ -419,10 +419,18 @@ async def test_a_negative_screening_is_shown_and_the_resubmission_names_its_pred
         lambda: read(web, old), lambda c: c.state == CaseState.REMOVAL_SCHEDULED
     )
     assert case.removal is not None
+    # The score per criterion, as the yearly screening run stores it with its result.
+    await web.api.pool.execute(
+        """UPDATE screening_results SET criteria = '{"organised": 0, "participants": 12.5}'
+           WHERE dossier = $1""",
+        old,
+    )
     page = await web.page("provider")
     await page.goto(f"{web.url}/mijn-dossiers/{old}")
     main = page.locator("main")
     await expect(main).to_contain_text("te weinig deelnemers")
+    await expect(main).to_contain_text("Aantal deelnemers het voorbije jaar: 12,5")
+    await expect(main).to_contain_text("effectief georganiseerd: 0")
     await expect(main).to_contain_text(f"Zo berekend: {explain(case.removal)}.")
     await expect(main).to_contain_text("Registratie stopzetten")
     await web.axe(page)

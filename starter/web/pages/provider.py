@@ -5,8 +5,10 @@ idempotency), a dossier with its deadlines explained, and the organisation's act
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,11 +18,13 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from activities.rubric_loader import load_rubric
 from models.application import TrainingApplication
 from models.case import AppealInput, CaseState, CaseStatus, DeadlineKind
 from models.documents import MAX_DOCUMENT_BYTES
 from models.errors import Refusal
 from models.identity import Actor, RoleKind
+from models.rubric import RubricError
 from registry.errors import InvalidInput, RegistryError
 from rules.deadlines import brussels_day, explain, submitted_late
 from rules.guards import CaseRefused
@@ -100,6 +104,16 @@ def _provider(request: Request) -> Actor | Response:
     if not actor.has(RoleKind.PROVIDER) or actor.organisation is None:
         return guidance(request)
     return actor
+
+
+@functools.cache
+def _criterion_labels(path: Path) -> tuple[str, dict[str, str]]:
+    """The rubric's version and its criteria's Dutch labels (the screening e-mail's words)."""
+    try:
+        rubric = load_rubric(path)
+    except RubricError:
+        return "", {}
+    return rubric.version, {c.id: c.label for c in rubric.criteria}
 
 
 def _today() -> date:
@@ -460,6 +474,16 @@ async def _dossier(
     ):
         if deadline is not None:
             deadlines.append({"what": what, "deadline": deadline, "how": explain(deadline)})
+    criteria: dict[int, list[tuple[str, float]]] = {}
+    if case.screenings:
+        version, named = _criterion_labels(
+            service.settings.resolve(service.settings.screening.rubric)
+        )
+        scores = await service.screening_criteria(case.dossier, case.provider)
+        for year, by_id in scores.items():
+            rubric = next((s.rubric_version for s in case.screenings if s.year == year), "")
+            words = named if rubric == version else {}
+            criteria[year] = [(words.get(k, k), v) for k, v in by_id.items()]
     return page(
         request,
         "provider/dossier.html",
@@ -468,6 +492,7 @@ async def _dossier(
             "case": case,
             "emails": await emails(service, case.dossier),
             "deadlines": deadlines,
+            "criteria": criteria,
             "next": labels.provider_next(case.waiting_for, case.state.value, case.competent_body),
             "can_appeal": can_appeal,
             "days_left": (window.last_day - today).days if window else None,
