@@ -91,6 +91,11 @@ def provider_next(waiting_for: str, state: str, competent_body: str) -> str:
         return f"Niets: de {competent_body} beoordeelt uw aanvraag."
     if waiting_for == "bec":
         return "Niets: de beroepscommissie (BEC) behandelt uw beroep."
+    if waiting_for == "system":  # received, its case still to be started (case_view)
+        return (
+            "Niets: uw aanvraag is ontvangen en bewaard. De behandeling start vanzelf zodra "
+            f"de procesmotor bereikbaar is; daarna beoordeelt de {competent_body} ze."
+        )
     if state == "refused":
         return "Niets: u krijgt de weigering per e-mail; daarna loopt de beroepstermijn."
     if state == "removal_scheduled":

@@ -477,3 +477,6 @@ async def test_a_submission_while_temporal_is_down_is_received_and_says_its_case
     await expect(page.locator("main")).to_contain_text("De behandeling start iets later")
     await web.axe(page)
     assert len(await titled(web, title)) == 1
+    await page.goto(web.url + "/mijn-dossiers")
+    row = page.get_by_role("row").filter(has_text=title)
+    await expect(row).to_contain_text("De behandeling start vanzelf zodra de procesmotor")
