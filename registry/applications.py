@@ -218,6 +218,12 @@ async def provider_name(conn: Conn, dossier: str) -> str | None:
     return None if value is None else str(value)
 
 
+async def submitted(conn: Conn, dossier: str) -> TrainingApplication | None:
+    """The application as it was submitted (for the pages' dossier)."""
+    payload = await conn.fetchval("SELECT payload FROM applications WHERE dossier = $1", dossier)
+    return None if payload is None else TrainingApplication.model_validate(payload)
+
+
 async def contact_email(conn: Conn, dossier: str) -> str | None:
     value = await conn.fetchval(
         "SELECT contact_email FROM applications WHERE dossier = $1", dossier
@@ -234,14 +240,3 @@ async def mail_facts(conn: Conn, dossier: str) -> dict[str, Any] | None:
     )
     return None if row is None else dict(row)
 
-
-async def submitted(conn: Conn, dossier: str, provider: str) -> TrainingApplication | None:
-    """The application as the organisation submitted it (to fill in a resubmission); another
-    organisation's dossier is None, as one that does not exist."""
-    payload = await conn.fetchval(
-        "SELECT payload FROM applications WHERE dossier = $1 AND provider = $2", dossier, provider
-    )
-    if payload is None:
-        return None
-    data = json.loads(payload) if isinstance(payload, str) else payload
-    return TrainingApplication.model_validate(data)

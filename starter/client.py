@@ -403,10 +403,10 @@ class CaseService:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
 
-    async def application(self, dossier: str, provider: str) -> TrainingApplication | None:
-        """The application an organisation submitted for its dossier (None: no such dossier
-        of that organisation), to fill in a resubmission."""
-        return await self._db(lambda conn: applications.submitted(conn, dossier, provider))
+    async def application(self, dossier: str) -> TrainingApplication | None:
+        """The application as submitted (for the pages' dossier; call after the read that
+        decided the reader may see it)."""
+        return await self._db(lambda conn: applications.submitted(conn, dossier))
 
     async def screening_criteria(self, dossier: str, provider: str) -> dict[int, dict[str, float]]:
         """Each screening year's score per criterion of an organisation's dossier."""

@@ -247,7 +247,7 @@ def router() -> APIRouter:
         if opnieuw:
             service = service_of(request)
             old = await visible_case(service, actor, opnieuw)  # another's: not found
-            submitted = await service.application(old.dossier, str(actor.organisation))
+            submitted = await service.application(old.dossier)
             if submitted is None:  # pragma: no cover - a visible case has its application
                 raise Refused(Refusal.NOT_FOUND, no_dossier(opnieuw))
             values = _from_application(submitted)
@@ -285,7 +285,7 @@ def router() -> APIRouter:
         if not actor.has(RoleKind.PROVIDER) or actor.organisation is None:
             return guidance(request)
         typed = _typed(form)
-        key = _text(form.get("sleutel"))
+        key = forms.idempotency_key(form)
         try:
             application = _application(actor, typed)
             if not key:  # a form of ours always has one: a crafted post, refused as such
@@ -394,7 +394,7 @@ def router() -> APIRouter:
 
 
 def _key(form: FormData) -> str | None:
-    return _text(form.get("sleutel")) or None
+    return forms.idempotency_key(form)
 
 
 async def _refused(

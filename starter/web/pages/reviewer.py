@@ -82,7 +82,7 @@ def router() -> APIRouter:
         if choice in ("true", "false"):
             fields["approve"] = choice == "true"
         values = {"approve": choice, "reason": fields["reason"]}
-        key = str(form.get("sleutel", "")) or None
+        key = forms.idempotency_key(form)
         try:
             if "approve" not in fields:
                 raise Refused(Refusal.INVALID_INPUT, _CHOICE, field="approve")
@@ -122,6 +122,7 @@ async def _dossier(
         {
             "title": f"Dossier {case.dossier}",
             "case": case,
+            "application": await service.application(case.dossier),
             "emails": await emails(service, case.dossier),
             "can_decide": _can_decide(actor, case),
             "decided": decided,
