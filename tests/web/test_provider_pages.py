@@ -115,6 +115,7 @@ async def test_the_provider_submits_by_clicking_and_gets_the_dossier_number_and_
     await page.reload()
     await expect(page.locator("main")).to_contain_text("Niets: de VOC beoordeelt uw aanvraag.")
     await expect(page.locator("main")).to_contain_text("Ontvangstbevestiging")
+    await web.axe(page)
 
 
 async def tab_to(page: Page, is_there: str) -> None:
@@ -230,6 +231,16 @@ async def test_my_dossiers_says_what_to_do_filters_by_state_and_pages(
     await expect(page).to_have_url(web.url + "/mijn-dossiers?toestand=refused")
     states = await page.locator("tbody tr td:nth-child(3)").all_inner_texts()
     assert states and set(states) == {"geweigerd"}
+    # A refused training is filled in again from its dossier; not registered, it replaces
+    # nothing (the registry lets only a registered training be replaced).
+    await page.goto(f"{web.url}/mijn-dossiers/{refused}")
+    await page.get_by_role("link", name="Opnieuw aanmelden").click()
+    await expect(page.get_by_label("Titel van de opleiding")).to_have_value(
+        (await read(web, refused)).title
+    )
+    await expect(page.get_by_label("Vervangt dossier (niet verplicht)")).to_have_value("")
+    await expect(page.get_by_label("Contacturen", exact=True)).to_be_checked()
+    await expect(page.get_by_label("Omvang")).to_have_value("40")
     # Paging: the same cursor as GET /dossiers, a page at a time.
     monkeypatch.setattr(provider_pages, "PAGE_SIZE", 1)
     await page.goto(web.url + "/mijn-dossiers")
