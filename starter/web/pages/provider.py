@@ -187,9 +187,7 @@ def _application(actor: Actor, typed: dict[str, str]) -> TrainingApplication:
         if name == "volume":
             value = value.replace(",", ".")
         if value == "" and name not in ("title", "contact_email", "start_date", "volume"):
-            continue
-        if name == "volume_unit" and value == "":
-            continue
+            continue  # optional and left empty: as absent from the API's body
         data[name] = value
     return TrainingApplication.model_validate(data)
 
@@ -464,7 +462,13 @@ async def _dossier(
     case = await visible_case(service, actor, dossier)
     today = _today()
     window = case.appeal_window
-    can_appeal = window is not None and case.waiting_for == "provider" and case.open_appeal is None
+    # Past its last day (the case's timer not yet fired), the form would only be refused.
+    can_appeal = (
+        window is not None
+        and window.last_day >= today
+        and case.waiting_for == "provider"
+        and case.open_appeal is None
+    )
     deadlines = []
     for deadline, what in (
         (case.appeal_window, "Beroepstermijn"),
