@@ -48,7 +48,7 @@ from starter.cursors import BadCursor
 from starter.decisions import DECISIONS, Decision
 from starter.jwks import KeysUnavailable
 
-_bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see README)")
+_bearer = HTTPBearer(auto_error=False, description="the portal's signed JWT (see docs/api.md)")
 
 DossierPath = Annotated[
     str, Path(pattern=DOSSIER_PATTERN, description="dossier number, e.g. ODB-2027-000001")
