@@ -30,7 +30,15 @@ from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DossierSummary, NotificationRecord
-from registry import applications, case_records, case_rows, case_starts, documents, notifications
+from registry import (
+    applications,
+    case_records,
+    case_rows,
+    case_starts,
+    documents,
+    notifications,
+    screening,
+)
 from rules.case_view import describe_state
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -399,6 +407,10 @@ class CaseService:
         """The application as submitted (for the pages' dossier; call after the read that
         decided the reader may see it)."""
         return await self._db(lambda conn: applications.submitted(conn, dossier))
+
+    async def screening_criteria(self, dossier: str, provider: str) -> dict[int, dict[str, float]]:
+        """Each screening year's score per criterion of an organisation's dossier."""
+        return await self._db(lambda conn: screening.criteria_of(conn, dossier, provider))
 
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""

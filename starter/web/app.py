@@ -26,7 +26,7 @@ from runtime.settings import ConfigError, Settings
 from starter.client import CaseService
 from starter.web import errors, signin
 from starter.web.config import check_web_config, session_secret
-from starter.web.pages import department, register, reviewer
+from starter.web.pages import department, provider, register, reviewer
 from starter.web.render import page
 
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +43,7 @@ SECURITY_HEADERS = {
 HOME_BY_ROLE: dict[RoleKind, str] = {
     RoleKind.REVIEWER: "/beoordelen",
     RoleKind.DEPARTMENT: "/departement",
+    RoleKind.PROVIDER: provider.HOME,
 }
 
 
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(reviewer.router())
     app.include_router(department.router())
     app.include_router(register.router())
+    app.include_router(provider.router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

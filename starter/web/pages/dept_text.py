@@ -117,6 +117,6 @@ _SIDES = {"provider": "de organisatie", "department": "het departement"}
 
 ENV.filters.update(
     wijziging=lambda v: _CHANGES.get(v, v),
-    uitkomst=lambda v: "Nog niet beoordeeld" if v is None else _OUTCOMES.get(v, v),
+    screeningsuitkomst=lambda v: "Nog niet beoordeeld" if v is None else _OUTCOMES.get(v, v),
     kant=lambda v: _SIDES.get(v, v),
 )
