@@ -42,8 +42,8 @@ from models.case import (
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
-from models.registry import DossierSummary, NotificationRecord
-from registry import case_records, case_rows, documents, notifications
+from models.registry import DeadlineRecord, DossierSummary, NotificationRecord
+from registry import case_records, case_rows, documents, notifications, queries
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import cursors, registry_reads
@@ -366,6 +366,11 @@ class CaseService:
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
         return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
+
+    async def deadlines(self, dossier: str) -> list[DeadlineRecord]:
+        """Every deadline the case has had, the last of each kind (a used appeal window
+        too), soonest first: for the pages that say how each was counted."""
+        return await self._db(lambda conn: queries.deadlines_of(conn, dossier))
 
     async def list_dossiers(
         self,

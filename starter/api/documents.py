@@ -16,12 +16,18 @@ import io
 import re
 import uuid
 import zipfile
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 
-from models.documents import MAX_DOCUMENT_BYTES, DocumentReceipt, DocumentType, owners_for
+from models.documents import (
+    MAX_DOCUMENT_BYTES,
+    DocumentReceipt,
+    DocumentRecord,
+    DocumentType,
+    owners_for,
+)
 from models.identity import Actor
 from registry import documents as registry_documents
 from starter.api.access import forbidden
@@ -121,6 +127,69 @@ def _file_problem(status: int, slug: str, title: str, detail: str) -> Problem:
     return Problem(status, slug, title, f"file: {detail}", field="file")
 
 
+class DocumentRefused(ValueError):
+    """An upload refused before anything is stored: `kind` is empty, too_large or
+    unsupported (`found` then says what the content is)."""
+
+    def __init__(self, kind: Literal["empty", "too_large", "unsupported"], found: str = "") -> None:
+        super().__init__(kind, found)
+        self.kind = kind
+        self.found = found
+
+
+def check_upload(content: bytes) -> DocumentType:
+    """The document type of an upload (read with at most MAX_DOCUMENT_BYTES + 1 bytes);
+    `DocumentRefused` when it is empty, larger than 10 MB or no PDF, DOCX or ODT."""
+    if not content:
+        raise DocumentRefused("empty")
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise DocumentRefused("too_large")
+    try:
+        return sniff(content)
+    except Unsupported as exc:
+        raise DocumentRefused("unsupported", str(exc)) from exc
+
+
+async def store_upload(
+    service: CaseService, actor: Actor, content: bytes, filename: str | None
+) -> tuple[DocumentRecord, bool]:
+    """POST /documents and the BEC's page: checks the upload, then stores it for whom the
+    actor acts (the same bytes twice are one document). Returns it and whether it was new."""
+    owner = may_upload(actor)
+    media_type = check_upload(content)
+    sha256 = hashlib.sha256(content).hexdigest()
+    return await service._db(
+        lambda conn: registry_documents.store(
+            conn,
+            content=content,
+            sha256=sha256,
+            media_type=media_type,
+            name=clean_name(filename),
+            owner=owner,
+            uploaded_by=actor.subject,
+        )
+    )
+
+
+def _upload_problem(exc: DocumentRefused) -> Problem:
+    if exc.kind == "empty":
+        return _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
+    if exc.kind == "too_large":
+        return _file_problem(
+            413,
+            "body-too-large",
+            "Document too large",
+            f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
+            f"{MAX_DOCUMENT_BYTES} bytes are accepted",
+        )
+    return _file_problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported document type",
+        f"the content is {exc.found}; send a {ACCEPTED} document",
+    )
+
+
 DOCUMENT_CONTENT: dict[str, Any] = {
     t.value: {"schema": {"type": "string", "format": "binary"}} for t in DocumentType
 }
@@ -174,39 +243,11 @@ def router(actor_dependency: Any) -> APIRouter:
         service: ServiceDep,
         response: Response,
     ) -> DocumentReceipt:
-        owner = may_upload(actor)
         content = await file.read(MAX_DOCUMENT_BYTES + 1)
-        if not content:
-            raise _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
-        if len(content) > MAX_DOCUMENT_BYTES:
-            raise _file_problem(
-                413,
-                "body-too-large",
-                "Document too large",
-                f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
-                f"{MAX_DOCUMENT_BYTES} bytes are accepted",
-            )
         try:
-            media_type = sniff(content)
-        except Unsupported as exc:
-            raise _file_problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported document type",
-                f"the content is {exc}; send a {ACCEPTED} document",
-            ) from exc
-        sha256 = hashlib.sha256(content).hexdigest()
-        record, created = await service._db(
-            lambda conn: registry_documents.store(
-                conn,
-                content=content,
-                sha256=sha256,
-                media_type=media_type,
-                name=clean_name(file.filename),
-                owner=owner,
-                uploaded_by=actor.subject,
-            )
-        )
+            record, created = await store_upload(service, actor, content, file.filename)
+        except DocumentRefused as exc:
+            raise _upload_problem(exc) from exc
         if not created:
             response.status_code = 200
         return DocumentReceipt(**record.model_dump(), created=created)
