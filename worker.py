@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client
@@ -40,12 +40,14 @@ from registry.db import create_pool
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import connect
+from starter.case_starts import start_draining
 from workflows.application import ApplicationWorkflow
 from workflows.event_delivery import EventDeliveryWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.screening import ScreeningScheduleWorkflow, ScreeningWorkflow
 
 log = get_logger("worker")
+T = TypeVar("T")
 
 
 def build_worker(
@@ -171,11 +173,21 @@ async def main(
             extra_activities=extra_activities,
         )
         await start_delivery(client, pool, settings)  # webhook subscriptions (issue 14)
+        # The starts recorded while Temporal was down (or left by an API that died between
+        # its commit and its start): made as soon as this worker reaches Temporal.
+        gauges.append(start_draining(settings, _given(pool), _given(client)))
         await _run_until_signalled(worker, settings)
     finally:
         for task in gauges:
             task.cancel()
         await pool.close()
+
+
+def _given(value: T) -> Callable[[], Awaitable[T]]:
+    async def get() -> T:
+        return value
+
+    return get
 
 
 async def _run_until_signalled(worker: Worker, settings: Settings) -> None:

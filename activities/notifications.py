@@ -17,12 +17,19 @@ THE GUARANTEE (at least once, recorded):
   recognisable as one. A definite 5xx rejection: 'failed', not retried; ops resend it
   (`python -m starter mail resend`) once the cause (an address) is fixed.
 - A notice is rendered again when it is sent: the day it goes out is the day the provider
-  receives it, and the dates it quotes (the appeal deadline) run from that day.
+  receives it, and the dates it quotes (the appeal deadline) run from that day. A notice
+  sent again after it was accepted keeps the dates of its first acceptance.
+- The text is rendered before SMTP, the case counts from the acceptance. When the server
+  accepts on a later Brussels day than the text assumed (a reply after midnight; an
+  uncertain attempt, then a retry on a later day), the case keeps the later day and a
+  correction (`notice_corrected`, its own Message-ID) quoting it goes out at once, queued in
+  the transaction that records the acceptance (`_settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import smtplib
@@ -56,6 +63,7 @@ from registry import notifications as outbox
 from registry.db import Conn
 from registry.errors import InvalidInput, NotFound
 from rules import deadlines
+from rules.notices import correction as notice_correction
 from rules.notices import dated_by_sending
 from rules.notices import message_id as notice_message_id
 from runtime.settings import PROJECT_ROOT, Settings, SmtpSettings
@@ -80,6 +88,8 @@ REQUIRED_CONTEXT: dict[NotificationKind, tuple[str, ...]] = {
     K.REVOCATION: ("last_day", "reason"),
     K.FINAL_REFUSAL: (),
     K.DEADLINE_CORRECTED: ("deadline_kind", "last_day", "reason"),
+    # + appeal_deadline, removal_on (and was_<each>): only those that changed
+    K.NOTICE_CORRECTED: ("corrects_subject", "assumed_on", "accepted_on"),
 }
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -377,10 +387,33 @@ async def send_one(
     who: str | None = None,
     clock: Clock | None = None,
 ) -> datetime:
-    """Delivers one outbox message; returns when the server accepted it (the first
-    acceptance, if it had been sent already). Raises NoticeRejected (for good), NoticeBusy
-    or SmtpNotAccepted (try again later), NotFound."""
+    """Delivers one outbox message, then at once its correction if one is owed (see
+    `_settle`); returns when the server accepted the message (the first acceptance, if it
+    had been sent already). Raises NoticeRejected (for good), NoticeBusy or SmtpNotAccepted
+    (try again later), NotFound. A correction not yet accepted raises too (SmtpNotAccepted,
+    NoticeBusy): the caller's retry finds the message sent and sends the correction."""
     clock = clock or Clock()
+    sent_at = await _send_message(pool, settings, message_id, session, who=who, clock=clock)
+    correction = await outbox.open_correction(pool, message_id)
+    if correction is not None:
+        try:
+            await _send_message(pool, settings, correction, session, who=who, clock=clock)
+        except NoticeRejected:
+            # Refused for good where the notice itself was just taken: kept as failed for
+            # ops (`mail list`); the notice it corrects was delivered.
+            log.error("notification.correction.rejected", message_id=correction)
+    return sent_at
+
+
+async def _send_message(
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    message_id: str,
+    session: SmtpSession,
+    *,
+    who: str | None,
+    clock: Clock,
+) -> datetime:
     lease = timedelta(seconds=settings.notifications.claim_lease_seconds)
     claimed = await outbox.claim(pool, message_id, who or claimant(), lease)
     if claimed is None:
@@ -395,12 +428,14 @@ async def send_one(
         )
     msg = claimed
     bound = log.bind(dossier=msg.dossier, step=msg.step, kind=msg.kind, message_id=message_id)
+    quoted_on: date | None = None
     if msg.context is not None:
-        subject, body = render_sent_on(
-            NotificationKind(msg.kind), msg.context, deadlines.brussels_day(clock.now())
-        )
+        # Dated by the day of this attempt; a notice sent before (ops resend it) keeps the
+        # dates of its first acceptance, the day the case counts from.
+        quoted_on = deadlines.brussels_day(msg.sent_at or clock.now())
+        subject, body = render_sent_on(NotificationKind(msg.kind), msg.context, quoted_on)
         await outbox.store_rendered(pool, msg.id, subject, body)
-        msg = outbox.OutboxMessage(**{**msg.__dict__, "subject": subject, "body": body})
+        msg = dataclasses.replace(msg, subject=subject, body=body)
     data = _build(settings, msg)
     try:
         await _heartbeating(asyncio.to_thread(session.send, msg.to_address, data))
@@ -408,14 +443,77 @@ async def send_one(
         await outbox.fail(pool, msg.id, str(exc))
         bound.error("notification.rejected", error=str(exc))
         raise NoticeRejected(f"{message_id} was refused by SMTP: {exc}") from exc
-    except (_NotAccepted, _Uncertain) as exc:
-        # Not accepted, or we cannot tell: the next attempt sends it (same Message-ID).
+    except _NotAccepted as exc:
         await outbox.release(pool, msg.id, str(exc))
         bound.warning("notification.deferred", error=str(exc))
         raise SmtpNotAccepted(f"{message_id}: {exc}") from exc
-    sent_at = await outbox.mark_sent(pool, msg.id, clock.now())
+    except _Uncertain as exc:
+        # We cannot tell: the next attempt sends it (same Message-ID), and the text of this
+        # one may reach the recipient, so its day counts when a correction is weighed.
+        await outbox.release(pool, msg.id, str(exc), handed_over=quoted_on)
+        bound.warning("notification.deferred", error=str(exc))
+        raise SmtpNotAccepted(f"{message_id}: {exc}") from exc
+    sent_at = await _settle(pool, settings, msg, clock.now(), quoted_on)
     bound.info("notification.sent")
     return sent_at
+
+
+async def _settle(
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    msg: outbox.OutboxMessage,
+    accepted: datetime,
+    quoted_on: date | None,
+) -> datetime:
+    """Records the acceptance and, in the same transaction, the correction it owes: the case
+    counts from the Brussels day SMTP accepted the notice, and when a text the recipient
+    may have read was dated from an earlier day with other dates (a reply after midnight, an
+    uncertain attempt before a retry on a later day), a correction quoting the kept dates is
+    queued with its own Message-ID. Nothing in between can lose it: a crash after this
+    finds the notice sent and the correction queued (`open_correction`)."""
+    async with pool.acquire() as conn, conn.transaction():
+        recorded = await outbox.mark_sent(conn, msg.id, accepted, quoted_on)
+        if recorded.quoted_on is None or msg.context is None:
+            return recorded.sent_at
+        kind = NotificationKind(msg.kind)
+        kept_on = deadlines.brussels_day(recorded.sent_at)
+        owed = notice_correction(kind, msg.context, recorded.quoted_on, kept_on)
+        if owed is None:
+            return recorded.sent_at
+        context = {**msg.context, **owed, "corrects_subject": msg.subject}
+        try:
+            subject, body = render_sent_on(K.NOTICE_CORRECTED, context, kept_on)
+        except TemplateContextError as exc:
+            # A defect in our template must not undo the acceptance (the case counts from
+            # it) nor send the notice again and again: said loudly, for a fix and a resend.
+            log.error(
+                "notification.correction.unrenderable",
+                dossier=msg.dossier,
+                message_id=msg.message_id,
+                error=str(exc),
+            )
+            return recorded.sent_at
+        recipient = Recipient(msg.recipient)
+        await outbox.add(
+            conn,
+            dossier=msg.dossier,
+            step=msg.step,
+            kind=K.NOTICE_CORRECTED.value,
+            recipient=recipient.value,
+            to_address=msg.to_address,
+            subject=subject,
+            body=body,
+            message_id=message_id(msg.dossier, K.NOTICE_CORRECTED, msg.step, recipient),
+            context=to_jsonable_python(context),
+        )
+    log.warning(
+        "notification.correction.queued",
+        dossier=msg.dossier,
+        message_id=msg.message_id,
+        quoted_on=recorded.quoted_on.isoformat(),
+        accepted_on=kept_on.isoformat(),
+    )
+    return recorded.sent_at
 
 
 async def _heartbeating(work: Any) -> Any:
@@ -442,18 +540,24 @@ class Delivery:
 
 
 async def deliver(
-    pool: asyncpg.Pool[Any], settings: Settings, dossier: str, session: SmtpSession | None = None
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    dossier: str,
+    session: SmtpSession | None = None,
+    clock: Clock | None = None,
 ) -> Delivery:
     """Sends the dossier's unsent e-mails (see the module docstring), over `session` when
-    given (its owner closes it), else over a connection of its own."""
+    given (its owner closes it), else over a connection of its own. `clock`: the activity's,
+    made when it started (a page's later dossiers go out later: a clock made per dossier
+    would date them all from the activity's start)."""
     if session is None:
         own = SmtpSession(settings.smtp)
         try:
-            return await deliver(pool, settings, dossier, own)
+            return await deliver(pool, settings, dossier, own, clock)
         finally:
             await asyncio.to_thread(own.close)
     result = Delivery()
-    clock = Clock()
+    clock = clock or Clock()
     for mid in await outbox.open_for_dossier(pool, dossier):
         try:
             await send_one(pool, settings, mid, session, clock=clock)

@@ -27,7 +27,7 @@ from models.retention import (
     StartInput,
 )
 from registry import retention as repo
-from runtime.retention_table import TableError, load_table
+from runtime.retention_table import TableError, load_personal, load_table
 from runtime.settings import Settings
 
 # Errors a retry cannot cure (the same data and code give the same error): the run fails at
@@ -103,6 +103,9 @@ class RetentionActivities:
                     table_version=inp.table_version,
                     as_of=inp.as_of,
                     limit=inp.limit,
+                    personal=load_personal(
+                        self._settings.resolve(self._settings.retention.personal_fields)
+                    ),
                 )
         activity.logger.info(
             "retention.batch.replayed" if result.replayed else "retention.batch.done",

@@ -154,6 +154,10 @@ class ScreeningActivities:
             return await self._deliver_page(inp)
 
     async def _deliver_page(self, inp: DeliverPageInput) -> DeliverPageResult:
+        # When each notice is accepted, on the server's clock: made once, at the start, so a
+        # notice accepted minutes into the page is dated by that moment (its provider's
+        # receipt, from which the case counts), not by the page's start.
+        clock = mail.Clock()
         step = screening_step(inp.year)
         rows = await repo.pending_deliveries(self._pool, inp.year, inp.after, inp.upto)
         checked = {
@@ -176,7 +180,7 @@ class ScreeningActivities:
         if ended:
             await repo.mark_delivered(self._pool, inp.year, ended, "case_ended")
         await self._enqueue_emails(inp.year, live)
-        sent = await self._send_emails(live, inp.signal_concurrency)
+        sent = await self._send_emails(live, inp.signal_concurrency, clock)
         # Told with the day each notice went out: the provider received it that day.
         dossiers = [r.dossier for r in live]
         await repo.set_notified_on_from_sending(self._pool, inp.year, dossiers)
@@ -229,7 +233,9 @@ class ScreeningActivities:
                     context=context,
                 )
 
-    async def _send_emails(self, rows: list[repo.Delivery], concurrency: int) -> int:
+    async def _send_emails(
+        self, rows: list[repo.Delivery], concurrency: int, clock: mail.Clock
+    ) -> int:
         deferred: list[str] = []
         sent = 0
         todo = iter(rows)  # shared by the lanes: each takes the next dossier
@@ -240,7 +246,9 @@ class ScreeningActivities:
             session = mail.SmtpSession(self._settings.smtp)
             try:
                 for r in todo:
-                    delivery = await mail.deliver(self._pool, self._settings, r.dossier, session)
+                    delivery = await mail.deliver(
+                        self._pool, self._settings, r.dossier, session, clock
+                    )
                     activity.heartbeat()
                     sent += len(delivery.sent)
                     deferred.extend(delivery.retry)

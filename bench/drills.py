@@ -247,7 +247,7 @@ class Portal:
             "volume_unit": "contact_hours",
         }
         response = await self.call(drill, "/applications", body, self.provider, sub.key)
-        if response is not None and response.status_code in (200, 201):
+        if response is not None and response.status_code in (200, 201, 202):
             sub.dossier = str(response.json()["dossier"])
         return sub.dossier
 

@@ -87,6 +87,8 @@ class Provider:
     )
     kid: str = field(default_factory=lambda: secrets.token_hex(8))
     codes: dict[str, _Grant] = field(default_factory=dict)
+    # Who can sign in here (tests may add someone, e.g. a reviewer of a body without cases).
+    personas: dict[str, Persona] = field(default_factory=lambda: dict(PERSONAS))
 
     def jwks(self) -> dict[str, Any]:
         jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -158,12 +160,12 @@ def create_app(provider: Provider) -> Starlette:
         if problem:
             return HTMLResponse(_page("Aanvraag geweigerd", f"<p>{html.escape(problem)}</p>"), 400)
         if request.method == "GET":
-            return HTMLResponse(_chooser(params))
+            return HTMLResponse(_chooser(provider, params))
         back = params["redirect_uri"]
         state = params.get("state", "")
         if params.get("weigeren"):
             return _redirect(back, error="access_denied", state=state)
-        persona = PERSONAS.get(params.get("persona", ""))
+        persona = provider.personas.get(params.get("persona", ""))
         if persona is None:
             return HTMLResponse(_page("Onbekende persoon", "<p>Kies een persoon.</p>"), 400)
         code = secrets.token_urlsafe(32)
@@ -258,7 +260,7 @@ _KEPT = (
 )
 
 
-def _chooser(params: dict[str, str]) -> str:
+def _chooser(provider: Provider, params: dict[str, str]) -> str:
     hidden = "".join(
         f'<input type="hidden" name="{k}" value="{html.escape(str(params[k]))}">'
         for k in _KEPT
@@ -268,7 +270,7 @@ def _chooser(params: dict[str, str]) -> str:
         f'<li><form method="post" action="/authorize">{hidden}'
         f'<input type="hidden" name="persona" value="{key}">'
         f'<button type="submit">Aanmelden als {html.escape(p.label)}</button></form></li>'
-        for key, p in PERSONAS.items()
+        for key, p in provider.personas.items()
     )
     refuse = (
         f'<form method="post" action="/authorize">{hidden}'

@@ -631,10 +631,9 @@ class Stack:
             f"  PostgreSQL       {pg}",
             f"  SMTP             {smtp}",
             f"  HTTP API         {plan.api_url}  (OpenAPI docs: {plan.api_url}/docs)",
-            f"  Web application  {plan.web_url}  (sign in through the dev OpenID provider "
-            f"{plan.oidc_url}, as one of:",
+            f"  Web application  {plan.web_url}  (staff and providers; docs/web.md)",
+            f"                   signs in at the dev OpenID provider {plan.oidc_url} as:",
             *(f"                     - {p.label}" for p in oidc_provider.PERSONAS.values()),
-            "                   )",
             f"  Worker metrics   http://127.0.0.1:{s.worker.metrics_port}/metrics",
             f"  Screening        schedule {s.screening.schedule_id}: every year on "
             f"{s.screening.day}/{s.screening.month} {s.screening.hour:02d}:"

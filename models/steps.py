@@ -30,7 +30,9 @@ class NotificationKind(StrEnum):
     STOP_CONFIRMATION = "stop_confirmation"
     REVOCATION = "revocation"
     FINAL_REFUSAL = "final_refusal"  # appeal window lapsed
-    DEADLINE_CORRECTED = "deadline_corrected"
+    DEADLINE_CORRECTED = "deadline_corrected"  # the department corrected a receipt date
+    # A notice's dates ran from a day before SMTP accepted it: the dates the case keeps.
+    NOTICE_CORRECTED = "notice_corrected"
 
 
 class Recipient(StrEnum):

@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 from models.case import CaseState
 from models.screening import ScreeningProgress
 from ops import searches
-from registry import events, reconcile_runs, retention
+from registry import case_starts, events, reconcile_runs, retention
 from registry import notifications as outbox
 from runtime.logging import get_logger
 
@@ -338,11 +338,44 @@ class RetentionMetrics(_RegistryGauges):
         return st
 
 
+# The starts recorded while Temporal could not be reached (registry/case_starts.py).
+CASE_START_METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        "odb_case_starts_pending", (), "dossiers received whose case is still to be started"
+    ),
+    MetricInfo(
+        "odb_case_starts_oldest_seconds",
+        (),
+        "age of the oldest start still to be made (0: none; alert when > 300)",
+    ),
+)
+
+
+class CaseStartMetrics(_RegistryGauges):
+    """Gauges of the starts still to be made."""
+
+    metrics = CASE_START_METRICS
+    what = "case_starts"
+
+    async def refresh(self) -> tuple[int, datetime | None]:
+        pending, oldest = await case_starts.summary(self._pool)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0
+        self._gauges["odb_case_starts_pending"].set(pending)
+        self._gauges["odb_case_starts_oldest_seconds"].set(int(age))
+        return pending, oldest
+
+
 def start_registry_metrics(client: Client, pool: asyncpg.Pool[Any]) -> list[asyncio.Task[None]]:
     """The outbox, webhook and reconciliation gauges, on the meter of the runtime that serves
     /metrics."""
     runtime = client.service_client.config.runtime or Runtime.default()
     return [
         asyncio.create_task(gauges(pool, runtime.metric_meter).run())
-        for gauges in (OutboxMetrics, EventMetrics, ReconcileMetrics, RetentionMetrics)
+        for gauges in (
+            OutboxMetrics,
+            EventMetrics,
+            ReconcileMetrics,
+            RetentionMetrics,
+            CaseStartMetrics,
+        )
     ]

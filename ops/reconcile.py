@@ -58,7 +58,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import search
 from models.case import CaseState, CaseStatus
 from models.case_row import CaseRow
-from registry import case_records, case_rows, reconcile_runs
+from registry import case_records, case_rows, case_starts, reconcile_runs
 from rules import case_view
 from rules.deadlines import end_of_day
 
@@ -569,6 +569,9 @@ class Reconciler:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 return self._no_answer(dossier, exc)
+        if execution is None and await _registry(case_starts.is_pending(self._pool, dossier)):
+            # Received while Temporal was down: a drainer starts its case (docs/case-starts.md).
+            return _Look(Kind.UNCHECKED, [], None, None, False, "its case is still to be started")
         if execution is not None:
             try:
                 live = await handle.query("status", result_type=CaseStatus, rpc_timeout=RPC_TIMEOUT)

@@ -10,6 +10,10 @@
     python -m ops retention --hold ODB-… --reason "…"   keep a dossier whole (a case in court)
     python -m ops retention --release ODB-…
     python -m ops retention --verify FILE.zip     check an archive file against its manifest
+    python -m ops retention repair [--dry-run] [--dossier ODB-…]
+                                                  rows an earlier strip damaged: restored
+                                                  from the archives, stripped as declared
+                                                  (personal_fields.yaml), audited
 
 Exit codes: 0 done, 1 an archive that does not verify, 2 refused (a bad table or input,
 named), 4 a server unavailable.
@@ -32,7 +36,7 @@ from models.application import DOSSIER_PATTERN
 from models.retention import Due, Kind, RetentionInput, RetentionReport, RetentionTable
 from registry import retention as repo
 from registry.db import create_pool
-from runtime.retention_table import TableError, load_table
+from runtime.retention_table import TableError, load_personal, load_table
 from runtime.settings import ConfigError, Settings, load_settings
 from runtime.temporal import connect
 
@@ -43,6 +47,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "retention", help="what is kept and for how long: dry run, run, holds, archives"
     )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["repair"],
+        help="repair: restore what an earlier strip damaged from the archives (--dry-run: "
+        "print what would change)",
+    )
+    p.add_argument("--dossier", help="repair: only this dossier")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--dry-run", action="store_true", help="print what a purge would take")
     what.add_argument("--run", action="store_true", help="run the purge now and wait for it")
@@ -77,6 +89,17 @@ def _err(text: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.action == "repair" and (
+        args.run or args.check is not None or args.hold or args.release or args.verify is not None
+    ):
+        _err("repair takes --dry-run and --dossier only")
+        return 2
+    if args.dossier is not None and args.action != "repair":
+        _err("--dossier is for repair: python -m ops retention repair --dossier ODB-…")
+        return 2
+    if args.dossier is not None and not re.match(DOSSIER_PATTERN, args.dossier):
+        _err(f"--dossier: {args.dossier!r} is not a dossier number (ODB-2027-000123)")
+        return 2
     if args.check is not None:
         return _check(args.check)
     if args.verify is not None:
@@ -118,23 +141,44 @@ def _table(settings: Settings) -> RetentionTable:
 
 
 def _check(path: str) -> int:
+    """A table, or a declaration of personal fields (a file with `tables:`); no FILE: both
+    of the settings."""
     try:
         target = Path(path) if path else None
+        personal: Path | None = None
         if target is None:
             settings = load_settings()
             target = settings.resolve(settings.retention.table)
-        table = load_table(target)
+            personal = settings.resolve(settings.retention.personal_fields)
+        elif _is_declaration(target):
+            target, personal = None, target
+        if target is not None:
+            table = load_table(target)
+            _out(f"{target}: retention table {table.version} is valid")
+            _out(describe(table))
+        if personal is not None:
+            fields = load_personal(personal)
+            count = sum(len(t.fields) for t in fields.tables.values())
+            _out(
+                f"{personal}: personal fields {fields.version} are valid: {count} fields of "
+                f"{len(fields.tables)} tables ({', '.join(fields.tables)})"
+            )
     except TableError as exc:
-        _err(f"{exc.path}: the retention table cannot be used:")
+        _err(f"{exc.path}: cannot be used:")
         for key, why in exc.problems:
             _err(f"  {key}: {why}")
         return 2
     except ConfigError as exc:
         _err(str(exc))
         return 2
-    _out(f"{target}: retention table {table.version} is valid")
-    _out(describe(table))
     return 0
+
+
+def _is_declaration(path: Path) -> bool:
+    try:
+        return "\ntables:" in "\n" + path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def describe(table: RetentionTable) -> str:
@@ -170,6 +214,19 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return await _run(args, settings)
     pool = await create_pool(settings, min_size=0, timeout=5)
     try:
+        if args.action == "repair":
+            from ops.retention_repair import repair, report
+
+            personal = load_personal(settings.resolve(settings.retention.personal_fields))
+            outcome = await repair(
+                pool,
+                personal,
+                settings.archive_path,
+                dry=args.dry_run,
+                by=args.subject,
+                dossier=args.dossier,
+            )
+            return report(outcome)
         if args.dry_run:
             as_of = args.as_of or datetime.now(UTC)
             async with pool.acquire() as conn:
@@ -226,8 +283,7 @@ def dry_run_text(due: list[Due], as_of: datetime, table: RetentionTable, every: 
             lines.append(f"{d.kind.value:<18} {'-':>6}  {'keep':<15} kept permanently")
             continue
         period = (
-            f"; {d.rule.after.value} from {d.moment_from.isoformat()} to "
-            f"{d.moment_to.isoformat()}"
+            f"; {d.rule.after.value} from {d.moment_from.isoformat()} to {d.moment_to.isoformat()}"
             if d.moment_from and d.moment_to
             else ""
         )

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from models.application import TrainingApplication
-from registry import case_rows
+from registry import case_rows, case_starts
 from registry.db import Conn
 from registry.errors import Conflict, InvalidInput, InvalidState, NotFound
 from rules import case_view
@@ -180,6 +180,8 @@ async def allocate(
         # Readable at once, before its case recorded the submission: under review.
         status = case_view.initial_status(dossier, application, submitted_at)
         await case_rows.write(conn, case_view.case_row(status, step="submitted", at=submitted_at))
+        # Its case is started after this commits; recorded here, the start is never lost.
+        await case_starts.record(conn, dossier)
         return dossier, True
 
 
@@ -214,6 +216,12 @@ async def provider_name(conn: Conn, dossier: str) -> str | None:
         "SELECT provider_name FROM applications WHERE dossier = $1", dossier
     )
     return None if value is None else str(value)
+
+
+async def submitted(conn: Conn, dossier: str) -> TrainingApplication | None:
+    """The application as it was submitted (for the pages' dossier)."""
+    payload = await conn.fetchval("SELECT payload FROM applications WHERE dossier = $1", dossier)
+    return None if payload is None else TrainingApplication.model_validate(payload)
 
 
 async def contact_email(conn: Conn, dossier: str) -> str | None:

@@ -16,7 +16,9 @@ from pydantic import ValidationError
 
 from models.case import CaseStatus
 from models.case_row import CaseRow, DossierListItem, DossierView
+from registry.case_starts import STARTING
 from registry.db import Conn, Db
+from rules import case_view
 
 # As many as the case itself keeps (workflows: SCREENINGS_KEPT, HISTORY_KEPT).
 SCREENINGS_SHOWN = 5
@@ -212,7 +214,7 @@ async def get(db: Db, dossier: str) -> CaseRow | None:
 
 
 _VIEW = f"""
-    SELECT r.last_step, r.last_step_at, r.status,
+    SELECT r.last_step, r.last_step_at, r.status, {STARTING} AS starting,
         (SELECT coalesce(json_agg(n ORDER BY n.id), '[]'::json) FROM (
             SELECT id, message_id, kind, step,
                    CASE WHEN status = 'failed' THEN coalesce(last_error, '') ELSE '' END
@@ -243,9 +245,14 @@ async def view(db: Db, dossier: str, provider: str | None = None) -> DossierView
     ]
     status["screenings"] = _json(record["screenings"]) or status.get("screenings", [])
     status["history"] = _json(record["history"]) or status.get("history", [])
-    return DossierView.model_validate(
+    found = DossierView.model_validate(
         {**status, "as_of_step": record["last_step"], "as_of": record["last_step_at"]}
     )
+    if record["starting"]:  # received, its case still to be started: as of the receipt
+        found = case_view.being_started(found).model_copy(
+            update={"as_of_step": case_view.RECEIVED_STEP, "as_of": found.submitted_at}
+        )
+    return found
 
 
 _LIST_ITEM = """dossier, title, competent_body, state, end_reason, waiting_for, next_step,
@@ -272,10 +279,22 @@ async def of_provider(
         page_where += f" AND (submitted_at, dossier) < {keyset}"
         args += list(after)
     rows = await db.fetch(
-        f"""SELECT {_LIST_ITEM} FROM case_rows WHERE {page_where}
+        f"""SELECT {_LIST_ITEM}, {STARTING} AS starting FROM case_rows r WHERE {page_where}
             ORDER BY submitted_at DESC, dossier DESC LIMIT {int(limit) + 1}""",
         *args,
     )
     count = await db.fetchval(f"SELECT count(*) FROM case_rows WHERE {where}", *params)
-    items = [DossierListItem.model_validate(dict(r)) for r in rows[:limit]]
+    items = [_list_item(r) for r in rows[:limit]]
     return int(count), items, len(rows) > limit
+
+
+def _list_item(record: asyncpg.Record) -> DossierListItem:
+    data = dict(record)
+    if data.pop("starting"):  # received, its case still to be started
+        data.update(
+            waiting_for=case_view.STARTING_WAITING_FOR,
+            next_step=case_view.starting_next_step(data["competent_body"]),
+            last_step=case_view.RECEIVED_STEP,
+            last_step_at=data["submitted_at"],
+        )
+    return DossierListItem.model_validate(data)

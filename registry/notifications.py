@@ -10,7 +10,7 @@ activities/notifications.py for the delivery rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from models.registry import NotificationRecord
@@ -39,6 +39,20 @@ class OutboxMessage:
     body: str
     message_id: str
     context: dict[str, Any] | None
+    recipient: str = "provider"
+    # Set when it was accepted before (ops resend a sent notice): its dates stay those of
+    # that first acceptance, the day the case counts from.
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The acceptance as recorded: the first one, if a concurrent claimant got there before,
+    and the earliest day whose dates a text of this message that may have reached the
+    recipient quoted (None: no dated text)."""
+
+    sent_at: datetime
+    quoted_on: date | None
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,7 @@ async def claim(
                 lease_until = now() + $3::interval, attempts = attempts + 1
             WHERE message_id = $1 AND ({_CLAIMABLE})
             RETURNING id, dossier, step, kind, to_address, subject, body, message_id,
-                      context""",
+                      context, recipient, sent_at""",
         message_id,
         claimant,
         lease,
@@ -128,29 +142,53 @@ async def store_rendered(db: Db, notification_id: int, subject: str, body: str) 
     )
 
 
-async def mark_sent(db: Db, notification_id: int, sent_at: datetime) -> datetime:
-    """Records the server's acceptance; returns the recorded moment (the first one, if a
-    concurrent claimant got there before)."""
-    value = await db.fetchval(
+async def mark_sent(
+    db: Db, notification_id: int, sent_at: datetime, quoted_on: date | None = None
+) -> Accepted:
+    """Records the server's acceptance of the text dated `quoted_on`; returns the recorded
+    moment (the first one, if a concurrent claimant got there before) and the earliest
+    dated text that may have reached the recipient."""
+    row = await db.fetchrow(
         """UPDATE notifications
-           SET status = 'sent', sent_at = COALESCE(sent_at, $2), lease_until = NULL
+           SET status = 'sent', sent_at = COALESCE(sent_at, $2), lease_until = NULL,
+               quoted_on = LEAST(quoted_on, $3)
            WHERE id = $1
-           RETURNING sent_at""",
+           RETURNING sent_at, quoted_on""",
         notification_id,
         sent_at,
+        quoted_on,
     )
-    return value if value is not None else sent_at
+    if row is None:
+        return Accepted(sent_at=sent_at, quoted_on=quoted_on)
+    return Accepted(sent_at=row["sent_at"], quoted_on=row["quoted_on"])
 
 
-async def release(db: Db, notification_id: int, error: str) -> None:
-    """The server does not have it: pending again, for the next attempt."""
+async def release(
+    db: Db, notification_id: int, error: str, handed_over: date | None = None
+) -> None:
+    """The server does not have it (or, `handed_over`, may have the text dated that day,
+    which the recipient may then read): pending again, for the next attempt."""
     await db.execute(
         """UPDATE notifications
-           SET status = 'pending', last_error = $2, claimed_by = NULL, lease_until = NULL
+           SET status = 'pending', last_error = $2, claimed_by = NULL, lease_until = NULL,
+               quoted_on = LEAST(quoted_on, $3)
            WHERE id = $1 AND status = 'sending'""",
         notification_id,
         error,
+        handed_over,
     )
+
+
+async def open_correction(db: Db, message_id: str) -> str | None:
+    """The Message-ID of the correction of this message, while it is not sent yet."""
+    value = await db.fetchval(
+        """SELECT c.message_id FROM notifications o
+           JOIN notifications c ON c.dossier = o.dossier AND c.step = o.step
+                AND c.recipient = o.recipient AND c.kind = 'notice_corrected'
+           WHERE o.message_id = $1 AND c.status IN ('pending', 'sending', 'uncertain')""",
+        message_id,
+    )
+    return None if value is None else str(value)
 
 
 async def fail(db: Db, notification_id: int, error: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from models.case import CaseStatus
+from models.personal import PersonalFields
 from models.retention import (
     Action,
     Due,
@@ -34,8 +34,8 @@ from models.retention import (
     RetentionTable,
     Rule,
 )
+from registry import personal as declared
 from registry.db import Conn, Db
-from rules.case_view import provider_view
 
 # Arbitrary but fixed: every purge batch of this project takes the same lock.
 _LOCK_ID = 0x0DB_0023
@@ -220,6 +220,7 @@ async def batch(
     table_version: str,
     as_of: datetime,
     limit: int,
+    personal: PersonalFields,
 ) -> PurgeBatchResult:
     """Takes up to `limit` records of `kind` due as of `as_of`, in one transaction."""
     async with conn.transaction():
@@ -246,7 +247,12 @@ async def batch(
             return result
         keys = [str(r["key"]) for r in rows]
         await conn.execute("SET LOCAL odb.retention = 'strip'")  # the audit trigger's leave
-        await _TAKE[(kind, rule.then)](conn, keys)
+        if rule.then == Action.STRIP_PERSONAL and kind in _DECLARED:
+            # A provider's key is number@deactivated; its rows are the number's.
+            of = [k.split("@", 1)[0] for k in keys] if kind == Kind.PROVIDER_CONTACT else keys
+            await declared.strip_tables(conn, personal, personal.tables_of(kind), of)
+        else:
+            await _TAKE[(kind, rule.then)](conn, keys)
         moments = [r["moment"] for r in rows]
         batch_id = await conn.fetchval(
             """INSERT INTO retention_batches (run_id, batch_key, kind, action, rule,
@@ -281,134 +287,9 @@ def _json(value: Any) -> Any:
 # ---- what each kind's action does ----
 
 
-async def _strip_dossiers(conn: Conn, dossiers: list[str]) -> None:
-    """The dossier's people: the contact e-mail, staff and uploader ids (replaced by the
-    role that acted, as a provider reads them), the appeal's motivation and the hearing
-    notes. Decisions with their reasons, appeals' dates and outcomes, registration periods
-    and deadlines stay."""
-    await conn.execute(
-        """UPDATE applications SET contact_email = '', payload = payload - 'contact_email'
-           WHERE dossier = ANY($1::text[])""",
-        dossiers,
-    )
-    await conn.execute(
-        """UPDATE decisions d
-           SET decided_by = CASE d.kind WHEN 'appeal' THEN 'BEC'
-                                        WHEN 'revocation' THEN 'department'
-                                        ELSE 'reviewer ' || a.competent_body END
-           FROM applications a
-           WHERE a.dossier = d.dossier AND d.dossier = ANY($1::text[])""",
-        dossiers,
-    )
-    await conn.execute(
-        """UPDATE appeals SET filed_by = CASE route WHEN 'email' THEN 'BEC' ELSE 'provider' END,
-               motivation = ''
-           WHERE dossier = ANY($1::text[])""",
-        dossiers,
-    )
-    await conn.execute(
-        "UPDATE hearings SET recorded_by = 'BEC', note = '' WHERE dossier = ANY($1::text[])",
-        dossiers,
-    )
-    rows = await conn.fetch(
-        "SELECT dossier, status FROM case_rows WHERE dossier = ANY($1::text[])", dossiers
-    )
-    # Written as registry/case_rows.py writes it (a JSON object).
-    await conn.executemany(
-        "UPDATE case_rows SET status = $2::jsonb WHERE dossier = $1",
-        [
-            (r["dossier"], stripped_status(CaseStatus.model_validate(_json(r["status"]))))
-            for r in rows
-        ],
-    )
-
-
-def stripped_status(status: CaseStatus) -> dict[str, Any]:
-    """The case as its row keeps it once stripped: people appear by role (as a provider
-    reads them), the free text people wrote is gone (JSON)."""
-    shown = provider_view(status)
-    appeals = [
-        a.model_copy(
-            update={
-                "motivation": "",
-                "hearings": [h.model_copy(update={"note": ""}) for h in a.hearings],
-            }
-        )
-        for a in shown.appeals
-    ]
-    return shown.model_copy(update={"appeals": appeals}).model_dump(mode="json")
-
-
-# Keys whose value names a person, anywhere in an audit step's details; free text people
-# wrote; what the step's copy of the case row repeats (the row itself is stripped apart).
-_PERSON_KEYS = {"decided_by", "filed_by", "recorded_by", "by", "subject", "uploaded_by"}
-_TEXT_KEYS = {"motivation", "note", "document_reference", "contact_email", "to_address", "body"}
-_DROPPED_KEYS = {"row", "actor", "context"}
-
-
-def role_of(actor_detail: dict[str, Any] | None, subject: str) -> str:
-    """The role an audit step's actor acted in: what a provider is told instead of an id."""
-    if subject == "system":
-        return "system"
-    roles = (actor_detail or {}).get("roles") or []
-    for role in roles:
-        kind = role.get("kind")
-        if kind == "reviewer":
-            return f"reviewer {role.get('body') or ''}".strip()
-        if kind == "bec":
-            return "BEC"
-        if kind in ("provider", "department"):
-            return str(kind)
-    return "user"
-
-
-def scrubbed(value: Any, role: str) -> Any:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key in _DROPPED_KEYS:
-                continue
-            if key in _PERSON_KEYS and isinstance(item, str):
-                out[key] = role if item != "system" else item
-            elif key in _TEXT_KEYS and isinstance(item, str):
-                out[key] = ""
-            else:
-                out[key] = scrubbed(item, role)
-        return out
-    if isinstance(value, list):
-        return [scrubbed(item, role) for item in value]
-    return value
-
-
-async def _strip_audit(conn: Conn, dossiers: list[str]) -> None:
-    rows = await conn.fetch(
-        "SELECT id, actor, actor_detail, details FROM audit WHERE dossier = ANY($1::text[])",
-        dossiers,
-    )
-    updates = []
-    for r in rows:
-        detail = _json(r["actor_detail"]) or {}
-        role = role_of(detail, r["actor"])
-        anonymous = {
-            "subject": role,
-            "organisation": detail.get("organisation"),
-            "roles": detail.get("roles", []),
-        }
-        updates.append((r["id"], role, anonymous, scrubbed(_json(r["details"]), role)))
-    await conn.executemany(
-        """UPDATE audit SET actor = $2, actor_detail = $3::jsonb, details = $4::jsonb
-           WHERE id = $1""",
-        updates,
-    )
-
-
-async def _strip_emails(conn: Conn, dossiers: list[str]) -> None:
-    await conn.execute(
-        f"""UPDATE notifications SET to_address = '', body = '', context = NULL,
-               last_error = NULL, claimed_by = NULL
-            WHERE dossier = ANY($1::text[]) AND status NOT IN {OPEN_NOTICES}""",
-        dossiers,
-    )
+# The kinds whose strip is declared (personal_fields.yaml): exactly the declared fields of
+# the declared tables change (registry/personal.py).
+_DECLARED = (Kind.DOSSIER, Kind.AUDIT, Kind.EMAILS, Kind.PROVIDER_CONTACT)
 
 
 async def _delete_emails(conn: Conn, dossiers: list[str]) -> None:
@@ -459,41 +340,13 @@ async def _delete_screening_results(conn: Conn, dossiers: list[str]) -> None:
     await conn.execute("DELETE FROM screening_results WHERE dossier = ANY($1::text[])", dossiers)
 
 
-async def _strip_provider_contacts(conn: Conn, keys: list[str]) -> None:
-    numbers = [k.split("@", 1)[0] for k in keys]
-    await conn.execute(
-        "UPDATE providers SET contact_email = NULL WHERE enterprise_number = ANY($1::text[])",
-        numbers,
-    )
-    # before/after were written as JSON text inside jsonb (a string scalar) by the register:
-    # read either form, write an object back.
-    await conn.execute(
-        """UPDATE provider_changes
-           SET before = CASE WHEN before IS NULL THEN NULL ELSE jsonb_set(
-                   CASE jsonb_typeof(before) WHEN 'string' THEN (before #>> '{}')::jsonb
-                                             ELSE before END,
-                   '{contact_email}', 'null') END,
-               after = jsonb_set(
-                   CASE jsonb_typeof(after) WHEN 'string' THEN (after #>> '{}')::jsonb
-                                            ELSE after END,
-                   '{contact_email}', 'null'),
-               by_subject = 'department'
-           WHERE enterprise_number = ANY($1::text[])""",
-        numbers,
-    )
-
-
 _TAKE: dict[tuple[Kind, Action], Any] = {
-    (Kind.DOSSIER, Action.STRIP_PERSONAL): _strip_dossiers,
-    (Kind.AUDIT, Action.STRIP_PERSONAL): _strip_audit,
-    (Kind.EMAILS, Action.STRIP_PERSONAL): _strip_emails,
     (Kind.EMAILS, Action.DELETE): _delete_emails,
     (Kind.EVENTS, Action.DELETE): _delete_events,
     (Kind.DELIVERIES, Action.DELETE): _delete_deliveries,
     (Kind.DOCUMENTS, Action.DELETE): _delete_documents,
     (Kind.DOCUMENTS, Action.STRIP_PERSONAL): _strip_documents,
     (Kind.SCREENING_RESULTS, Action.DELETE): _delete_screening_results,
-    (Kind.PROVIDER_CONTACT, Action.STRIP_PERSONAL): _strip_provider_contacts,
 }
 
 

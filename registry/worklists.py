@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from registry.case_starts import NOT_STARTING
 from registry.db import Db
 
 
@@ -102,7 +103,9 @@ async def page(
     """One page of list `name`: the items after `after` (a sort key), at most `limit`."""
     query = LISTS[name]
     args: list[Any] = list(params)
-    where = query.where
+    # A dossier whose case is still to be started waits for no person yet.
+    listed = f"({query.where}) AND {NOT_STARTING}"
+    where = listed
     if after is not None:
         n = len(args)
         columns = ", ".join(expr for expr, _ in query.order)
@@ -115,5 +118,5 @@ async def page(
             WHERE {where} ORDER BY {order} LIMIT {int(limit) + 1}""",
         *args,
     )
-    count = await db.fetchval(f"SELECT count(*) FROM case_rows r WHERE {query.where}", *params)
+    count = await db.fetchval(f"SELECT count(*) FROM case_rows r WHERE {listed}", *params)
     return ListPage(count=int(count), rows=list(rows[:limit]), more=len(rows) > limit)

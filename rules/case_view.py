@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.common import SearchAttributeUpdate
 
@@ -220,8 +220,18 @@ def _reviewer(s: CaseStatus) -> str:
     return f"reviewer {s.competent_body}"
 
 
+def decision_role(kind: str, competent_body: str) -> str:
+    """Who took a decision of this kind, as a provider is told it."""
+    return _DECISION_ROLES.get(kind, f"reviewer {competent_body}")
+
+
+def appeal_filer_role(route: str) -> str:
+    """Who filed an appeal: the provider, or the BEC registering one that came by e-mail."""
+    return "BEC" if route == "email" else "provider"
+
+
 def _filed_by(appeal: Appeal) -> str:
-    return "BEC" if appeal.route == "email" else "provider"
+    return appeal_filer_role(appeal.route)
 
 
 def _step_role(s: CaseStatus, step: StepLog) -> str:
@@ -240,7 +250,7 @@ def provider_view(s: CaseStatus) -> CaseStatus:
     """The case as its provider reads it: every person's id replaced by the role that acted
     ("reviewer VOC", "BEC", "department", "provider", "system")."""
     decisions = [
-        d.model_copy(update={"decided_by": _DECISION_ROLES.get(d.kind, _reviewer(s))})
+        d.model_copy(update={"decided_by": decision_role(d.kind, s.competent_body)})
         for d in s.decisions
     ]
     appeals = [
@@ -300,6 +310,31 @@ def case_row(s: CaseStatus, *, step: str, at: datetime) -> CaseRow:
         last_step=step,
         last_step_at=at,
         status=s,
+    )
+
+
+# A dossier whose case is still to be started (registry/case_starts.py): nobody acts yet.
+STARTING_WAITING_FOR = "system"
+# The step its reads are as of: received, no step of its case recorded.
+RECEIVED_STEP = "received"
+_S = TypeVar("_S", bound=CaseStatus)
+
+
+def starting_next_step(competent_body: str) -> str:
+    return (
+        "received; its case is being started (the case engine could not take it yet) and "
+        f"goes to a reviewer of {competent_body} as soon as it is: nothing is needed from you"
+    )
+
+
+def being_started(s: _S) -> _S:
+    """The dossier as read while its case is still to be started: received, waiting for
+    the system to start its case, on no one's worklist."""
+    return s.model_copy(
+        update={
+            "waiting_for": STARTING_WAITING_FOR,
+            "next_step": starting_next_step(s.competent_body),
+        }
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from models.personal import PathError, PersonalFields
 from models.retention import Kind, RetentionTable, _KindError
 
 
@@ -34,7 +35,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         # A tagged union's branch ("period") is not a key of the file.
         loc = [str(p) for p in err["loc"] if p not in ("period", "forever")]
         cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, _KindError):
+        if isinstance(cause, _KindError | PathError):
             out.append((cause.key, cause.message))
             continue
         key = ".".join(loc) or "(top level)"
@@ -85,3 +86,35 @@ def _cached(path: Path, mtime_ns: int, size: int) -> RetentionTable:
     except yaml.YAMLError as exc:
         raise TableError(path, [("(file)", f"not valid YAML: {exc}")]) from None
     return parse_table(data, path)
+
+
+# ---- the declaration of personal fields (personal_fields.yaml) ----
+
+
+def load_personal(path: Path) -> PersonalFields:
+    """The declaration in `path`; TableError naming each bad table, column or path."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise TableError(path, [("(file)", f"cannot be read: {exc.strerror or exc}")]) from None
+    return _cached_personal(path, stat.st_mtime_ns, stat.st_size)
+
+
+def parse_personal(data: Any, path: Path) -> PersonalFields:
+    if not isinstance(data, dict):
+        raise TableError(path, [("(top level)", "must be a mapping with version and tables")])
+    try:
+        return PersonalFields.model_validate(data)
+    except ValidationError as exc:
+        raise TableError(path, _problems(exc)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_personal(path: Path, mtime_ns: int, size: int) -> PersonalFields:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableError(path, [("(file)", f"cannot be read: {exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise TableError(path, [("(file)", f"not valid YAML: {exc}")]) from None
+    return parse_personal(data, path)

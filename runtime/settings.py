@@ -435,6 +435,9 @@ class RetentionSettings(_Section):
     # The retention table (data): read and checked at start; a bad one stops the process
     # naming the key (runtime/retention_table.py).
     table: Path = Path("retention.yaml")
+    # Which column or JSON path of which table holds a person's data: the strip touches
+    # exactly those (models/personal.py); checked at start like the table.
+    personal_fields: Path = Path("personal_fields.yaml")
     # One ZIP per ended dossier. None: <state_dir>/archive (the dev stack). Production: a
     # volume of the archive store, not the database's disk (docs/deploy.md).
     archive_dir: Path | None = None
@@ -448,27 +451,29 @@ class RetentionSettings(_Section):
 
     @model_validator(mode="after")
     def _table_usable(self) -> RetentionSettings:
-        from runtime.retention_table import TableError, load_table
+        from runtime.retention_table import TableError, load_personal, load_table
 
-        path = self.table if self.table.is_absolute() else PROJECT_ROOT / self.table
-        try:
-            load_table(path)
-        except TableError as exc:
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "retention_table", "{file}: {key}: {reason}", {
-                                "file": str(self.table), "key": key, "reason": why
-                            }
-                        ),
-                        loc=("table",),
-                        input=str(self.table),
-                    )
-                    for key, why in exc.problems
-                ],
-            ) from None
+        for name, load in (("table", load_table), ("personal_fields", load_personal)):
+            given: Path = getattr(self, name)
+            path = given if given.is_absolute() else PROJECT_ROOT / given
+            try:
+                load(path)
+            except TableError as exc:
+                raise ValidationError.from_exception_data(
+                    type(self).__name__,
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "retention_table", "{file}: {key}: {reason}", {
+                                    "file": str(given), "key": key, "reason": why
+                                }
+                            ),
+                            loc=(name,),
+                            input=str(given),
+                        )
+                        for key, why in exc.problems
+                    ],
+                ) from None
         return self
 
 

@@ -7,7 +7,6 @@ Every call has a short deadline: when Temporal or PostgreSQL cannot be reached t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,33 +21,35 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from models import search
 from models.application import TrainingApplication
-from models.case import (
-    AppealInput,
-    CaseInput,
-    CaseState,
-    CaseStatus,
-)
+from models.case import AppealInput, CaseState, CaseStatus
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
 from models.registry import DeadlineRecord, DossierSummary, NotificationRecord
-from registry import case_records, case_rows, documents, notifications, queries
+from registry import (
+    applications,
+    case_records,
+    case_rows,
+    case_starts,
+    documents,
+    notifications,
+    queries,
+)
+from rules.case_view import describe_state
+from runtime.logging import get_logger
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starter import cursors, registry_reads
+from starter.case_starts import initial_search_attributes, start_case, start_details, summary
 from starter.decisions import BY_MODEL
 from workflows.application import ApplicationWorkflow
+
+# Where they always were, for the callers that import them from here.
+__all__ = ["initial_search_attributes", "start_details", "summary"]
 
 RPC_TIMEOUT = timedelta(seconds=5)
 # An update waits for the registry step (and its e-mail outbox write) inside the workflow.
@@ -101,33 +102,12 @@ class Refused(Exception):
 class Submission:
     dossier: str
     created: bool  # False: the idempotency key was seen before, same dossier returned
+    # False: Temporal could not be reached; the start is recorded and made by a drainer
+    # (starter/case_starts.py) as soon as Temporal is back.
+    started: bool = True
 
 
-def summary(dossier: str, title: str) -> str:
-    """What ops see first in the Web UI's list of cases."""
-    return f"{dossier} — {title}"[:200]
-
-
-def start_details(dossier: str, application: TrainingApplication) -> str:
-    """The case page's fixed details in the Web UI (what was applied for)."""
-    return (
-        f"**{dossier}** — {application.title}  \n"
-        f"Provider {application.provider} ({application.provider_name}), "
-        f"competent body {application.competent_body}  \n"
-        f"Start {application.start_date.isoformat()}, "
-        f"{application.volume} {application.volume_unit.value}"
-    )
-
-
-def initial_search_attributes(application: TrainingApplication) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(search.STATE, CaseState.UNDER_REVIEW.value),
-            SearchAttributePair(search.COMPETENT_BODY, application.competent_body),
-            SearchAttributePair(search.PROVIDER, application.provider),
-            SearchAttributePair(search.WAITING_FOR, "reviewer"),
-        ]
-    )
+log = get_logger("starter.client")
 
 
 class CaseService:
@@ -211,37 +191,73 @@ class CaseService:
     # ---- writes ----
 
     async def submit(self, application: TrainingApplication, idempotency_key: str) -> Submission:
-        """Allocates the dossier number (once per idempotency key), then starts its case.
+        """Allocates the dossier number (once per idempotency key) and, in the same
+        transaction, records that its case is to be started; then starts it.
 
-        A retry with the same key finds the same dossier; starting its workflow again is a
-        no-op (USE_EXISTING while it runs; an ended case is not restarted)."""
+        While Temporal cannot be reached the submission still stands (`started` False): the
+        recorded start is made by a drainer as soon as Temporal is back. A retry with the
+        same key finds the same dossier, and starts its case if that is still to be done."""
         now = self._clock()
 
         async def allocate(
             conn: asyncpg.Connection[Any],
-        ) -> tuple[str, bool, datetime, TrainingApplication]:
-            return await registry_reads.allocate(conn, idempotency_key, application, now)
-
-        dossier, created, submitted_at, application = await self._db(allocate)
-        client = await self.client()
-        # WorkflowAlreadyStarted: the case ran and ended already; this was a late retry.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await _temporal(
-                client.start_workflow(
-                    ApplicationWorkflow.run,
-                    CaseInput(dossier=dossier, application=application, submitted_at=submitted_at),
-                    id=dossier,
-                    task_queue=self.settings.temporal.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    static_summary=summary(dossier, application.title),
-                    static_details=start_details(dossier, application),
-                    # Set at once, so a case is findable even before its first step runs.
-                    search_attributes=initial_search_attributes(application),
-                    rpc_timeout=RPC_TIMEOUT,
-                )
+        ) -> tuple[str, bool, datetime, TrainingApplication, bool]:
+            dossier, created, at, carried = await registry_reads.allocate(
+                conn, idempotency_key, application, now
             )
+            return dossier, created, at, carried, await case_starts.is_pending(conn, dossier)
+
+        dossier, created, submitted_at, application, pending = await self._db(allocate)
+        if not pending:  # its case was started before (a retry): nothing to do
+            return Submission(dossier=dossier, created=created)
+        try:
+            client = await self.client()
+            await _temporal(start_case(client, self.settings, dossier, application, submitted_at))
+        except Unavailable as exc:
+            log.warning(
+                "case.start.deferred", dossier=dossier, service=exc.service, error=exc.cause
+            )
+            return Submission(dossier=dossier, created=created, started=False)
+        await self._started(dossier)
         return Submission(dossier=dossier, created=created)
+
+    async def _started(self, dossier: str) -> None:
+        """Its case runs: the recorded start is done. Left to a drainer when the registry
+        went away meanwhile (it finds the case running and only deletes the row)."""
+        try:
+            await self._db(lambda conn: case_starts.done(conn, dossier))
+        except Unavailable as exc:
+            log.warning("case.start.not_marked_done", dossier=dossier, error=exc.cause)
+
+    async def _start_if_pending(self, dossier: str) -> bool:
+        """A request reached a dossier whose case is still to be started while Temporal
+        answers: started now, as a drainer would. False: no start was pending."""
+        pending = await self._db(lambda conn: case_starts.get(conn, dossier))
+        if pending is None:
+            return False
+        client = await self.client()
+        await _temporal(
+            start_case(client, self.settings, dossier, pending.application(), pending.submitted_at)
+        )
+        await self._started(dossier)
+        return True
+
+    async def _not_started(self, dossier: str, down: Unavailable) -> Unavailable:
+        """Temporal is down: for a dossier whose case is still to be started, say so."""
+        try:
+            pending = await self._db(lambda conn: case_starts.is_pending(conn, dossier))
+        except Unavailable:
+            return down
+        if not pending:
+            return down
+        return Unavailable(
+            TEMPORAL,
+            f"cannot be reached, and dossier {dossier} was received but its case has not "
+            "started yet; it starts by itself as soon as Temporal is back, then send this "
+            "again",
+            timed_out=down.timed_out,
+            cause=down.cause,
+        )
 
     async def update(
         self, dossier: str, inp: BaseModel, update_id: str | None = None
@@ -254,7 +270,23 @@ class CaseService:
             # Checked before the case is asked, and again in the step's own transaction.
             actor = inp.actor  # type: ignore[attr-defined]
             await self._db(lambda conn: documents.check_attachable(conn, document_id, actor))
-        client = await self.client()
+        update_id = update_id or str(uuid.uuid4())
+        try:
+            return await self._send(dossier, update, inp, update_id)
+        except _NoCase as exc:
+            # A case still to be started (its start recorded) is started now, and asked once.
+            if not await self._start_if_pending(dossier):
+                raise await self._ended(dossier, inp) from exc
+        try:
+            return await self._send(dossier, update, inp, update_id)
+        except _NoCase as exc:
+            raise await self._ended(dossier, inp) from exc
+
+    async def _send(self, dossier: str, update: Any, inp: BaseModel, update_id: str) -> CaseStatus:
+        try:
+            client = await self.client()
+        except Unavailable as exc:
+            raise await self._not_started(dossier, exc) from exc
         handle = client.get_workflow_handle_for(ApplicationWorkflow.run, dossier)
         try:
             # The SDK keeps polling an update the worker has not accepted yet (worker down,
@@ -264,7 +296,7 @@ class CaseService:
                     update,
                     inp,
                     result_type=CaseStatus,
-                    id=update_id or str(uuid.uuid4()),
+                    id=update_id,
                     rpc_timeout=UPDATE_TIMEOUT,
                 ),
                 UPDATE_TIMEOUT.total_seconds(),
@@ -279,13 +311,13 @@ class CaseService:
             raise _refusal(exc.cause) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise await self._ended(dossier, inp) from exc
+                raise _NoCase(dossier) from exc
             down = _rpc_unavailable(exc)
             if down is None:
                 raise
             if down.timed_out:
                 raise await self._slow_case(dossier, down.detail) from exc
-            raise down from exc
+            raise await self._not_started(dossier, down) from exc
         return CaseStatus.model_validate(result)
 
     async def _ended(self, dossier: str, inp: BaseModel) -> Refused:
@@ -296,6 +328,14 @@ class CaseService:
             return Refused(
                 Refusal.INVALID_STATE,
                 f"dossier {dossier} has ended (or is unknown): nothing can change it now",
+            )
+        if final.state != CaseState.ENDED:
+            # Not an ended case: its workflow is missing while the registry says it is live.
+            return Refused(
+                Refusal.INVALID_STATE,
+                f"dossier {dossier} is {describe_state(final)} in the registry but has no "
+                "running case in Temporal; nothing can be decided on it until ops restore "
+                "its case (python -m ops reconcile reports it)",
             )
         lapsed = final.lapsed_window
         if isinstance(inp, AppealInput) and lapsed is not None:
@@ -363,6 +403,11 @@ class CaseService:
             raise Refused(Refusal.NOT_FOUND, no_dossier(dossier))
         return found
 
+    async def application(self, dossier: str) -> TrainingApplication | None:
+        """The application as submitted (for the pages' dossier; call after the read that
+        decided the reader may see it)."""
+        return await self._db(lambda conn: applications.submitted(conn, dossier))
+
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
         return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
@@ -414,6 +459,11 @@ class CaseService:
     async def export_csv(self, day: date) -> str:
         # The whole register of a day: a batch, not held to the portal's deadline.
         return await self._db(lambda conn: registry_reads.export_csv(conn, day), deadline=None)
+
+
+class _NoCase(Exception):
+    """Temporal has no workflow of this dossier (ended and past retention, or never
+    started)."""
 
 
 def _machine_now() -> datetime:

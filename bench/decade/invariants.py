@@ -150,8 +150,13 @@ class Checks:
         if not s.awaiting_refusal_notice:
             return
         rows = await s.pool.fetch(
-            """SELECT dossier, sent_at, body FROM notifications
-               WHERE kind = 'refusal' AND status = 'sent' AND dossier = ANY($1::text[])""",
+            # A correction (accepted after the day its text assumed) has the last word.
+            """SELECT n.dossier, n.sent_at, COALESCE(c.body, n.body) AS body
+               FROM notifications n
+               LEFT JOIN notifications c ON c.dossier = n.dossier AND c.step = n.step
+                    AND c.kind = 'notice_corrected' AND c.status = 'sent'
+               WHERE n.kind = 'refusal' AND n.status = 'sent'
+                 AND n.dossier = ANY($1::text[])""",
             list(s.awaiting_refusal_notice),
         )
         for row in rows:
@@ -383,7 +388,13 @@ class Checks:
             d = s.world.dossiers[dossier]
             if body is None:
                 continue
-            shown = quoted(REMOVAL_DATE, body)
+            # A correction (accepted after the day its text assumed) has the last word.
+            fixed = await s.pool.fetchval(
+                """SELECT body FROM notifications WHERE dossier = $1 AND kind =
+                   'notice_corrected' AND status = 'sent' ORDER BY id DESC LIMIT 1""",
+                dossier,
+            )
+            shown = (fixed and quoted(REMOVAL_DATE, fixed)) or quoted(REMOVAL_DATE, body)
             if shown != removal:
                 s.violation("notice-dates", dossier,
                             f"the negative screening notice quotes removal after {shown}; "

@@ -6,6 +6,8 @@ No `from __future__ import annotations` here: FastAPI reads the derived body mod
 the live annotations of the route functions built in `_decision_route`.
 """
 
+import asyncio
+import contextlib
 import email.message
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,7 +34,7 @@ from registry.errors import RegistryError
 from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
-from starter import cursors, worklists
+from starter import case_starts, cursors, worklists
 from starter.acting import send_decision, update_name
 from starter.api import access, access_log, documents, problems, providers
 from starter.api.access_log import AccessLog
@@ -186,7 +188,17 @@ def _routes() -> APIRouter:
         response_model=SubmitResponse,
         tags=["applications"],
         summary="Submit an application; the same Idempotency-Key always gives the same dossier",
-        **BODY_ROUTE,
+        responses={
+            **BODY_ROUTE["responses"],
+            200: {"description": "this Idempotency-Key was seen before: the same dossier"},
+            202: {
+                "model": SubmitResponse,
+                "description": "received and numbered, its case not started yet (Temporal "
+                "cannot be reached): the start is recorded and made as soon as Temporal is "
+                "back, without a retry; the dossier reads as received until then",
+            },
+        },
+        dependencies=BODY_ROUTE["dependencies"],
     )
     async def submit(
         application: TrainingApplication,
@@ -201,9 +213,18 @@ def _routes() -> APIRouter:
         result = await service.submit(application, f"{actor.organisation}:{idempotency_key}")
         url = str(request.url_for("read_dossier", dossier=result.dossier))
         response.headers["Location"] = url
-        if not result.created:
+        if not result.started:
+            # Received and numbered, its case not started yet: Temporal cannot be reached.
+            # The start is recorded and made as soon as it is back; no retry is needed.
+            response.status_code = 202
+        elif not result.created:
             response.status_code = 200
-        return SubmitResponse(dossier=result.dossier, created=result.created, status_url=url)
+        return SubmitResponse(
+            dossier=result.dossier,
+            created=result.created,
+            status_url=url,
+            case_started=result.started,
+        )
 
     @router.get(
         "/dossiers/{dossier}",
@@ -305,8 +326,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await service.close()
+        # Served (uvicorn): this process also makes the starts recorded while Temporal was
+        # down, or left by an API process that died between its commit and its start.
+        drainer = case_starts.start_draining(settings, service.pool, service.client)
+        try:
+            yield
+        finally:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+            await service.close()
 
     app = FastAPI(
         title="Opleidingsdatabank case engine — portal API",

@@ -116,6 +116,9 @@ class SubmitResponse(BaseModel):
     # False: this Idempotency-Key was seen before; the same dossier is returned.
     created: bool
     status_url: str
+    # False (202): received and numbered while Temporal could not be reached; its case is
+    # started as soon as Temporal is back, without a retry.
+    case_started: bool = True
 
 
 class RegisteredAnswer(BaseModel):

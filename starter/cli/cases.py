@@ -150,7 +150,8 @@ async def _submit(args: argparse.Namespace) -> int:
     key = args.key or f"cli:{uuid.uuid5(uuid.NAMESPACE_URL, text)}"
     async with service() as svc:
         result = await svc.submit(application, key)
-    out(f"{result.dossier} ({'created' if result.created else 'already submitted'})")
+    later = "" if result.started else "; Temporal unreachable: its case starts once it is back"
+    out(f"{result.dossier} ({'created' if result.created else 'already submitted'}{later})")
     return 0
 
 

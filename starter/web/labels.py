@@ -59,6 +59,13 @@ EMAIL_STATUS = {
 }
 
 
+VOLUME_UNIT = {
+    "contact_hours": "contacturen",
+    "teaching_periods": "lestijden",
+    "study_points": "studiepunten",
+}
+
+
 def label(table: dict[str, str], value: object) -> str:
     text = str(value or "")
     return table.get(text, text.replace("_", " "))

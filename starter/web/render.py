@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,8 +39,20 @@ def datumtijd(value: datetime | None) -> str:
     return f"{dutch_long_date(local.date())} om {local:%H.%M} uur"
 
 
-def getal(value: int | None) -> str:
-    return "" if value is None else dutch_number(value)
+def getal(value: int | float | Decimal | None) -> str:
+    """`1.234`; a fraction with a comma: `12,5`."""
+    if value is None:
+        return ""
+    if value == int(value):
+        return dutch_number(int(value))
+    whole, _, fraction = f"{value:.2f}".rstrip("0").partition(".")
+    return f"{dutch_number(int(whole))},{fraction}"
+
+
+def ondernemingsnummer(value: str | None) -> str:
+    """`0123.456.749`, as the KBO writes it."""
+    text = value or ""
+    return f"{text[:4]}.{text[4:7]}.{text[7:]}" if len(text) == 10 else text
 
 
 def new_key() -> str:
@@ -59,6 +72,8 @@ ENV.filters.update(
     datum=datum,
     datumtijd=datumtijd,
     getal=getal,
+    ondernemingsnummer=ondernemingsnummer,
+    eenheid=lambda v: label(labels.VOLUME_UNIT, v),
     toestand=lambda v: label(labels.STATE, v),
     stap=lambda v: label(labels.EVENT, v),
     mail=lambda v: label(labels.EMAIL, v),
@@ -80,6 +95,8 @@ def page(
         "csrf": csrf_token(request),
         "here": request.url.path,
         "errors": [],
+        "field_errors": {},
+        "values": {},
         "title": "",
     }
     html = ENV.get_template(template).render({**base, **(context or {})})

@@ -731,6 +731,7 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
         orphan, *_ = await registry_reads.allocate(
             conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
         )
+        await conn.execute("DELETE FROM case_starts WHERE dossier = $1", orphan)  # start lost
     # A case past Temporal's retention (ended; Temporal no longer knows it) without a row:
     # written from the registry's record.
     async with world.pool.acquire() as conn:
@@ -738,6 +739,7 @@ async def test_rows_saying_live_for_a_case_that_ended_closed_or_never_started_ar
             conn, str(uuid.uuid4()), application(start), datetime.now(UTC)
         )
     await world.pool.execute("UPDATE applications SET state = 'ended' WHERE dossier = $1", past)
+    await world.pool.execute("DELETE FROM case_starts WHERE dossier = $1", past)
     await world.pool.execute("DELETE FROM case_rows WHERE dossier = $1", past)
 
     capsys.readouterr()

@@ -56,6 +56,13 @@ EXAMPLE_CONTEXT: dict[K, dict[str, Any]] = {
         "last_day": "2027-04-02",
         "reason": "Later ontvangen",
     },
+    K.NOTICE_CORRECTED: {
+        "corrects_subject": "Uw aanvraag ODB-2027-000042 is geweigerd",
+        "assumed_on": "2027-03-01",
+        "accepted_on": "2027-03-02",
+        "appeal_deadline": "2027-04-01",
+        "was_appeal_deadline": "2027-03-31",
+    },
 }
 FACTS = {
     "dossier": "ODB-2027-000042",
@@ -106,11 +113,15 @@ def _for(sink: SmtpSink, dossier: str) -> list[Any]:
     return [m for m in sink.messages() if m["X-ODB-Dossier"] == dossier]
 
 
-def activity_env(activity_id: str = "7") -> ActivityEnvironment:
-    """An activity of a case: the server's clock is now; the claimant is (workflow, activity)."""
+def activity_env(activity_id: str = "7", started: datetime | None = None) -> ActivityEnvironment:
+    """An activity of a case: the server's clock is now (or `started`, when the attempt
+    started); the claimant is (workflow, activity)."""
     env = ActivityEnvironment()
     env.info = dataclasses.replace(
-        env.info, started_time=datetime.now(UTC), workflow_id="wf", activity_id=activity_id
+        env.info,
+        started_time=started or datetime.now(UTC),
+        workflow_id="wf",
+        activity_id=activity_id,
     )
     return env
 

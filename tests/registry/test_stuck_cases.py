@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from models.case import AppealSubject, CaseState, Deadline, DeadlineKind
-from registry import case_rows
+from registry import case_rows, case_starts
 from registry.worklists import page
 from rules import case_view
 from rules.guards import REFUSAL_FINAL_AFTER_DAYS
@@ -25,6 +25,7 @@ async def _refused_with_window_closed(pool: asyncpg.Pool[Any], closed: datetime)
     app = application(now.date() + timedelta(days=120))
     async with pool.acquire() as conn:
         dossier, *_ = await registry_reads.allocate(conn, str(uuid.uuid4()), app, now)
+        await case_starts.done(conn, dossier)  # its case runs (here: only its rows are written)
     status = case_view.initial_status(dossier, app, now)
     status.state = CaseState.REFUSED
     status.appeal_window_subject = AppealSubject.REFUSAL

@@ -18,6 +18,8 @@ import asyncio
 import csv
 import io
 import json
+import os
+import sys
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -39,11 +41,13 @@ from models.retention import Due, Kind, RetentionInput, RetentionReport
 from registry import queries
 from registry import retention as repo
 from registry.db import create_pool
-from runtime.retention_table import load_table
+from runtime.retention_table import load_personal, load_table
 from runtime.settings import Settings
 from tests.documents.test_documents import pdf, upload
 from tests.fixtures.api import OTHER_ORG, Api, cli, serving
 from tests.fixtures.postgres import own_database
+from tests.retention import old_strip
+from tests.retention.rows import declared, masked, stored_rows, values_at
 from workflows.retention import RetentionWorkflow
 
 # The module's first test also plays its cases and waits until Temporal deleted their
@@ -51,6 +55,10 @@ from workflows.retention import RetentionWorkflow
 # default.
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
+# Reasons of decisions (the department's, the BEC's): the decision, kept whole.
+REVOKED = "Voldoet niet langer aan de criteria."
+CORRECTED = "Ontvangst per aangetekende zending."
+GRANTED = "Nieuwe feiten aangetoond."
 
 
 def minutes_table(folder: Path) -> Path:
@@ -86,6 +94,9 @@ class World:
     dry_run: list[Due] = field(default_factory=list)
     report: RetentionReport | None = None
     second: RetentionReport | None = None
+    # Every declared table's rows of the ended dossiers, before and after the first purge.
+    before: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    after: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def contact(self, how: str) -> str:
         return f"{how}.{self.tag}@contact.example.be"
@@ -129,7 +140,11 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
     # Ended three ways: withdrawn; registered then stopped; refused, appealed with a
     # document, heard, rejected by the BEC.
     w.ended["withdrawn"] = await api.case_in("under_review", contact_email=w.contact("withdrawn"))
-    await _ok(await api.act(w.ended["withdrawn"], "withdraw", "provider", {}))
+    await _ok(
+        await api.act(
+            w.ended["withdrawn"], "withdraw", "provider", {"reason": f"Ingetrokken door {w.tag}."}
+        )
+    )
     w.ended["stopped"] = await api.case_in("registered", contact_email=w.contact("stopped"))
     await _ok(await api.act(w.ended["stopped"], "stop", "provider", {"reason": "niet meer"}))
     appealed = await api.case_in("refused", contact_email=w.contact("appealed"))
@@ -141,7 +156,11 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
             appealed,
             "appeal",
             "provider",
-            {"motivation": f"Breed inzetbaar, zegt {w.tag}.", "document_id": w.document_id},
+            {
+                "motivation": f"Breed inzetbaar, zegt {w.tag}.",
+                "document_id": w.document_id,
+                "document_reference": f"brief van {w.tag}",
+            },
         )
     )
     for side in ("provider", "department"):
@@ -151,6 +170,34 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
             appealed, "bec-decision", "bec", {"granted": False, "reason": "geen nieuwe feiten"}
         )
     )
+    # Revoked by the department: its reason is the department's act and stays.
+    w.ended["revoked"] = await api.case_in("registered", contact_email=w.contact("revoked"))
+    await _ok(await api.act(w.ended["revoked"], "revoke", "department", {"reason": REVOKED}))
+    # Refused, its receipt corrected, appealed by e-mail (registered by the BEC), one hearing
+    # waived, granted, then stopped by the provider.
+    granted = await api.case_in("refused", contact_email=w.contact("granted"))
+    w.ended["granted"] = granted
+    today = datetime.now(UTC).date().isoformat()
+    await _ok(
+        await api.act(
+            granted,
+            "receipt-date",
+            "department",
+            {"deadline": "appeal_window", "received_on": today, "reason": CORRECTED},
+        )
+    )
+    await _ok(
+        await api.act(
+            granted,
+            "appeal-by-email",
+            "bec",
+            {"received_at": datetime.now(UTC).isoformat(), "motivation": f"Per mail {w.tag}."},
+        )
+    )
+    await _ok(await api.act(granted, "hearing", "bec", {"side": "provider", "waived": True}))
+    await _ok(await api.act(granted, "hearing", "bec", {"side": "department", "note": w.tag}))
+    await _ok(await api.act(granted, "bec-decision", "bec", {"granted": True, "reason": GRANTED}))
+    await _ok(await api.act(granted, "stop", "provider", {"reason": f"Stopt, zegt {w.tag}."}))
     # Untouched by the purge: a running case, and an ended one on hold (a case in court).
     w.running = await api.case_in("registered", contact_email=w.contact("running"))
     w.held = await api.case_in("under_review", contact_email=w.contact("held"))
@@ -193,7 +240,9 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
     table = load_table(w.settings.retention.table)
     async with w.pool.acquire() as conn:
         w.dry_run = await repo.due(conn, table, w.as_of)
+    w.before = await stored_rows(w.pool, list(w.ended.values()), [w.deactivated])
     w.report = await _purge(env, w, "first")
+    w.after = await stored_rows(w.pool, list(w.ended.values()), [w.deactivated])
     w.second = await _purge(env, w, "second")
 
 
@@ -329,6 +378,7 @@ async def test_a_second_purge_and_a_retried_batch_change_nothing(world: World) -
             table_version=table.version,
             as_of=world.as_of,
             limit=2,
+            personal=_personal(world),
         )
     assert again.count == 0 or again.replayed
     assert first.count > 0
@@ -464,3 +514,169 @@ async def test_the_gauges_show_the_last_purge_the_holds_and_no_missing_archive(
     assert state.holds == 1 and state.archives_missing == 0
     assert state.last_finished_at is not None
     assert state.taken == world.second.taken if world.second else {}
+
+
+# ---- exactly the declared personal fields ----
+
+ROLES = {"provider", "department", "BEC", "system", "reviewer VOC"}
+# Declared fields this world has no value for (no mail server refused an address here).
+ABSENT_HERE = {"last_error"}
+PLAYED = {
+    "application.submitted",
+    "application.approved",
+    "application.refused",
+    "application.withdrawn",
+    "application.stopped",
+    "application.revoked",
+    "application.deadline.corrected",
+    "application.appeal.filed",
+    "application.appeal.heard",
+    "application.appeal.hearing_waived",
+    "application.appeal.granted",
+    "application.appeal.rejected",
+}
+
+
+def _personal(world: World) -> Any:
+    return load_personal(world.settings.resolve(world.settings.retention.personal_fields))
+
+
+async def test_the_purge_keeps_every_field_that_is_not_declared_personal_byte_for_byte(
+    world: World,
+) -> None:
+    personal = _personal(world)
+    events = {row["event"] for (table, _), row in world.before.items() if table == "audit"}
+    assert events >= PLAYED, PLAYED - events
+    assert set(world.before) == set(world.after)
+    tables = {table for table, _ in world.before}
+    assert tables == set(personal.tables), "every declared table has rows in this world"
+    for (table, key), row in world.before.items():
+        assert masked(personal, table, world.after[(table, key)]) == masked(
+            personal, table, row
+        ), (table, key)
+
+
+async def test_every_declared_personal_field_is_gone_after_the_purge(world: World) -> None:
+    personal = _personal(world)
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    for (table, key), row in world.after.items():
+        before = world.before[(table, key)]
+        for f in declared(personal.fields(table), row, row.get("event")):
+            if values_at(f, before) not in ([], [None], [""]):
+                seen.add((table, f.path, f.events))
+            for value in values_at(f, row):
+                if f.treatment.value == "role":
+                    assert value in ROLES, (table, key, f.path, value)
+                else:
+                    assert value in ("", None), (table, key, f.path, value)
+    never = {
+        (table, f.path, f.events)
+        for table in personal.tables
+        for f in personal.fields(table)
+        if f.column not in ABSENT_HERE
+    } - seen
+    assert not never, f"declared paths this world never filled: {sorted(never)}"
+
+
+async def test_what_the_old_guess_damaged_stays_and_the_withdrawal_reason_goes(
+    world: World,
+) -> None:
+    appealed = await world.pool.fetch(
+        "SELECT event, details FROM audit WHERE dossier = $1", world.ended["appealed"]
+    )
+    filed = next(r["details"] for r in appealed if r["event"] == "application.appeal.filed")
+    assert filed["appeal"]["subject"] == "refusal" and filed["appeal"]["motivation"] == ""
+    decided = next(r["details"] for r in appealed if r["event"] == "application.appeal.rejected")
+    assert decided["decision"]["body"] == "BEC" and decided["decision"]["decided_by"] == "BEC"
+    assert decided["decision"]["reason"] == "geen nieuwe feiten"
+    assert decided["row"]["status"]["competent_body"] == "VOC"
+    assert decided["notifications"][0]["context"]["reason"] == "geen nieuwe feiten"
+    withdrawn = await world.pool.fetchval(
+        "SELECT details FROM audit WHERE dossier = $1 AND event = 'application.withdrawn'",
+        world.ended["withdrawn"],
+    )
+    assert withdrawn["details"]["reason"] == ""
+    text = await _dossier_text(world.pool, world.ended["revoked"])
+    assert REVOKED in text
+    granted = await _dossier_text(world.pool, world.ended["granted"])
+    assert CORRECTED in granted and GRANTED in granted
+
+
+# ---- the repair of what the old strip damaged ----
+
+
+async def _ops(world: World, *args: str) -> tuple[int, str, str]:
+    """`python -m ops ARGS` as ops run it, against this world's registry and archives."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ops",
+        *args,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": world.settings.postgres.url or "",
+            "ODB_RETENTION__ARCHIVE_DIR": str(world.settings.archive_path),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_rows_the_old_strip_damaged_are_repaired_from_the_archives(world: World) -> None:
+    dossiers = list(world.ended.values())
+    await old_strip.damage(world.pool, dossiers)
+    damaged = await stored_rows(world.pool, dossiers, [world.deactivated])
+    appealed = world.ended["appealed"]
+    filed = damaged[("audit", f"{appealed}:appeal-1")]["details"]
+    assert filed["appeal"]["subject"] == "provider" and "row" not in filed  # the damage
+
+    code, out, err = await _ops(world, "retention", "repair", "--dry-run")
+    assert code == 0, out + err
+    assert "would repair" in out and "nothing is changed" in out, out
+    assert f"{appealed}  audit appeal-1" in out and "details.appeal.subject" in out, out
+    assert await stored_rows(world.pool, dossiers, [world.deactivated]) == damaged
+    assert await world.pool.fetchval("SELECT count(*) FROM retention_repairs") == 0
+
+    code, out, err = await _ops(world, "retention", "repair")
+    assert code == 0, out + err
+    assert out.startswith("repaired "), out
+    repaired = await stored_rows(world.pool, dossiers, [world.deactivated])
+    for key, row in world.after.items():
+        table = key[0]
+        if table == "notifications":  # its values (`context`) are in no archive
+            row = {c: v for c, v in row.items() if c != "context"}
+            assert {c: v for c, v in repaired[key].items() if c != "context"} == row, key
+        else:
+            assert repaired[key] == row, key  # byte for byte what the declared strip keeps
+    text = "\n".join([await _dossier_text(world.pool, d) for d in dossiers])
+    assert world.tag not in text and "user-" not in text
+    records = await world.pool.fetch(
+        "SELECT dossier, table_name, paths, archive_sha256 FROM retention_repairs"
+    )
+    assert {r["dossier"] for r in records} == set(dossiers)
+    assert all(r["paths"] and len(r["archive_sha256"]) == 64 for r in records)
+    assert world.tag not in json.dumps([r["paths"] for r in records])
+
+    code, out, err = await _ops(world, "retention", "repair")
+    assert code == 0 and out.startswith("nothing to repair"), out + err
+    assert await world.pool.fetchval("SELECT count(*) FROM retention_repairs") == len(records)
+
+    # An archive that is not the one written is never used: its dossier stays as it is.
+    stopped = world.ended["stopped"]
+    await old_strip.damage(world.pool, [stopped])
+    damaged = await stored_rows(world.pool, [stopped], [])
+    path = world.settings.archive_path / stopped[4:8] / f"{stopped}.zip"
+    original = path.read_bytes()
+    path.write_bytes(original[:-100])
+    try:
+        code, out, err = await _ops(world, "retention", "repair", "--dossier", stopped)
+    finally:
+        path.write_bytes(original)
+    assert code == 1, out + err
+    assert f"{stopped}: not repaired, its archive" in err and "SHA-256 differs" in err, err
+    assert await stored_rows(world.pool, [stopped], []) == damaged
+    code, out, err = await _ops(world, "retention", "repair", "--dossier", stopped)
+    assert code == 0 and out.startswith("repaired "), out + err

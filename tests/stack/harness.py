@@ -36,7 +36,17 @@ class StackConfig:
 
     @classmethod
     def fresh(cls, state: Path, **extra: Any) -> StackConfig:
-        keys = ("temporal", "ui", "server_metrics", "postgres", "smtp", "worker_metrics", "api")
+        keys = (
+            "temporal",
+            "ui",
+            "server_metrics",
+            "postgres",
+            "smtp",
+            "worker_metrics",
+            "api",
+            "web",
+            "oidc",
+        )
         return cls(state=state, ports={key: free_port() for key in keys}, extra=extra)
 
     def overrides(self) -> dict[str, Any]:
@@ -52,6 +62,7 @@ class StackConfig:
             "smtp": {"host": "127.0.0.1", "port": p["smtp"]},
             "worker": {"metrics_port": p["worker_metrics"], "graceful_shutdown_seconds": 5},
             "api": {"port": p["api"]},
+            "web": {"port": p["web"], "dev_provider_port": p["oidc"]},
             **self.extra,
         }
 

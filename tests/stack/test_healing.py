@@ -9,6 +9,7 @@ paused (SIGSTOP) around the kill: nothing can restart the server until it is res
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import signal
@@ -245,6 +246,63 @@ def test_a_crashed_temporal_is_restarted_and_reads_answer_meanwhile(
     )
     assert again.status_code == 201, again.text
     assert answer(http, f"/dossiers/{again.json()['dossier']}", provider).status_code == 200
+
+
+def _reviewers_see(http: httpx.Client, stack: RunningStack, dossier: str) -> bool:
+    work = answer(http, "/worklist?list=waiting-for-reviewer", headers(stack, "voc_reviewer"))
+    assert work.status_code == 200, work.text
+    return dossier in {i["dossier"] for i in work.json()["lists"][0]["items"]}
+
+
+def acknowledgments(stack: RunningStack, dossier: str) -> int:
+    """The acknowledgment e-mails of `dossier` the mail sink received."""
+    wanted = f"<{dossier}.acknowledgment."
+    return sum(
+        (email.message_from_string(path.read_text(errors="replace"))["Message-ID"] or "")
+        .strip()
+        .startswith(wanted)
+        for path in (stack.config.state / "mail").glob("*.eml")
+    )
+
+
+def test_a_submission_while_temporal_is_down_is_accepted_and_its_case_starts_by_itself(
+    stack: RunningStack, http: httpx.Client, seeded: None
+) -> None:
+    provider = headers(stack, "provider")
+    with supervisor_paused(stack):
+        os.kill(pid_of(stack, "temporal"), signal.SIGKILL)
+        accepted = http.post(
+            "/applications",
+            json=application_body(),
+            headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert accepted.status_code == 202, accepted.text
+        dossier = accepted.json()["dossier"]
+        case = answer(http, f"/dossiers/{dossier}", provider).json()
+        assert (case["as_of_step"], case["waiting_for"]) == ("received", "system")
+        assert not _reviewers_see(http, stack, dossier)
+        refused = _decide(http, stack, dossier, str(uuid.uuid4()))
+        assert_unavailable([refused])
+        assert "its case has not started yet" in refused.json()["detail"]
+        assert "has ended" not in refused.json()["detail"]
+
+    # Nobody retries: Temporal is restarted, and a drainer (API or worker) starts the case.
+    wait_until(
+        lambda: True if _reviewers_see(http, stack, dossier) else None,
+        "the case on the reviewers' worklist once Temporal is back",
+        within=BACK_WITHIN + 30,
+    )
+    wait_until(
+        lambda: True if acknowledgments(stack, dossier) else None, "the acknowledgment e-mail"
+    )
+    assert acknowledgments(stack, dossier) == 1
+    assert answer(http, f"/dossiers/{dossier}", provider).json()["waiting_for"] == "reviewer"
+    key = str(uuid.uuid4())
+    decided = wait_until(
+        lambda: r if (r := _decide(http, stack, dossier, key)).status_code == 200 else None,
+        "a decision on the case started after Temporal's restart",
+    )
+    assert decided.json()["state"] == "registered"
 
 
 def test_a_killed_worker_leaves_reads_answering_and_decisions_503(

@@ -41,6 +41,7 @@ def test_every_lifecycle_path_has_a_recorded_history() -> None:
         "screening_fresh_run",
         "refusal_notice_delayed",
         "refusal_notice_rejected_resent",
+        "refusal_notice_corrected",
         "appeal_by_email",
         "resubmission_takes_over",
         "replaced_by_resubmission",

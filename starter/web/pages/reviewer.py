@@ -122,6 +122,7 @@ async def _dossier(
         {
             "title": f"Dossier {case.dossier}",
             "case": case,
+            "application": await service.application(case.dossier),
             "emails": await emails(service, case.dossier),
             "can_decide": _can_decide(actor, case),
             "decided": decided,
