@@ -9,7 +9,8 @@ skips the time-skipping server past the 60 days (the overdue flag)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import asyncio
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,9 +41,16 @@ async def bec_documents(api: Api) -> int:
     return count
 
 
-async def fill_appeal(page: Page, dossier: str, motivation: str) -> None:
-    """The register form as the secretariat fills it from the e-mail (received just now)."""
-    received = datetime.now(BRUSSELS)
+async def fill_appeal(web: Web, page: Page, dossier: str, motivation: str) -> None:
+    """The register form as the secretariat fills it from the e-mail, received just now: in
+    whole seconds, and not before the refusal (decided a fraction of a second ago)."""
+    decided = datetime.fromisoformat(
+        (await status(web.api, dossier))["decisions"][-1]["decided_at"]
+    )
+    received = (max(datetime.now(UTC), decided) + timedelta(seconds=1)).replace(microsecond=0)
+    # Typed in whole seconds: wait (< 1 s) until the clock has reached the typed second.
+    await asyncio.sleep(max(0.0, (received - datetime.now(UTC)).total_seconds()))
+    received = received.astimezone(BRUSSELS)
     await page.get_by_label("Dossiernummer").fill(dossier)
     await page.get_by_label("Datum").fill(received.date().isoformat())
     await page.get_by_label("Uur").fill(received.strftime("%H:%M:%S"))
@@ -68,7 +76,7 @@ async def test_the_bec_registers_an_emailed_appeal_with_a_pdf_hears_both_sides_a
     await page.goto(web.url + "/beroepen")
     await page.get_by_role("link", name="Beroep per e-mail registreren").click()
     await web.axe(page)
-    await fill_appeal(page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
+    await fill_appeal(web, page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
     await page.get_by_label("Document bij de e-mail").set_input_files(
         {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )
@@ -165,6 +173,42 @@ async def test_the_bec_decides_with_the_keyboard_only(web: Web) -> None:
     assert (await status(web.api, dossier))["state"] == "registered"
 
 
+async def test_a_register_form_sent_twice_makes_one_appeal_and_one_email(web: Web) -> None:
+    dossier = await web.api.case_in("refused")
+    page = await web.page("bec")
+    await page.goto(f"{web.url}/beroepen/registreren?dossier={dossier}")
+    await fill_appeal(web, page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
+    # The form's fields as the browser sends them, sent twice at once (a double click, a
+    # resend after a lost answer): the same form key.
+    form = page.locator("form[action='/beroepen/registreren']")
+    fields: dict[str, Any] = {
+        name: await form.locator(f"[name={name}]").input_value()
+        for name in ("csrf", "terug", "sleutel", "dossier", "received_on", "received_time")
+    }
+    fields["motivation"] = await form.locator("[name=motivation]").input_value()
+    fields["file"] = {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    answers = await asyncio.gather(
+        *(
+            page.request.post(web.url + "/beroepen/registreren", multipart=fields, max_redirects=0)
+            for _ in range(2)
+        )
+    )
+    # Once more after both answered: the case has the appeal, the same key its answer.
+    answers.append(
+        await page.request.post(
+            web.url + "/beroepen/registreren", multipart=fields, max_redirects=0
+        )
+    )
+    assert [a.status for a in answers] == [303, 303, 303]
+    assert {a.headers["location"] for a in answers} == {f"/beroepen/{dossier}?klaar=beroep"}
+    assert len((await status(web.api, dossier))["appeals"]) == 1
+    mails = await web.api.pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE dossier = $1 AND kind = 'appeal_received'",
+        dossier,
+    )
+    assert mails == 1
+
+
 async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> None:
     dossier = await web.api.case_in("refused")
     before = await bec_documents(web.api)
@@ -182,7 +226,7 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
         (PNG, "beroep.pdf", "Het bestand is geen PDF, DOCX of ODT (gevonden: image/png)"),
         (TOO_LARGE, "groot.pdf", "Het bestand is te groot: het is groter dan 10 MB"),
     ):
-        await fill_appeal(page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
+        await fill_appeal(web, page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
         await page.get_by_label("Document bij de e-mail").set_input_files(
             {"name": name, "mimeType": "application/pdf", "buffer": content}
         )
@@ -192,7 +236,7 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
         await web.axe(page)
 
     # A good PDF but a motivation the rule refuses: the rule's sentence, the PDF not stored.
-    await fill_appeal(page, dossier, "kort")
+    await fill_appeal(web, page, dossier, "kort")
     await page.get_by_label("Document bij de e-mail").set_input_files(
         {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )

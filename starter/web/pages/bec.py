@@ -241,7 +241,8 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
         try:
             inp = RegisterAppealInput.model_validate({**fields, "actor": actor})
             REGISTER.may(actor, case)
-            guards.register_appeal(case, inp, datetime.now(UTC))
+            if not _in_state(case, inp):
+                content = b""  # the case decides: see _in_state
             if content:
                 record, _ = await store_upload(service, actor, content, filename)
                 fields["document_id"] = record.id
@@ -254,6 +255,21 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
                 request, forms.errors_of(exc), values, _status_of(exc), chosen=bool(content)
             )
     return _register_form(request, errors, values, 422, chosen=bool(content))
+
+
+def _in_state(case: CaseStatus, inp: RegisterAppealInput) -> bool:
+    """The rule of the case checked before anything is written: bad input refuses here
+    (nothing stored). False when only the case's state refuses (an appeal already at the
+    BEC): that may be this very form sent again, which the case answers as the first time
+    (its idempotency key), so it is sent without storing the file again; any other form
+    gets the case's own sentence, with nothing written either."""
+    try:
+        guards.register_appeal(case, inp, datetime.now(UTC))
+    except CaseRefused as exc:
+        if exc.refusal != Refusal.INVALID_STATE:
+            raise
+        return False
+    return True
 
 
 def _moment(day: str, clock: str) -> datetime | None:
