@@ -171,6 +171,27 @@ async def store_upload(
     )
 
 
+async def readable_document(
+    service: CaseService, actor: Actor, key: str
+) -> tuple[DocumentRecord, bytes]:
+    """GET /documents/{id} and the BEC's page: the document and its bytes, for the
+    organisation that uploaded it, the BEC and the department; for anyone else it does
+    not exist (404, the same answer as for an id never given)."""
+    if not owners_for(actor):  # a role that reads no document, asked before any lookup
+        raise forbidden(
+            "only the organisation that uploaded a document, the BEC and the department "
+            "read documents"
+        )
+    record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
+    if record is None:
+        # Someone else's document answers as one that does not exist: no oracle.
+        raise Problem(404, "not-found", "Not found", f"no document {key}")
+    content = await service._db(lambda conn: registry_documents.content(conn, key))
+    if content is None:  # pragma: no cover - a row without content cannot be stored
+        raise Problem(404, "not-found", "Not found", f"no document {key}")
+    return record, content
+
+
 def _upload_problem(exc: DocumentRefused) -> Problem:
     if exc.kind == "empty":
         return _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
@@ -263,19 +284,7 @@ def router(actor_dependency: Any) -> APIRouter:
         actor: ActorDep,
         service: ServiceDep,
     ) -> Response:
-        key = str(document_id)
-        if not owners_for(actor):  # a role that reads no document, asked before any lookup
-            raise forbidden(
-                "only the organisation that uploaded a document, the BEC and the department "
-                "read documents"
-            )
-        record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
-        if record is None:
-            # Someone else's document answers as one that does not exist: no oracle.
-            raise Problem(404, "not-found", "Not found", f"no document {key}")
-        content = await service._db(lambda conn: registry_documents.content(conn, key))
-        if content is None:  # pragma: no cover - a row without content cannot be stored
-            raise Problem(404, "not-found", "Not found", f"no document {key}")
+        record, content = await readable_document(service, actor, str(document_id))
         return Response(
             content,
             media_type=record.media_type.value,

@@ -94,6 +94,9 @@ async def test_the_bec_registers_an_emailed_appeal_with_a_pdf_hears_both_sides_a
     assert counted.startswith("60 dagen na ")
     await expect(page.get_by_text(counted, exact=True)).to_be_visible()
     await expect(page.get_by_text("30 dagen na ")).to_be_visible()  # the window it was in
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Document van beroep 1 downloaden").click()
+    assert (await download.value).suggested_filename == "beroep.pdf"
     await web.axe(page)
 
     await page.get_by_role("link", name="Beroepen bij de BEC").click()
@@ -246,6 +249,11 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
 
     assert await bec_documents(web.api) == before
     assert (await status(web.api, dossier))["appeals"] == []
+
+    # A document id never given: the not-found page, as for any other.
+    missing = await page.goto(web.url + "/beroepen/document/00000000-0000-4000-8000-000000000000")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_text("Dit document bestaat niet")).to_be_visible()
 
     # The hearing form without its choices, and a day that is none.
     appealed = await web.api.case_in("in_appeal")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from pydantic import ValidationError
@@ -23,12 +24,18 @@ from rules import deadlines, guards
 from rules.guards import CaseRefused
 from starter import worklists
 from starter.acting import send_decision
-from starter.api.documents import DocumentRefused, check_upload, store_upload
+from starter.api.documents import (
+    DocumentRefused,
+    check_upload,
+    readable_document,
+    store_upload,
+)
+from starter.api.problems import Problem
 from starter.client import Refused
 from starter.decisions import DECISIONS, Decision
 from starter.web import forms
 from starter.web.dossiers import emails, visible_case
-from starter.web.errors import forbidden
+from starter.web.errors import forbidden, not_found
 from starter.web.render import page
 from starter.web.services import service_of
 from starter.web.signin import posted_form, require_user
@@ -115,6 +122,23 @@ def router() -> APIRouter:
         if isinstance(actor, Response):
             return actor
         return await _dossier(request, actor, dossier, done=klaar)
+
+    @routes.get(LIST + "/document/{document_id}")
+    async def document(request: Request, document_id: str) -> Response:
+        actor = _bec(request)
+        if isinstance(actor, Response):
+            return actor
+        try:
+            record, content = await readable_document(service_of(request), actor, document_id)
+        except Problem as exc:
+            if exc.status != 404:
+                raise
+            return not_found(request, "Dit document")
+        return Response(
+            content,
+            media_type=record.media_type.value,
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}"},
+        )
 
     @routes.post(LIST + "/{dossier}/hoorzitting")
     async def hearing(request: Request, dossier: str) -> Response:
