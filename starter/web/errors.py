@@ -4,6 +4,7 @@ user may not see is the same page, word for word, as one that does not exist."""
 
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from starter.client import (
     Unavailable,
     registry_down,
 )
+from starter.cursors import BadCursor
 from starter.jwks import KeysUnavailable
 from starter.registry_reads import is_unavailable as registry_unavailable
 from starter.web.render import page
@@ -65,6 +67,8 @@ HANDLED: tuple[type[Exception], ...] = (
     Problem,
     RegistryError,
     StarletteHTTPException,
+    BadCursor,
+    RequestValidationError,
 )
 
 
@@ -85,6 +89,9 @@ async def handle(request: Request, exc: Exception) -> Response:
         case Problem() if exc.status == 403:
             return forbidden(request, exc.detail)
         case RegistryError() if exc.refusal == Refusal.NOT_FOUND:
+            return not_found(request)
+        case BadCursor() | RequestValidationError():
+            # An address changed by hand (a page cursor, a query value): no such page.
             return not_found(request)
         case StarletteHTTPException() if exc.status_code == 404:
             return not_found(request)

@@ -3,11 +3,13 @@ the message next to the field, in the words of the rule that refused it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from rules.guards import CaseRefused
 from starter.api.problems import field_errors
@@ -46,6 +48,17 @@ def errors_of(exc: Exception) -> list[FieldError]:
     if isinstance(exc, Refused | CaseRefused):
         return [FieldError(exc.field, exc.message)]
     raise TypeError(f"not a form error: {exc!r}")
+
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def idempotency_key(form: FormData) -> str | None:
+    """The rendered form's key (hidden `sleutel`, made by `new_key()`), prefixed so a page's
+    keys never meet the API's; anything else (a form not made by a page) gets none, and so
+    no deduplication."""
+    key = form.get("sleutel")
+    return f"web-{key}" if isinstance(key, str) and _KEY.match(key) else None
 
 
 def by_field(errors: Sequence[FieldError]) -> dict[str, str]:

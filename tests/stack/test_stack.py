@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import TaskQueueType
@@ -88,6 +89,32 @@ def test_web_ui_answers_on_its_port(stack: RunningStack, info: dict[str, Any]) -
     assert info["ui"] == f"http://127.0.0.1:{ui_port}/namespaces/odb/workflows"
     assert info["ui"] in stack.output  # printed for the person who ran it
     assert http_status(info["ui"]) == 200
+
+
+async def test_the_web_application_signs_in_through_the_stacks_openid_provider(
+    stack: RunningStack, info: dict[str, Any]
+) -> None:
+    """The dev path is the production path: discovery, authorization code with PKCE, the
+    provider's page to choose who signs in, the token exchange, the session."""
+    web = f"http://127.0.0.1:{stack.config.ports['web']}"
+    assert info["web"] == web and web in stack.output
+    assert "Beoordelaar VOC" in stack.output  # who can sign in, printed by make run
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as http:
+        to_provider = await http.get(f"{web}/aanmelden", params={"terug": "/beoordelen"})
+        authorize = to_provider.headers["location"]
+        assert authorize.startswith(info["oidc"] + "/authorize?")
+        assert "code_challenge_method=S256" in authorize
+        chooser = await http.get(authorize)
+        assert "Aanmelden als Beoordelaar VOC" in chooser.text
+        params = dict(httpx.URL(authorize).params)
+        back = await http.post(
+            f"{info['oidc']}/authorize", data={**params, "persona": "voc_reviewer"}
+        )
+        signed_in = await http.get(back.headers["location"])
+        assert signed_in.headers["location"] == "/beoordelen"
+        worklist = await http.get(f"{web}/beoordelen")
+        assert worklist.status_code == 200
+        assert "Te beoordelen aanvragen" in worklist.text
 
 
 async def test_postgres_has_every_migration(info: dict[str, Any]) -> None:

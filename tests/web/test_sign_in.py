@@ -91,9 +91,10 @@ async def test_someone_without_a_role_is_told_whom_to_ask(web: Web) -> None:
     await web.axe(page)
 
 
-async def test_an_unknown_address_is_a_dutch_not_found_page(web: Web) -> None:
+async def test_an_unknown_or_hand_made_address_is_a_dutch_not_found_page(web: Web) -> None:
     page = await web.page("voc_reviewer")
-    answer = await page.goto(web.url + "/bestaat-niet")
-    assert answer is not None and answer.status == 404
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Niet gevonden")
+    for address in ("/bestaat-niet", "/beoordelen?cursor=AAAA", "/beoordelen/ODB-1?beslist=x"):
+        answer = await page.goto(web.url + address)
+        assert answer is not None and answer.status == 404, address
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Niet gevonden")
     await web.axe(page)

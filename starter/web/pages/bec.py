@@ -207,7 +207,7 @@ async def _decide(
     try:
         if not errors:
             await send_decision(
-                service, decision, dossier, actor, fields, _text(form, "sleutel") or None
+                service, decision, dossier, actor, fields, forms.idempotency_key(form)
             )
             return RedirectResponse(f"{LIST}/{dossier}?klaar={done}", status_code=303)
     except (ValidationError, Refused, CaseRefused) as exc:
@@ -270,7 +270,7 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
             if content:
                 record, _ = await store_upload(service, actor, content, filename)
                 fields["document_id"] = record.id
-            key = _text(form, "sleutel") or None
+            key = forms.idempotency_key(form)
             await send_decision(service, REGISTER, case.dossier, actor, fields, key)
             return RedirectResponse(f"{LIST}/{case.dossier}?klaar=beroep", status_code=303)
         except (ValidationError, Refused, CaseRefused) as exc:

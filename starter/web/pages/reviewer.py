@@ -82,7 +82,7 @@ def router() -> APIRouter:
         if choice in ("true", "false"):
             fields["approve"] = choice == "true"
         values = {"approve": choice, "reason": fields["reason"]}
-        key = str(form.get("sleutel", "")) or None
+        key = forms.idempotency_key(form)
         try:
             if "approve" not in fields:
                 raise Refused(Refusal.INVALID_INPUT, _CHOICE, field="approve")
