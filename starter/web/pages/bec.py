@@ -382,6 +382,7 @@ async def _dossier(
             "appeal": appeal,
             "missing": [s.value for s in HearingSide if appeal and not appeal.heard(s)],
             "deadlines": counted,
+            "application": await service.application(case.dossier),
             "emails": await emails(service, case.dossier),
             "sides": SIDES,
             "done": done,
