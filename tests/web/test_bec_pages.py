@@ -222,6 +222,7 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
     summary = page.get_by_role("alert")
     await expect(summary).to_contain_text("Er is geen dossier met dit nummer")
     await expect(summary).to_contain_text("Geef de datum en het uur")
+    await expect(summary).to_contain_text("Vul de motivering uit de e-mail in.")
     await expect(page.locator("#dossier-fout")).to_contain_text("Er is geen dossier")
     await web.axe(page)
 

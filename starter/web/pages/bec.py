@@ -60,6 +60,7 @@ DEADLINES = {
 # What a form calls an empty or unreadable field, where pydantic's words would be vague.
 _NO_DOSSIER = "Er is geen dossier met dit nummer. Een dossiernummer ziet eruit als ODB-2027-000123."
 _RECEIVED = "Geef de datum en het uur waarop de e-mail ontvangen werd (dd-mm-jjjj en uu:mm)."
+_MOTIVATION = "Vul de motivering uit de e-mail in."
 _CHOICE = "Kies of u het beroep gegrond of ongegrond verklaart."
 _SIDE = "Kies wie gehoord werd."
 _HELD_ON = "Geef de datum van de hoorzitting als dd-mm-jjjj, of laat het veld leeg voor vandaag."
@@ -252,6 +253,8 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
     received_at = _moment(values["received_on"], values["received_time"])
     if received_at is None:
         errors.append(forms.FieldError("received_at", _RECEIVED))
+    if not values["motivation"]:  # an empty field is said with the others; its length is the rule's
+        errors.append(forms.FieldError("motivation", _MOTIVATION))
     upload = form.get("file")
     content, filename = b"", None
     if isinstance(upload, UploadFile) and upload.filename:
