@@ -10,6 +10,7 @@ skips the time-skipping server past the 60 days (the overdue flag)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -238,6 +239,14 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
         await expect(page.locator("#file-fout")).to_contain_text(message, timeout=WAIT_MS)
         await expect(page.get_by_role("alert")).to_contain_text(message)
         await web.axe(page)
+
+    # Received before the refusal was decided: the rule's sentence beside the moment.
+    await fill_appeal(web, page, dossier, "De opleiding leidt op tot een knelpuntberoep.")
+    await page.get_by_label("Uur").fill("00:00:00")
+    await page.get_by_role("button", name="Beroep registreren").click()
+    await expect(page.locator("#received_at-fout")).to_have_text(
+        re.compile(r"^Fout: an appeal cannot be received before the decision it appeals")
+    )
 
     # A good PDF but a motivation the rule refuses: the rule's sentence, the PDF not stored.
     await fill_appeal(web, page, dossier, "kort")

@@ -213,7 +213,7 @@ async def _decide(
             return RedirectResponse(f"{LIST}/{dossier}?klaar={done}", status_code=303)
     except (ValidationError, Refused, CaseRefused) as exc:
         _propagate_missing(exc)
-        errors = forms.errors_of(exc)
+        errors = _errors_of(exc)
         status = _status_of(exc)
     return await _dossier(
         request, actor, dossier, errors=errors, values=values, status=status, form=done
@@ -227,6 +227,15 @@ def _propagate_missing(exc: Exception) -> None:
         Refusal.FORBIDDEN,
     ):
         raise exc
+
+
+def _errors_of(exc: Exception) -> list[forms.FieldError]:
+    """The form's errors; a rule's sentence beside its field without the field's API name
+    before it ("received_at: ...")."""
+    return [
+        forms.FieldError(e.field, e.message.removeprefix(f"{e.field}: ") if e.field else e.message)
+        for e in forms.errors_of(exc)
+    ]
 
 
 def _status_of(exc: Exception) -> int:
@@ -279,7 +288,7 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
         except (ValidationError, Refused, CaseRefused) as exc:
             _propagate_missing(exc)
             return _register_form(
-                request, forms.errors_of(exc), values, _status_of(exc), chosen=bool(content)
+                request, _errors_of(exc), values, _status_of(exc), chosen=bool(content)
             )
     return _register_form(request, errors, values, 422, chosen=bool(content))
 
