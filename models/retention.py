@@ -129,7 +129,7 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # What the kind holds, in words (shown by the dry run and the README).
+    # What the kind holds, in words (shown by the dry run and docs/retention.md).
     what: Annotated[str, Field(min_length=3)]
     after: Moment
     keep: Keep

@@ -6,8 +6,8 @@
 cases and screenings alike; `stuck --forget-stale` drops the rows no attempt refreshed for
 a while (their workflow ended or was reset). `reconcile` compares every live case's workflow
 with its registry row (ops/reconcile.py) and lists each difference; `--repair` writes the
-missing rows and rewrites the differing ones from the workflow. Examples are in the
-README's "Ops" section; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
+missing rows and rewrites the differing ones from the workflow. Examples are in
+docs/ops.md; exit codes: 0 fine, 1 found something, 2 bad input, 3 not every
 case could be checked (reconcile), 4 Temporal, the registry or the worker unavailable.
 """
 

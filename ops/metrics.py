@@ -45,7 +45,7 @@ class MetricInfo:
     description: str
 
 
-# The README's metrics table is this list.
+# The metrics table of docs/ops.md is this list.
 METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("odb_cases", ("state",), "cases per state (ended: closed cases that ended)"),
     MetricInfo("odb_cases_waiting", ("waiting_for",), "running cases per who must act next"),

@@ -1,6 +1,6 @@
 """The saved searches ops run in the Temporal Web UI and with `temporal workflow list --query`.
 
-Written once here; the README table, `python -m ops`, the domain metrics and the tests all
+Written once here; the table of docs/ops.md, `python -m ops`, the domain metrics and the tests all
 use these builders, so a search that is documented is a search that is tested.
 
 Every search that looks at live cases filters on `ExecutionStatus = 'Running'`: a case that

@@ -14,6 +14,7 @@ registered predecessor) started on or before 1 January of the data year.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -60,9 +61,7 @@ async def start_run(
             rubric.model_dump(mode="json"),
             workflow_id,
         )
-        row = await conn.fetchrow(
-            "SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year
-        )
+        row = await conn.fetchrow("SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year)
         assert row is not None
         resumed = row["population_frozen_at"] is not None
         if not resumed:
@@ -475,3 +474,23 @@ async def store_report(db: Db, year: int, report: dict[str, Any]) -> None:
 async def stored_report(db: Db, year: int) -> dict[str, Any] | None:
     value = await db.fetchval("SELECT report FROM screening_runs WHERE year = $1", year)
     return None if value is None else dict(value)
+
+
+async def criteria_of(db: Db, dossier: str, provider: str) -> dict[int, dict[str, float]]:
+    """Each year's score per criterion of one organisation's dossier (none for another's),
+    so its page can say why a screening came out as it did."""
+    rows = await db.fetch(
+        """SELECT s.year, s.criteria FROM screening_results s
+           JOIN applications a ON a.dossier = s.dossier
+           WHERE s.dossier = $1 AND a.provider = $2 ORDER BY s.year""",
+        dossier,
+        provider,
+    )
+    found: dict[int, dict[str, float]] = {}
+    for row in rows:
+        value = row["criteria"]
+        scores = json.loads(value) if isinstance(value, str) else dict(value or {})
+        found[int(row["year"])] = {
+            str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)
+        }
+    return found

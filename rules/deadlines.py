@@ -7,7 +7,6 @@ alone. Belgian public holidays come from the maintained `holidays` package.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,11 +18,6 @@ from models.dutch import dutch_date, dutch_long_date
 BRUSSELS = ZoneInfo("Europe/Brussels")
 APPEAL_DAYS = 30
 BEC_DAYS = 60
-# A deadline kind's legal time limit in days (StrEnum keys: looked up by the kind's text).
-DAYS_OF: dict[str, int] = {
-    DeadlineKind.APPEAL_WINDOW: APPEAL_DAYS,
-    DeadlineKind.BEC_DECISION: BEC_DAYS,
-}
 _WEEKDAY_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 
 
@@ -67,42 +61,16 @@ def brussels_day(instant: datetime) -> date:
     return instant.astimezone(BRUSSELS).date()
 
 
-@dataclass(frozen=True)
-class Count:
-    """How a legal time limit was counted: the day `days` after `starts_on`, and the days
-    that were no working day after it (each moved the last day on by one)."""
-
-    starts_on: date
-    days: int
-    counted: date
-    skipped: tuple[date, ...]
-
-    @property
-    def last_day(self) -> date:
-        return self.counted + timedelta(days=len(self.skipped))
-
-
-def count(starts_on: date, days: int) -> Count:
+def legal_time_limit(kind: DeadlineKind, starts_on: date, days: int) -> Deadline:
     """Gerechtelijk Wetboek art. 52-53: the day of the act that starts the period is not
     counted, the last day is; a last day on a Saturday, Sunday or public holiday moves to
-    the next working day."""
-    counted = starts_on + timedelta(days=days)
-    skipped: list[date] = []
-    day = counted
-    while why_not_working_day(day) is not None:
-        skipped.append(day)
-        day += timedelta(days=1)
-    return Count(starts_on, days, counted, tuple(skipped))
-
-
-def legal_time_limit(kind: DeadlineKind, starts_on: date, days: int) -> Deadline:
-    """The period of `count`, ending at the end of its last day (Brussels)."""
-    counted = count(starts_on, days)
-    shifts = [
-        f"{why_not_working_day(day)}: verschoven naar {(day + timedelta(days=1)).isoformat()}"
-        for day in counted.skipped
-    ]
-    last_day = counted.last_day
+    the next working day; the period ends at the end of that day."""
+    last_day = starts_on + timedelta(days=days)
+    shifts: list[str] = []
+    while (why := why_not_working_day(last_day)) is not None:
+        moved = last_day + timedelta(days=1)
+        shifts.append(f"{why}: verschoven naar {moved.isoformat()}")
+        last_day = moved
     return Deadline(
         kind=kind,
         starts_on=starts_on,
@@ -154,36 +122,29 @@ def submitted_late(submitted_on: date, start_date: date) -> bool:
     return start_date < add_months(submitted_on, 3)
 
 
-def explain(kind: str, starts_on: date, last_day: date) -> str:
-    """How a deadline's last day was counted, in the words a page or a letter uses:
-    `60 dagen na 20 december 2029: maandag 18 februari 2030`, or with a move,
-    `30 dagen na 14 maart 2029: zaterdag 13 april 2029, verschoven naar maandag 15 april
-    2029 wegens het weekend`. Counted again by `count`, the rule the case used; a last day
-    that rule does not give (corrected by hand, an older rule) is stated as kept."""
-    if kind == DeadlineKind.REMOVAL:
+def _why_moved(day: date) -> str:
+    """Why a last day on `day` moved on, in the words of a letter."""
+    name = _belgian_holidays(day.year).get(day)
+    if day.weekday() >= 5:
+        return f"{dutch_long_date(day)} (weekend)"
+    return f"{dutch_long_date(day)} ({name}, een wettelijke feestdag)"
+
+
+def explain(deadline: Deadline) -> str:
+    """How a deadline was counted, for a person: "30 dagen na 8 juni 2027, verschoven naar
+    maandag 12 juli 2027 wegens zaterdag 10 juli 2027 (weekend) en ...". Pure: the counting
+    is read back from the deadline (its start, its last day, how many days it moved)."""
+    if deadline.kind == DeadlineKind.REMOVAL:
         return (
-            f"31 december van het jaar na de negatieve screening van {dutch_date(starts_on)}: "
-            f"{dutch_long_date(last_day)}"
+            f"negatieve screening gemeld op {dutch_date(deadline.starts_on)}: verwijderd na "
+            f"31 december van het jaar daarna, {dutch_long_date(deadline.last_day)}"
         )
-    days = DAYS_OF.get(kind)
-    if days is None:
-        return f"laatste dag: {dutch_long_date(last_day)}"
-    counted = count(starts_on, days)
-    head = f"{days} dagen na {dutch_date(starts_on)}: {dutch_long_date(counted.counted)}"
-    if counted.last_day != last_day:
-        return f"{head}; vastgelegd als laatste dag: {dutch_long_date(last_day)}"
-    if not counted.skipped:
-        return head
-    return (
-        f"{head}, verschoven naar {dutch_long_date(last_day)} wegens {_why_moved(counted.skipped)}"
-    )
-
-
-def _why_moved(skipped: tuple[date, ...]) -> str:
-    reasons: list[str] = []
-    for day in skipped:
-        holiday = _belgian_holidays(day.year).get(day)
-        why = f"{holiday} (wettelijke feestdag)" if holiday else "het weekend"
-        if why not in reasons:
-            reasons.append(why)
-    return " en ".join(reasons)
+    unshifted = deadline.last_day - timedelta(days=len(deadline.shifts))
+    days = (unshifted - deadline.starts_on).days
+    counted = f"{days} dagen na {dutch_date(deadline.starts_on)}"
+    if not deadline.shifts:
+        return f"{counted}: {dutch_long_date(deadline.last_day)}"
+    moved_from = [unshifted + timedelta(days=i) for i in range(len(deadline.shifts))]
+    reasons = [_why_moved(day) for day in moved_from]
+    why = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + " en " + reasons[-1]
+    return f"{counted}, verschoven naar {dutch_long_date(deadline.last_day)} wegens {why}"

@@ -429,7 +429,7 @@ class EventsSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """What is kept and for how long (README, "Retention"): the table, the nightly purge's
+    """What is kept and for how long (docs/retention.md): the table, the nightly purge's
     Schedule, and where each ended dossier's archive file is written."""
 
     # The retention table (data): read and checked at start; a bad one stops the process

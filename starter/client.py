@@ -38,6 +38,7 @@ from registry import (
     documents,
     notifications,
     queries,
+    screening,
 )
 from rules.case_view import describe_state
 from runtime.logging import get_logger
@@ -407,6 +408,10 @@ class CaseService:
         """The application as submitted (for the pages' dossier; call after the read that
         decided the reader may see it)."""
         return await self._db(lambda conn: applications.submitted(conn, dossier))
+
+    async def screening_criteria(self, dossier: str, provider: str) -> dict[int, dict[str, float]]:
+        """Each screening year's score per criterion of an organisation's dossier."""
+        return await self._db(lambda conn: screening.criteria_of(conn, dossier, provider))
 
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""

@@ -1,4 +1,4 @@
-"""Imports point one way: down the floors of the house (README, architecture). The edge
+"""Imports point one way: down the floors of the house (docs/architecture.md). The edge
 (starter/) and the operator's tools (ops/) stand on the repositories (registry/), the
 repositories on contracts, pure rules and process plumbing (runtime/), and nothing points
 back up: a read both the API and ops need lives in registry/, and runtime/ stays plumbing

@@ -427,7 +427,7 @@ class Checks:
             if row["state"] == ENDED or at is None:
                 continue
             if row["state"] == "refused":
-                # A refusal becomes final some days after its window closed (README: 4),
+                # A refusal becomes final some days after its window closed (docs/case.md: 4),
                 # room for an appeal e-mailed in time: the case waits on purpose till then.
                 at += timedelta(days=REFUSAL_GRACE_DAYS)
             if at < now - STUCK_AFTER:

@@ -16,7 +16,7 @@ import io
 import re
 import uuid
 import zipfile
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
@@ -127,38 +127,40 @@ def _file_problem(status: int, slug: str, title: str, detail: str) -> Problem:
     return Problem(status, slug, title, f"file: {detail}", field="file")
 
 
-class DocumentRefused(ValueError):
-    """An upload refused before anything is stored: `kind` is empty, too_large or
-    unsupported (`found` then says what the content is)."""
-
-    def __init__(self, kind: Literal["empty", "too_large", "unsupported"], found: str = "") -> None:
-        super().__init__(kind, found)
-        self.kind = kind
-        self.found = found
-
-
-def check_upload(content: bytes) -> DocumentType:
-    """The document type of an upload (read with at most MAX_DOCUMENT_BYTES + 1 bytes);
-    `DocumentRefused` when it is empty, larger than 10 MB or no PDF, DOCX or ODT."""
+def check_document(content: bytes) -> DocumentType:
+    """The document's type, or a Problem naming `file` (empty, too large, not a PDF, DOCX or
+    ODT): a form checks this before it stores anything."""
     if not content:
-        raise DocumentRefused("empty")
+        raise _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise DocumentRefused("too_large")
+        raise _file_problem(
+            413,
+            "body-too-large",
+            "Document too large",
+            f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
+            f"{MAX_DOCUMENT_BYTES} bytes are accepted",
+        )
     try:
         return sniff(content)
     except Unsupported as exc:
-        raise DocumentRefused("unsupported", str(exc)) from exc
+        raise _file_problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported document type",
+            f"the content is {exc}; send a {ACCEPTED} document",
+        ) from exc
 
 
-async def store_upload(
-    service: CaseService, actor: Actor, content: bytes, filename: str | None
-) -> tuple[DocumentRecord, bool]:
-    """POST /documents and the BEC's page: checks the upload, then stores it for whom the
-    actor acts (the same bytes twice are one document). Returns it and whether it was new."""
+async def accept_document(
+    service: CaseService, actor: Actor, filename: str | None, content: bytes
+) -> DocumentReceipt:
+    """POST /documents and the appeal page's upload: checked (size, type found from the
+    content) before anything is stored; a Problem naming `file` says what was wrong.
+    `content` is at most MAX_DOCUMENT_BYTES + 1 bytes of the file (one more tells too large)."""
     owner = may_upload(actor)
-    media_type = check_upload(content)
+    media_type = check_document(content)
     sha256 = hashlib.sha256(content).hexdigest()
-    return await service._db(
+    record, created = await service._db(
         lambda conn: registry_documents.store(
             conn,
             content=content,
@@ -169,14 +171,14 @@ async def store_upload(
             uploaded_by=actor.subject,
         )
     )
+    return DocumentReceipt(**record.model_dump(), created=created)
 
 
 async def readable_document(
     service: CaseService, actor: Actor, key: str
 ) -> tuple[DocumentRecord, bytes]:
-    """GET /documents/{id} and the BEC's page: the document and its bytes, for the
-    organisation that uploaded it, the BEC and the department; for anyone else it does
-    not exist (404, the same answer as for an id never given)."""
+    """GET /documents/{id} and the dossier page's link: someone else's document answers
+    exactly as one that does not exist (404, no oracle)."""
     if not owners_for(actor):  # a role that reads no document, asked before any lookup
         raise forbidden(
             "only the organisation that uploaded a document, the BEC and the department "
@@ -184,31 +186,11 @@ async def readable_document(
         )
     record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
     if record is None:
-        # Someone else's document answers as one that does not exist: no oracle.
         raise Problem(404, "not-found", "Not found", f"no document {key}")
     content = await service._db(lambda conn: registry_documents.content(conn, key))
     if content is None:  # pragma: no cover - a row without content cannot be stored
         raise Problem(404, "not-found", "Not found", f"no document {key}")
     return record, content
-
-
-def _upload_problem(exc: DocumentRefused) -> Problem:
-    if exc.kind == "empty":
-        return _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
-    if exc.kind == "too_large":
-        return _file_problem(
-            413,
-            "body-too-large",
-            "Document too large",
-            f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
-            f"{MAX_DOCUMENT_BYTES} bytes are accepted",
-        )
-    return _file_problem(
-        415,
-        "unsupported-media-type",
-        "Unsupported document type",
-        f"the content is {exc.found}; send a {ACCEPTED} document",
-    )
 
 
 DOCUMENT_CONTENT: dict[str, Any] = {
@@ -265,13 +247,10 @@ def router(actor_dependency: Any) -> APIRouter:
         response: Response,
     ) -> DocumentReceipt:
         content = await file.read(MAX_DOCUMENT_BYTES + 1)
-        try:
-            record, created = await store_upload(service, actor, content, file.filename)
-        except DocumentRefused as exc:
-            raise _upload_problem(exc) from exc
-        if not created:
+        receipt = await accept_document(service, actor, file.filename, content)
+        if not receipt.created:
             response.status_code = 200
-        return DocumentReceipt(**record.model_dump(), created=created)
+        return receipt
 
     @routes.get(
         "/documents/{document_id}",

@@ -26,7 +26,7 @@ from runtime.settings import ConfigError, Settings
 from starter.client import CaseService
 from starter.web import errors, signin
 from starter.web.config import check_web_config, session_secret
-from starter.web.pages import bec, reviewer
+from starter.web.pages import bec, provider, reviewer
 from starter.web.render import page
 
 STATIC = Path(__file__).parent / "static"
@@ -40,7 +40,11 @@ SECURITY_HEADERS = {
 }
 
 # The page each role starts on (the first role the user has, in this order).
-HOME_BY_ROLE: dict[RoleKind, str] = {RoleKind.REVIEWER: "/beoordelen", RoleKind.BEC: "/beroepen"}
+HOME_BY_ROLE: dict[RoleKind, str] = {
+    RoleKind.REVIEWER: "/beoordelen",
+    RoleKind.BEC: "/beroepen",
+    RoleKind.PROVIDER: provider.HOME,
+}
 
 
 class SecurityHeaders:
@@ -88,6 +92,7 @@ def create_app(
     app.include_router(signin.router(settings))
     app.include_router(reviewer.router())
     app.include_router(bec.router())
+    app.include_router(provider.router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

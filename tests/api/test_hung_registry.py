@@ -30,7 +30,7 @@ from starter.api.app import create_app
 from tests.fixtures.api import application_body, auth
 from tests.workflows.harness import on_fresh_queue, seed_providers
 
-# What the portal is promised (README: a hung registry answers 503 within seconds).
+# What the portal is promised (docs/api.md: a hung registry answers 503 within seconds).
 ANSWER_WITHIN_SECONDS = 5.0
 
 

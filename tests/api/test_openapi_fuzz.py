@@ -65,7 +65,7 @@ def _with_check_digits(value: Any) -> Any:
 
 @schemathesis.hook
 def map_case(ctx: schemathesis.HookContext, case: schemathesis.Case[Any]) -> Any:
-    """What JSON Schema cannot say, the generator is told here, and the README lists
+    """What JSON Schema cannot say, the generator is told here, and docs/api.md lists
     (section "What a schema-valid request can still be refused for")."""
     for part, name in (
         (case.query, "provider"),

@@ -38,7 +38,7 @@ def jwks_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_a_production_api_refuses_dev_tokens_of_every_role(
     api: Api, jwks_file: Path, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Configured as the README's production paragraph says: environment only, no ODB_CONFIG.
+    # Configured as docs/deploy.md's production paragraph says: environment only, no ODB_CONFIG.
     monkeypatch.delenv("ODB_CONFIG", raising=False)
     monkeypatch.setenv("ODB_AUTH__JWKS", str(jwks_file))
     monkeypatch.setenv("ODB_API__CURSOR_SECRET", "c" * 40)

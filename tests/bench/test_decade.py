@@ -1,7 +1,7 @@
 """Ten years of 300 trainings: the register played day by day on the time-skipping server,
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
 invariant checked each simulated day (see bench/decade). The full size is a benchmark:
-`python -m bench.decade` (README).
+`python -m bench.decade` (docs/decade.md).
 
 Two shards of 150, each a process of its own with its own time-skipping server (one per
 core), on the suite's PostgreSQL. Ten years hold every screening, removals each 31 December
@@ -23,7 +23,7 @@ import pytest
 from bench.decade.params import Faults, Params
 from bench.decade.play import play_shards
 
-# Measured on the shared 2-core machine: about 200 s (README, "Ten years, simulated").
+# Measured on the shared 2-core machine: about 200 s (docs/decade.md).
 pytestmark = pytest.mark.timeout(600)
 
 TRAININGS = 300

@@ -72,7 +72,7 @@ async def registry(stack: RunningStack) -> AsyncIterator[asyncpg.Connection[Any]
 @pytest_asyncio.fixture(loop_scope="session")
 async def portal(stack: RunningStack) -> AsyncIterator[Portal]:
     """The portal's calls (bench/drills.py): a 503 or a lost connection is retried with the
-    same Idempotency-Key, as the README tells the portal to."""
+    same Idempotency-Key, as docs/events.md tells the portal to."""
     base = f"http://127.0.0.1:{stack.config.ports['api']}"
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         yield Portal(http, stack.config.settings())

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
+from models.case import Deadline
 from rules.deadlines import BRUSSELS, explain
 from starter.web.pages import bec
 from tests.fixtures.api import Api
@@ -89,9 +90,7 @@ async def test_the_bec_registers_an_emailed_appeal_with_a_pdf_hears_both_sides_a
     appeal = case["appeals"][0]
     assert appeal["route"] == "email" and appeal["document_id"] is not None
     due = appeal["deadline"]
-    counted = explain(
-        due["kind"], date.fromisoformat(due["starts_on"]), date.fromisoformat(due["last_day"])
-    )
+    counted = explain(Deadline.model_validate(due))
     assert counted.startswith("60 dagen na ")
     await expect(page.get_by_text(counted, exact=True)).to_be_visible()
     await expect(page.get_by_text("30 dagen na ")).to_be_visible()  # the window it was in

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from models.case import CaseStatus, HearingSide, RegisterAppealInput
+from models.case import CaseStatus, Deadline, HearingSide, RegisterAppealInput
 from models.documents import MAX_DOCUMENT_BYTES
 from models.errors import Refusal
 from models.identity import Actor, RoleKind
@@ -24,12 +24,7 @@ from rules import deadlines, guards
 from rules.guards import CaseRefused
 from starter import worklists
 from starter.acting import send_decision
-from starter.api.documents import (
-    DocumentRefused,
-    check_upload,
-    readable_document,
-    store_upload,
-)
+from starter.api.documents import accept_document, check_document, readable_document
 from starter.api.problems import Problem
 from starter.client import Refused
 from starter.decisions import DECISIONS, Decision
@@ -269,8 +264,8 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
     if isinstance(upload, UploadFile) and upload.filename:
         content, filename = await upload.read(MAX_DOCUMENT_BYTES + 1), upload.filename
         try:
-            check_upload(content)
-        except DocumentRefused as exc:
+            check_document(content)
+        except Problem as exc:
             errors.append(forms.FieldError("file", _file_message(exc)))
     fields: dict[str, Any] = {"motivation": values["motivation"], "received_at": received_at}
     if not errors and case is not None:
@@ -280,8 +275,8 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
             if not _in_state(case, inp):
                 content = b""  # the case decides: see _in_state
             if content:
-                record, _ = await store_upload(service, actor, content, filename)
-                fields["document_id"] = record.id
+                receipt = await accept_document(service, actor, filename, content)
+                fields["document_id"] = receipt.id
             key = forms.idempotency_key(form)
             await send_decision(service, REGISTER, case.dossier, actor, fields, key)
             return RedirectResponse(f"{LIST}/{case.dossier}?klaar=beroep", status_code=303)
@@ -337,9 +332,12 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _file_message(exc: DocumentRefused) -> str:
-    found = re.findall(r"\(([^()]*)\)", exc.found)
-    return _FILE[exc.kind].format(found=f"gevonden: {found[-1]}" if found else "onbekend type")
+def _file_message(exc: Problem) -> str:
+    """check_document's refusal (422 empty, 413 too large, 415 another type, naming the
+    media type it found) in the form's words."""
+    found = re.findall(r"\(([^()]*)\)", exc.detail)
+    kind = {413: "too_large", 415: "unsupported"}.get(exc.status, "empty")
+    return _FILE[kind].format(found=f"gevonden: {found[-1]}" if found else "onbekend type")
 
 
 def _register_form(
@@ -380,7 +378,7 @@ async def _dossier(
     counted = [
         {
             "what": DEADLINES.get(d.kind, d.kind),
-            "how": deadlines.explain(d.kind, d.starts_on, d.last_day),
+            "how": deadlines.explain(Deadline.model_validate(d.model_dump())),
             "due_at": d.due_at,
         }
         for d in await service.deadlines(case.dossier)
