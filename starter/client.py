@@ -29,7 +29,7 @@ from models.case import AppealInput, CaseState, CaseStatus
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
-from models.registry import DossierSummary, NotificationRecord
+from models.registry import DeadlineRecord, DossierSummary, NotificationRecord
 from registry import (
     applications,
     case_records,
@@ -37,6 +37,7 @@ from registry import (
     case_starts,
     documents,
     notifications,
+    queries,
     screening,
 )
 from rules.case_view import describe_state
@@ -415,6 +416,11 @@ class CaseService:
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
         return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
+
+    async def deadlines(self, dossier: str) -> list[DeadlineRecord]:
+        """Every deadline the case has had, the last of each kind (a used appeal window
+        too), soonest first: for the pages that say how each was counted."""
+        return await self._db(lambda conn: queries.deadlines_of(conn, dossier))
 
     async def list_dossiers(
         self,

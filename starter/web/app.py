@@ -26,7 +26,7 @@ from runtime.settings import ConfigError, Settings
 from starter.client import CaseService
 from starter.web import errors, signin
 from starter.web.config import check_web_config, session_secret
-from starter.web.pages import department, provider, register, reviewer
+from starter.web.pages import bec, department, provider, register, reviewer
 from starter.web.render import page
 
 STATIC = Path(__file__).parent / "static"
@@ -42,6 +42,7 @@ SECURITY_HEADERS = {
 # The page each role starts on (the first role the user has, in this order).
 HOME_BY_ROLE: dict[RoleKind, str] = {
     RoleKind.REVIEWER: "/beoordelen",
+    RoleKind.BEC: "/beroepen",
     RoleKind.DEPARTMENT: "/departement",
     RoleKind.PROVIDER: provider.HOME,
 }
@@ -91,6 +92,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router(settings))
     app.include_router(reviewer.router())
+    app.include_router(bec.router())
     app.include_router(department.router())
     app.include_router(register.router())
     app.include_router(provider.router())
