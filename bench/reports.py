@@ -5,9 +5,9 @@ seeded straight into an embedded PostgreSQL with the rows their steps would have
 
 It measures one year's report and all ten (registry.reports, one snapshot each), in
 process and through the API (`GET /reports/{year}`, `GET /open-data/figures.csv`), and
-prints the figures; then the department's page (`/cijfers` of the web application, signed in
-through the dev OpenID provider) with its four charts. Targets (issue 30): one year < 1 s,
-all ten < 5 s, the page p99 < 200 ms.
+prints the figures; then the department's page (`/departement/cijfers` of the web
+application, signed in through the dev OpenID provider) with its four charts. Targets
+(issue 30): one year < 1 s, all ten < 5 s, the page p99 < 200 ms.
 
     .venv/bin/python -m bench.reports                   # 60,000 dossiers over ten years
     .venv/bin/python -m bench.reports --dossiers 6000   # a quick try
@@ -41,7 +41,7 @@ from devstack.ports import free_port
 from models.report import YearReport
 from registry import db, migrate, providers, reports
 from runtime.settings import load_settings
-from starter.web.pages.department import CHARTS
+from starter.web.pages.figures import CHARTS
 from starter.web.signin import CALLBACK
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -348,9 +348,10 @@ async def department_page(dsn: str, folder: Path, year: int, reads: int) -> None
         await wait_http(f"{web}/health", 30)
         async with httpx.AsyncClient(timeout=60) as http:
             await sign_in(http, web, provider, "department")
-            first, _ = await timed_reads(http, web, [f"/cijfers?jaar={year}"])
-            charts = [f"/cijfers/{year}/{c}.svg" for c in CHARTS]
-            page, largest = await timed_reads(http, web, [f"/cijfers?jaar={year}"] * reads)
+            path = f"/departement/cijfers?jaar={year}"
+            first, _ = await timed_reads(http, web, [path])
+            charts = [f"/departement/cijfers/{year}/{c}.svg" for c in CHARTS]
+            page, largest = await timed_reads(http, web, [path] * reads)
             drawn, _ = await timed_reads(http, web, charts * (reads // len(charts)))
             print(f"the department's page, first read (every year computed): {first[0]:.0f} ms")
             print(f"the department's page: {len(page)} reads  p50 {pct(page, 0.5):.1f} ms  "

@@ -3,7 +3,9 @@ the registry holds `--cases` cases (`--review` waiting for the VOC), seeded as b
 seeds them; the web application (`python -m starter.web`) signs in through the dev OpenID
 provider (`devstack.oidc_provider`) as a VOC reviewer, then reads worklist pages (first
 page and on by cursor) and dossier pages one after another. No Temporal server runs: a page
-that reads needs none. Targets (issue 28): every page p99 < 100 ms, under 100 KB.
+that reads needs none. Targets (issue 28): every page p99 < 100 ms, under 100 KB. The
+provider's pages (issue 29) are read the same way, signed in as organisation A, which takes
+over one seeded organisation's dossiers.
 
     .venv/bin/python -m bench.web_pages                        # 100,000 cases, 5,000 for VOC
     .venv/bin/python -m bench.web_pages --cases 20000 --review 1000   # a quick try
@@ -36,6 +38,10 @@ from runtime.settings import PROJECT_ROOT
 from starter.web.signin import CALLBACK
 
 _NEXT = re.compile(r'href="(/beoordelen\?cursor=[^"]+)"')
+_NEXT_OWN = re.compile(r'href="(/mijn-dossiers\?cursor=[^"]+)"')
+# The provider persona's organisation takes over one seeded organisation's dossiers
+# (1 in bench.reads.PROVIDERS: 500 of 100,000), so its pages read a real share.
+OWN = oidc_provider.PERSONAS["provider"].org
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -66,11 +72,25 @@ async def measure(http: httpx.AsyncClient, web: str, paths: list[str]) -> tuple[
     return times, largest
 
 
-async def worklist_paths(http: httpx.AsyncClient, web: str, pages: int) -> list[str]:
-    paths, path = [], "/beoordelen"
+def report(name: str, times: list[float], largest: int) -> None:
+    print(
+        f"{name:<14} {len(times):>4} reads  p50 {pct(times, 0.5):6.1f} ms  "
+        f"p99 {pct(times, 0.99):6.1f} ms  largest {largest / 1024:.1f} KB",
+        flush=True,
+    )
+
+
+async def worklist_paths(
+    http: httpx.AsyncClient,
+    web: str,
+    pages: int,
+    first: str = "/beoordelen",
+    link: re.Pattern[str] = _NEXT,
+) -> list[str]:
+    paths, path = [], first
     for _ in range(pages):
         paths.append(path)
-        found = _NEXT.search((await http.get(web + path)).text)
+        found = link.search((await http.get(web + path)).text)
         if not found:
             break
         path = html.unescape(found.group(1))
@@ -92,6 +112,29 @@ async def main(args: argparse.Namespace) -> None:
                 r["dossier"]
                 for r in await conn.fetch(
                     "SELECT dossier FROM applications WHERE state = 'under_review'"
+                )
+            ]
+            taken = await conn.fetchval("SELECT provider FROM applications LIMIT 1")
+            await conn.execute(
+                "INSERT INTO providers (enterprise_number, name, contact_email) "
+                "SELECT $1, 'Organisatie A', contact_email FROM providers "
+                "WHERE enterprise_number = $2",
+                OWN,
+                taken,
+            )
+            for table in ("applications", "case_rows"):
+                await conn.execute(
+                    f"UPDATE {table} SET provider = $1 WHERE provider = $2", OWN, taken
+                )
+            await conn.execute(
+                "UPDATE case_rows SET status = jsonb_set(status, '{provider}', to_jsonb($1::text)) "
+                "WHERE provider = $1",
+                OWN,
+            )
+            own = [
+                r["dossier"]
+                for r in await conn.fetch(
+                    "SELECT dossier FROM applications WHERE provider = $1", OWN
                 )
             ]
             await conn.close()
@@ -131,11 +174,16 @@ async def main(args: argparse.Namespace) -> None:
                 await measure(http, web, lists[:3] + dossiers[:3])  # warm up
                 for name, paths in (("worklist page", lists), ("dossier page", dossiers)):
                     times, largest = await measure(http, web, paths)
-                    print(
-                        f"{name:<14} {len(times):>4} reads  p50 {pct(times, 0.5):6.1f} ms  "
-                        f"p99 {pct(times, 0.99):6.1f} ms  largest {largest / 1024:.1f} KB",
-                        flush=True,
-                    )
+                    report(name, times, largest)
+            # The provider's pages (issue 29): its list by cursor and its dossiers.
+            async with httpx.AsyncClient(timeout=30) as http:
+                await sign_in(http, web, provider, "provider")
+                mine = await worklist_paths(http, web, args.pages, "/mijn-dossiers", _NEXT_OWN)
+                opened = [f"/mijn-dossiers/{rng.choice(own)}" for _ in range(args.dossiers)]
+                await measure(http, web, mine[:3] + opened[:3])  # warm up
+                for name, paths in (("my dossiers", mine), ("my dossier", opened)):
+                    times, largest = await measure(http, web, paths)
+                    report(name, times, largest)
         finally:
             for proc in procs:
                 proc.terminate()

@@ -25,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from models.application import DOSSIER_PATTERN
+from models.text import Text
+
 
 class Kind(StrEnum):
     """The kinds of record, in the order a purge run takes them."""
@@ -298,3 +301,13 @@ class Due(BaseModel):
 
 
 RetentionInput.model_rebuild()
+
+
+class HoldInput(BaseModel):
+    """The department keeps a dossier whole (a case in court): nothing of it is purged
+    until the hold is released."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dossier: Annotated[str, Field(pattern=DOSSIER_PATTERN)]
+    reason: Annotated[str, Text(2000, min_length=3)]

@@ -239,3 +239,4 @@ async def mail_facts(conn: Conn, dossier: str) -> dict[str, Any] | None:
         dossier,
     )
     return None if row is None else dict(row)
+

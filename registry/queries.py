@@ -103,6 +103,12 @@ async def dossier_summary(db: Db, dossier: str) -> DossierSummary | None:
     return None if row is None else DossierSummary.model_validate(dict(row))
 
 
+async def deadlines_of(db: Db, dossier: str) -> list[DeadlineRecord]:
+    """Every deadline the dossier has had (the last of each kind), soonest first."""
+    rows = await db.fetch("SELECT * FROM deadlines WHERE dossier = $1 ORDER BY due_at", dossier)
+    return [DeadlineRecord.model_validate(dict(r)) for r in rows]
+
+
 async def dossier_record(db: Db, dossier: str) -> DossierRecord:
     app = await db.fetchrow("SELECT * FROM applications WHERE dossier = $1", dossier)
     if app is None:
@@ -122,9 +128,7 @@ async def dossier_record(db: Db, dossier: str) -> DossierRecord:
     screenings = await db.fetch(
         "SELECT * FROM screening_results WHERE dossier = $1 ORDER BY year, id", dossier
     )
-    deadlines = await db.fetch(
-        "SELECT * FROM deadlines WHERE dossier = $1 ORDER BY due_at", dossier
-    )
+    deadlines = await deadlines_of(db, dossier)
     return DossierRecord(
         summary=DossierSummary.model_validate(dict(app)),
         application=app["payload"],
@@ -146,7 +150,7 @@ async def dossier_record(db: Db, dossier: str) -> DossierRecord:
             for a in appeals
         ],
         screenings=[ScreeningRecord.model_validate(dict(r)) for r in screenings],
-        deadlines=[DeadlineRecord.model_validate(dict(r)) for r in deadlines],
+        deadlines=deadlines,
         notifications=await notifications.for_dossier(db, dossier),
         audit=await audit.trail(db, dossier),
     )

@@ -14,8 +14,9 @@ registered predecessor) started on or before 1 January of the data year.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -60,9 +61,7 @@ async def start_run(
             rubric.model_dump(mode="json"),
             workflow_id,
         )
-        row = await conn.fetchrow(
-            "SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year
-        )
+        row = await conn.fetchrow("SELECT * FROM screening_runs WHERE year = $1 FOR UPDATE", year)
         assert row is not None
         resumed = row["population_frozen_at"] is not None
         if not resumed:
@@ -475,3 +474,100 @@ async def store_report(db: Db, year: int, report: dict[str, Any]) -> None:
 async def stored_report(db: Db, year: int) -> dict[str, Any] | None:
     value = await db.fetchval("SELECT report FROM screening_runs WHERE year = $1", year)
     return None if value is None else dict(value)
+
+
+async def criteria_of(db: Db, dossier: str, provider: str) -> dict[int, dict[str, float]]:
+    """Each year's score per criterion of one organisation's dossier (none for another's),
+    so its page can say why a screening came out as it did."""
+    rows = await db.fetch(
+        """SELECT s.year, s.criteria FROM screening_results s
+           JOIN applications a ON a.dossier = s.dossier
+           WHERE s.dossier = $1 AND a.provider = $2 ORDER BY s.year""",
+        dossier,
+        provider,
+    )
+    found: dict[int, dict[str, float]] = {}
+    for row in rows:
+        value = row["criteria"]
+        scores = json.loads(value) if isinstance(value, str) else dict(value or {})
+        found[int(row["year"])] = {
+            str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)
+        }
+    return found
+
+
+# ---- the department's pages: the runs and each training's outcome ----
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    year: int
+    screening_date: date
+    rubric_version: str
+    started_at: datetime
+    finished_at: datetime | None
+    total: int | None  # None until the population is frozen
+    scored: int
+    told: int  # the case was told (or had ended: reported, not told)
+    passed: int
+    failed: int
+    incomplete: int
+
+
+async def runs(db: Db) -> list[RunProgress]:
+    """Every screening run, the latest year first, with how far it got."""
+    rows = await db.fetch(
+        """SELECT r.year, r.screening_date, r.rubric_version, r.started_at, r.finished_at,
+                  r.total,
+                  count(s.dossier) AS scored,
+                  count(p.dossier) FILTER (WHERE p.delivery <> 'pending') AS told,
+                  count(*) FILTER (WHERE s.outcome = 'passed') AS passed,
+                  count(*) FILTER (WHERE s.outcome = 'failed') AS failed,
+                  count(*) FILTER (WHERE s.outcome = 'incomplete') AS incomplete
+           FROM screening_runs r
+           LEFT JOIN screening_population p ON p.year = r.year
+           LEFT JOIN screening_results s
+                  ON s.dossier = p.dossier AND s.step = 'screening-' || r.year
+           GROUP BY r.year ORDER BY r.year DESC"""
+    )
+    return [RunProgress(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    dossier: str
+    title: str
+    provider_name: str
+    outcome: str | None  # None: not scored yet
+    score: float | None
+    remarks: str
+    notified_on: date | None
+    delivery: str
+
+
+async def outcomes_page(
+    db: Db, year: int, after: str, limit: int
+) -> tuple[int, list[TrainingOutcome], bool]:
+    """The trainings of `year`'s run after dossier `after`, by dossier number: (how many in
+    all, this page, whether more follow)."""
+    total = await db.fetchval(
+        "SELECT count(*) FROM screening_population WHERE year = $1", year
+    )
+    rows = await db.fetch(
+        """SELECT p.dossier, a.title, a.provider_name, s.outcome, s.score,
+                  COALESCE(s.remarks, '') AS remarks, s.notified_on, p.delivery
+           FROM screening_population p
+           JOIN applications a ON a.dossier = p.dossier
+           LEFT JOIN screening_results s ON s.dossier = p.dossier AND s.step = $4
+           WHERE p.year = $1 AND p.dossier > $2
+           ORDER BY p.dossier LIMIT $3""",
+        year,
+        after,
+        limit + 1,
+        screening_step(year),
+    )
+    return (
+        int(total or 0),
+        [TrainingOutcome(**dict(r)) for r in rows[:limit]],
+        len(rows) > limit,
+    )

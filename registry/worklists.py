@@ -66,7 +66,8 @@ LISTS: dict[str, ListQuery] = {
 
 _ITEM = """r.dossier, r.title, r.provider, a.provider_name, r.state, r.waiting_since,
            r.next_deadline_at, r.next_deadline_on, r.bec_due_on, r.overdue,
-           r.missing_hearings, r.removal_on, r.execution, r.execution_at, r.wakes_at"""
+           r.missing_hearings, r.appeal_without_document, r.removal_on, r.execution,
+           r.execution_at, r.wakes_at"""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from holidays.countries.belgium import Belgium
 
 from models.case import Deadline, DeadlineKind
+from models.dutch import dutch_date, dutch_long_date
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 APPEAL_DAYS = 30
@@ -119,3 +120,31 @@ def submitted_late(submitted_on: date, start_date: date) -> bool:
     """Submit at least three months before the training starts; nearer (or passed) only
     warns that VOV may not apply from the first day."""
     return start_date < add_months(submitted_on, 3)
+
+
+def _why_moved(day: date) -> str:
+    """Why a last day on `day` moved on, in the words of a letter."""
+    name = _belgian_holidays(day.year).get(day)
+    if day.weekday() >= 5:
+        return f"{dutch_long_date(day)} (weekend)"
+    return f"{dutch_long_date(day)} ({name}, een wettelijke feestdag)"
+
+
+def explain(deadline: Deadline) -> str:
+    """How a deadline was counted, for a person: "30 dagen na 8 juni 2027, verschoven naar
+    maandag 12 juli 2027 wegens zaterdag 10 juli 2027 (weekend) en ...". Pure: the counting
+    is read back from the deadline (its start, its last day, how many days it moved)."""
+    if deadline.kind == DeadlineKind.REMOVAL:
+        return (
+            f"negatieve screening gemeld op {dutch_date(deadline.starts_on)}: verwijderd na "
+            f"31 december van het jaar daarna, {dutch_long_date(deadline.last_day)}"
+        )
+    unshifted = deadline.last_day - timedelta(days=len(deadline.shifts))
+    days = (unshifted - deadline.starts_on).days
+    counted = f"{days} dagen na {dutch_date(deadline.starts_on)}"
+    if not deadline.shifts:
+        return f"{counted}: {dutch_long_date(deadline.last_day)}"
+    moved_from = [unshifted + timedelta(days=i) for i in range(len(deadline.shifts))]
+    reasons = [_why_moved(day) for day in moved_from]
+    why = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + " en " + reasons[-1]
+    return f"{counted}, verschoven naar {dutch_long_date(deadline.last_day)} wegens {why}"

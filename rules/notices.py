@@ -67,9 +67,7 @@ def correction(
         return None
     said = dated_by_sending(kind, context, quoted_on)
     kept = dated_by_sending(kind, context, kept_on)
-    changed = {
-        key: kept[key] for key in QUOTED_DATES if key in kept and said.get(key) != kept[key]
-    }
+    changed = {key: kept[key] for key in QUOTED_DATES if key in kept and said.get(key) != kept[key]}
     if not changed:
         return None
     return {

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.application import TrainingApplication
 from models.case import CaseStatus
 from models.identity import Actor
 from starter.api import access
-from starter.client import CaseService
+from starter.client import CaseService, Submission
 from starter.decisions import Decision
 
 
@@ -34,3 +35,13 @@ async def send_decision(
 def update_name(decision: Decision) -> str:
     """The update id's prefix: a retried request (same key) has one effect."""
     return decision.route.replace("-", "_")
+
+
+async def submit_application(
+    service: CaseService, actor: Actor, application: TrainingApplication, idempotency_key: str
+) -> Submission:
+    """POST /applications and the page's *Bevestigen*: only a provider user for its own
+    organisation; the same key gives the same dossier (one dossier per confirmed form)."""
+    access.may_submit(actor, application.provider)
+    # Keys are scoped per organisation: two organisations can never collide.
+    return await service.submit(application, f"{actor.organisation}:{idempotency_key}")

@@ -29,7 +29,7 @@ from models.case import AppealInput, CaseState, CaseStatus
 from models.case_row import DossierPage
 from models.dutch import dutch_date
 from models.errors import Refusal
-from models.registry import DossierSummary, NotificationRecord
+from models.registry import DeadlineRecord, DossierSummary, NotificationRecord
 from models.report import YearReport
 from registry import (
     applications,
@@ -38,7 +38,9 @@ from registry import (
     case_starts,
     documents,
     notifications,
+    queries,
     reports,
+    screening,
 )
 from rules.case_view import describe_state
 from runtime.logging import get_logger
@@ -409,9 +411,18 @@ class CaseService:
         decided the reader may see it)."""
         return await self._db(lambda conn: applications.submitted(conn, dossier))
 
+    async def screening_criteria(self, dossier: str, provider: str) -> dict[int, dict[str, float]]:
+        """Each screening year's score per criterion of an organisation's dossier."""
+        return await self._db(lambda conn: screening.criteria_of(conn, dossier, provider))
+
     async def emails(self, dossier: str) -> list[NotificationRecord]:
         """The e-mails the case queued or sent, oldest first (for the pages' dossier)."""
         return await self._db(lambda conn: notifications.for_dossier(conn, dossier))
+
+    async def deadlines(self, dossier: str) -> list[DeadlineRecord]:
+        """Every deadline the case has had, the last of each kind (a used appeal window
+        too), soonest first: for the pages that say how each was counted."""
+        return await self._db(lambda conn: queries.deadlines_of(conn, dossier))
 
     async def list_dossiers(
         self,

@@ -67,6 +67,9 @@ class WorklistItem(BaseModel):
     missing_hearings: list[str] = Field(
         default_factory=list, description="an open appeal's hearings still missing"
     )
+    missing_document: bool = Field(
+        default=False, description="an open appeal registered without its motivation document"
+    )
 
 
 class WorklistPage(BaseModel):
@@ -160,6 +163,7 @@ def _item(row: Any, order: Order, now: datetime, norm_days: int) -> WorklistItem
         "deadline_on": None,
         "overdue": False,
         "missing_hearings": [],
+        "missing_document": False,
     }
     if order == Order.OLDEST and row["state"] == "under_review" and since is not None:
         norm_day = _brussels_day(since) + timedelta(days=norm_days)
@@ -173,6 +177,7 @@ def _item(row: Any, order: Order, now: datetime, norm_days: int) -> WorklistItem
     elif order in (Order.BEC_DEADLINE, Order.OLDEST):
         missing = row["missing_hearings"] or ""
         item["missing_hearings"] = [m for m in missing.split(",") if m and m != "none"]
+        item["missing_document"] = bool(row["appeal_without_document"])
         overdue = bool(row["overdue"])
         item["overdue"] = overdue
         due: date | None = row["bec_due_on"]

@@ -35,7 +35,7 @@ from rules.guards import CaseRefused
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT, ConfigError, Settings
 from starter import case_starts, cursors, worklists
-from starter.acting import send_decision, update_name
+from starter.acting import send_decision, submit_application, update_name
 from starter.api import access, access_log, documents, problems, providers, reports
 from starter.api.access_log import AccessLog
 from starter.api.events import events_router
@@ -208,9 +208,7 @@ def _routes() -> APIRouter:
         request: Request,
         response: Response,
     ) -> SubmitResponse:
-        access.may_submit(actor, application.provider)
-        # Keys are scoped per organisation: two organisations can never collide.
-        result = await service.submit(application, f"{actor.organisation}:{idempotency_key}")
+        result = await submit_application(service, actor, application, idempotency_key)
         url = str(request.url_for("read_dossier", dossier=result.dossier))
         response.headers["Location"] = url
         if not result.started:

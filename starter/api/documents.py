@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 
-from models.documents import MAX_DOCUMENT_BYTES, DocumentReceipt, DocumentType, owners_for
+from models.documents import (
+    MAX_DOCUMENT_BYTES,
+    DocumentReceipt,
+    DocumentRecord,
+    DocumentType,
+    owners_for,
+)
 from models.identity import Actor
 from registry import documents as registry_documents
 from starter.api.access import forbidden
@@ -121,6 +127,72 @@ def _file_problem(status: int, slug: str, title: str, detail: str) -> Problem:
     return Problem(status, slug, title, f"file: {detail}", field="file")
 
 
+def check_document(content: bytes) -> DocumentType:
+    """The document's type, or a Problem naming `file` (empty, too large, not a PDF, DOCX or
+    ODT): a form checks this before it stores anything."""
+    if not content:
+        raise _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise _file_problem(
+            413,
+            "body-too-large",
+            "Document too large",
+            f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
+            f"{MAX_DOCUMENT_BYTES} bytes are accepted",
+        )
+    try:
+        return sniff(content)
+    except Unsupported as exc:
+        raise _file_problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported document type",
+            f"the content is {exc}; send a {ACCEPTED} document",
+        ) from exc
+
+
+async def accept_document(
+    service: CaseService, actor: Actor, filename: str | None, content: bytes
+) -> DocumentReceipt:
+    """POST /documents and the appeal page's upload: checked (size, type found from the
+    content) before anything is stored; a Problem naming `file` says what was wrong.
+    `content` is at most MAX_DOCUMENT_BYTES + 1 bytes of the file (one more tells too large)."""
+    owner = may_upload(actor)
+    media_type = check_document(content)
+    sha256 = hashlib.sha256(content).hexdigest()
+    record, created = await service._db(
+        lambda conn: registry_documents.store(
+            conn,
+            content=content,
+            sha256=sha256,
+            media_type=media_type,
+            name=clean_name(filename),
+            owner=owner,
+            uploaded_by=actor.subject,
+        )
+    )
+    return DocumentReceipt(**record.model_dump(), created=created)
+
+
+async def readable_document(
+    service: CaseService, actor: Actor, key: str
+) -> tuple[DocumentRecord, bytes]:
+    """GET /documents/{id} and the dossier page's link: someone else's document answers
+    exactly as one that does not exist (404, no oracle)."""
+    if not owners_for(actor):  # a role that reads no document, asked before any lookup
+        raise forbidden(
+            "only the organisation that uploaded a document, the BEC and the department "
+            "read documents"
+        )
+    record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
+    if record is None:
+        raise Problem(404, "not-found", "Not found", f"no document {key}")
+    content = await service._db(lambda conn: registry_documents.content(conn, key))
+    if content is None:  # pragma: no cover - a row without content cannot be stored
+        raise Problem(404, "not-found", "Not found", f"no document {key}")
+    return record, content
+
+
 DOCUMENT_CONTENT: dict[str, Any] = {
     t.value: {"schema": {"type": "string", "format": "binary"}} for t in DocumentType
 }
@@ -174,42 +246,11 @@ def router(actor_dependency: Any) -> APIRouter:
         service: ServiceDep,
         response: Response,
     ) -> DocumentReceipt:
-        owner = may_upload(actor)
         content = await file.read(MAX_DOCUMENT_BYTES + 1)
-        if not content:
-            raise _file_problem(422, "invalid-input", "Invalid input", "the file is empty")
-        if len(content) > MAX_DOCUMENT_BYTES:
-            raise _file_problem(
-                413,
-                "body-too-large",
-                "Document too large",
-                f"the file has more than {MAX_DOCUMENT_BYTES} bytes (10 MB); at most "
-                f"{MAX_DOCUMENT_BYTES} bytes are accepted",
-            )
-        try:
-            media_type = sniff(content)
-        except Unsupported as exc:
-            raise _file_problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported document type",
-                f"the content is {exc}; send a {ACCEPTED} document",
-            ) from exc
-        sha256 = hashlib.sha256(content).hexdigest()
-        record, created = await service._db(
-            lambda conn: registry_documents.store(
-                conn,
-                content=content,
-                sha256=sha256,
-                media_type=media_type,
-                name=clean_name(file.filename),
-                owner=owner,
-                uploaded_by=actor.subject,
-            )
-        )
-        if not created:
+        receipt = await accept_document(service, actor, file.filename, content)
+        if not receipt.created:
             response.status_code = 200
-        return DocumentReceipt(**record.model_dump(), created=created)
+        return receipt
 
     @routes.get(
         "/documents/{document_id}",
@@ -222,19 +263,7 @@ def router(actor_dependency: Any) -> APIRouter:
         actor: ActorDep,
         service: ServiceDep,
     ) -> Response:
-        key = str(document_id)
-        if not owners_for(actor):  # a role that reads no document, asked before any lookup
-            raise forbidden(
-                "only the organisation that uploaded a document, the BEC and the department "
-                "read documents"
-            )
-        record = await service._db(lambda conn: registry_documents.readable(conn, key, actor))
-        if record is None:
-            # Someone else's document answers as one that does not exist: no oracle.
-            raise Problem(404, "not-found", "Not found", f"no document {key}")
-        content = await service._db(lambda conn: registry_documents.content(conn, key))
-        if content is None:  # pragma: no cover - a row without content cannot be stored
-            raise Problem(404, "not-found", "Not found", f"no document {key}")
+        record, content = await readable_document(service, actor, str(document_id))
         return Response(
             content,
             media_type=record.media_type.value,

@@ -4,27 +4,19 @@ A provider user reads its own organisation's record; to anyone else but the depa
 another organisation's record does not exist (404, as for a number never registered).
 """
 
-import base64
-import os
-import pathlib
-import secrets
-import tempfile
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from activities import archives as archive_files
 from models.enterprise import EnterpriseNumber
-from models.identity import Actor, RoleKind
-from models.providers import DeactivateInput, ProviderChange, ProviderInput, ProviderRecord
-from registry import providers as registry_providers
-from rules import guards
-from runtime.logging import get_logger
+from models.identity import Actor
+from models.providers import DeactivateInput, ProviderInput, ProviderRecord
+from starter import providers as service_providers
 from starter.api.problems import BODY_PROBLEM_RESPONSES, PROBLEM_RESPONSES, Problem
 from starter.client import CaseService
+from starter.providers import ProviderHistory
 
 NumberPath = Annotated[
     EnterpriseNumber, Path(description="the organisation's enterprise number, e.g. 0123.456.749")
@@ -35,17 +27,9 @@ class ProviderAnswer(ProviderRecord):
     created: bool = False
 
 
-class ProviderHistory(ProviderRecord):
-    changes: list[ProviderChange]
-
-
 def _service(request: Request) -> CaseService:
     service: CaseService = request.app.state.service
     return service
-
-
-def _department(actor: Actor, action: str) -> None:
-    guards.department_staff(actor, action)
 
 
 def _missing(number: str) -> Problem:
@@ -73,9 +57,8 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         service: ServiceDep,
         response: Response,
     ) -> ProviderAnswer:
-        _department(actor, "register a provider organisation")
-        record, created = await service._db(
-            lambda conn: registry_providers.register(conn, enterprise_number, facts, actor)
+        record, created = await service_providers.register(
+            service, actor, enterprise_number, facts
         )
         if created:
             response.status_code = 201
@@ -95,12 +78,7 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         actor: ActorDep,
         service: ServiceDep,
     ) -> ProviderRecord:
-        _department(actor, "deactivate a provider organisation")
-        return await service._db(
-            lambda conn: registry_providers.set_active(
-                conn, enterprise_number, False, actor, body.reason
-            )
-        )
+        return await service_providers.deactivate(service, actor, enterprise_number, body)
 
     @routes.post(
         "/providers/{enterprise_number}/reactivate",
@@ -110,10 +88,7 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
     async def reactivate_provider(
         enterprise_number: NumberPath, actor: ActorDep, service: ServiceDep
     ) -> ProviderRecord:
-        _department(actor, "reactivate a provider organisation")
-        return await service._db(
-            lambda conn: registry_providers.set_active(conn, enterprise_number, True, actor)
-        )
+        return await service_providers.reactivate(service, actor, enterprise_number)
 
     @routes.get(
         "/providers/{enterprise_number}",
@@ -123,20 +98,10 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
     async def read_provider(
         enterprise_number: NumberPath, actor: ActorDep, service: ServiceDep
     ) -> ProviderHistory:
-        staff = actor.has(RoleKind.DEPARTMENT)
-        if not staff and not actor.is_provider_of(enterprise_number):
-            if not actor.has(RoleKind.PROVIDER):
-                _department(actor, "read the providers register")
+        found = await service_providers.read(service, actor, enterprise_number)
+        if found is None:
             raise _missing(enterprise_number)
-        record = await service._db(lambda conn: registry_providers.get(conn, enterprise_number))
-        if record is None:
-            raise _missing(enterprise_number)
-        changes = await service._db(
-            lambda conn: registry_providers.changes(conn, enterprise_number)
-        )
-        if not staff:  # a provider sees which role changed its record, not who
-            changes = [c.model_copy(update={"by": "department"}) for c in changes]
-        return ProviderHistory(**record.model_dump(), changes=changes)
+        return found
 
     @routes.get(
         "/providers/{enterprise_number}/export",
@@ -154,38 +119,15 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
     async def export_provider(
         enterprise_number: NumberPath, actor: ActorDep, service: ServiceDep
     ) -> Response:
-        _department(actor, "export everything held about an organisation")
-        at = datetime.now(UTC)
-        # A file of its own per export, deleted once sent: the ZIP may be far larger than the
-        # API should hold in memory. Only the export creates it, so a refusal leaves none.
-        path = pathlib.Path(tempfile.gettempdir()) / f"odb-export-{secrets.token_hex(16)}.zip"
-        # A batch (every dossier and document of the organisation): each statement is
-        # bounded, the whole is not held to the portal's deadline.
-        done = await service._db(
-            lambda conn: archive_files.export_provider(
-                conn, enterprise_number, service.settings.smtp.sender, at, path
-            ),
-            deadline=None,
-        )
+        done = await service_providers.export(service, actor, enterprise_number)
         if done is None:
             raise _missing(enterprise_number)
-        _log.info(
-            "provider.exported",
-            enterprise_number=enterprise_number,
-            by=actor.subject,
-            dossiers=done.dossiers,
-            parts=done.parts,
-            sha256=done.sha256,
-        )
-        name = f"provider-{enterprise_number}-{at.strftime('%Y%m%dT%H%M%SZ')}.zip"
         return FileResponse(
-            path,
+            done.path,
             media_type="application/zip",
-            filename=name,
-            headers={
-                "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(done.sha256)).decode()}:"
-            },
-            background=BackgroundTask(os.unlink, path),
+            filename=done.filename,
+            headers={"Repr-Digest": done.repr_digest},
+            background=BackgroundTask(done.remove),
         )
 
     @routes.get(
@@ -194,10 +136,6 @@ def router(actor_dependency: Any, body_route: dict[str, Any]) -> APIRouter:
         summary="Every registered provider organisation (department)",
     )
     async def list_providers(actor: ActorDep, service: ServiceDep) -> list[ProviderRecord]:
-        _department(actor, "list the providers register")
-        return await service._db(registry_providers.list_all)
+        return await service_providers.list_all(service, actor)
 
     return routes
-
-
-_log = get_logger("starter.api.providers")

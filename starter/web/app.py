@@ -26,7 +26,7 @@ from runtime.settings import ConfigError, Settings
 from starter.client import CaseService
 from starter.web import errors, signin
 from starter.web.config import check_web_config, session_secret
-from starter.web.pages import department, reviewer
+from starter.web.pages import bec, department, figures, provider, register, reviewer
 from starter.web.render import page
 
 STATIC = Path(__file__).parent / "static"
@@ -42,10 +42,12 @@ SECURITY_HEADERS = {
 # The page each role starts on (the first role the user has, in this order).
 HOME_BY_ROLE: dict[RoleKind, str] = {
     RoleKind.REVIEWER: "/beoordelen",
-    RoleKind.DEPARTMENT: "/cijfers",
+    RoleKind.BEC: "/beroepen",
+    RoleKind.DEPARTMENT: "/departement",
+    RoleKind.PROVIDER: provider.HOME,
 }
-# A chart of the department's page is an image (<img src>): its own SVG document styles
-# itself, and an image runs no script.
+# A chart of the department's figures (/departement/cijfers) is an image (<img src>): its own SVG
+# document styles itself, and an image runs no script.
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 
@@ -62,7 +64,7 @@ class SecurityHeaders:
             return
         path = str(scope.get("path", ""))
         is_static = path.startswith("/static/")
-        is_chart = path.startswith("/cijfers/") and path.endswith(".svg")
+        is_chart = path.startswith("/departement/cijfers/") and path.endswith(".svg")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -99,7 +101,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router(settings))
     app.include_router(reviewer.router())
-    app.include_router(department.router())  # the department's figures (issue 30)
+    app.include_router(bec.router())
+    app.include_router(department.router())
+    app.include_router(figures.router())  # the department's figures (issue 30)
+    app.include_router(register.router())
+    app.include_router(provider.router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -69,3 +69,68 @@ VOLUME_UNIT = {
 def label(table: dict[str, str], value: object) -> str:
     text = str(value or "")
     return table.get(text, text.replace("_", " "))
+
+
+# A deadline's kind, as the provider's pages name it before its day.
+DEADLINE = {
+    "appeal_window": "Beroep mogelijk tot en met",
+    "bec_decision": "Beslissing van de beroepscommissie uiterlijk",
+    "removal": "Verwijderd uit de databank na",
+}
+
+END_REASON = {
+    "withdrawn": "ingetrokken",
+    "finally_refused": "definitief geweigerd",
+    "appeal_rejected": "beroep ongegrond",
+    "stopped": "stopgezet",
+    "revoked": "registratie ingetrokken",
+    "removed": "verwijderd na screening",
+    "replaced": "vervangen door een nieuwe aanvraag",
+}
+
+
+def provider_next(waiting_for: str, state: str, competent_body: str) -> str:
+    """What the organisation must do next, from who the case waits for
+    (rules.case_view.who_and_what, the same as the API's `waiting_for`)."""
+    if waiting_for == "provider":
+        return "U kunt beroep aantekenen bij de beroepscommissie (zie de termijn)."
+    if waiting_for == "reviewer":
+        return f"Niets: de {competent_body} beoordeelt uw aanvraag."
+    if waiting_for == "bec":
+        return "Niets: de beroepscommissie (BEC) behandelt uw beroep."
+    if waiting_for == "system":  # received, its case still to be started (case_view)
+        return (
+            "Niets: uw aanvraag is ontvangen en bewaard. De behandeling start vanzelf zodra "
+            f"de procesmotor bereikbaar is; daarna beoordeelt de {competent_body} ze."
+        )
+    if state == "refused":
+        return "Niets: u krijgt de weigering per e-mail; daarna loopt de beroepstermijn."
+    if state == "removal_scheduled":
+        return (
+            "Niets verplicht. U kunt de opleiding bijsturen en opnieuw aanmelden "
+            "vóór ze verwijderd wordt."
+        )
+    if state == "registered":
+        return "Niets: de opleiding is geregistreerd."
+    return "Niets: het dossier is afgesloten."
+
+
+OUTCOME = {
+    "approved": "goedgekeurd",
+    "refused": "geweigerd",
+    "granted": "beroep gegrond",
+    "rejected": "beroep ongegrond",
+    "revoked": "registratie ingetrokken",
+}
+
+
+def who(role: str) -> str:
+    """Who acted, as a provider reads it (rules.case_view.provider_view gives roles only)."""
+    if role.startswith("reviewer "):
+        return f"de beoordelaar van {role.removeprefix('reviewer ')}"
+    return {
+        "BEC": "de beroepscommissie (BEC)",
+        "department": "het departement",
+        "provider": "uw organisatie",
+        "system": "het systeem",
+    }.get(role, role)

@@ -78,6 +78,8 @@ ENV.filters.update(
     stap=lambda v: label(labels.EVENT, v),
     mail=lambda v: label(labels.EMAIL, v),
     mailstatus=lambda v: label(labels.EMAIL_STATUS, v),
+    uitkomst=lambda v: label(labels.OUTCOME, v),
+    wie=lambda v: labels.who(str(v)),
 )
 ENV.globals.update(new_key=new_key)
 

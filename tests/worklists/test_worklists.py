@@ -75,6 +75,7 @@ async def test_the_bec_sees_open_appeals_with_missing_hearings(
     )
     item = got["waiting-for-bec|None"]["items"][0]
     assert item["missing_hearings"] == ["provider", "department"]
+    assert item["missing_document"] is True
     assert item["overdue"] is True
     assert "overdue" in item["deadline"] and item["deadline_on"] is not None
 
