@@ -44,12 +44,16 @@ class Shot:
     persona: str  # a key of devstack.oidc_provider.PERSONAS
     file: str
     what: str
+    path: str = ""  # a page other than the person's main page
 
 
 SHOTS = (
     Shot("voc_reviewer", "reviewer-worklist.png", "the VOC reviewer's worklist"),
     Shot("bec", "bec-appeals.png", "the BEC's open appeals"),
     Shot("department", "department-start.png", "the department's start page"),
+    Shot(
+        "department", "department-figures.png", "the department's figures", "/departement/cijfers"
+    ),
     Shot("provider", "provider-dossiers.png", "the provider's dossiers"),
 )
 TEMPORAL_UI = "temporal-web-ui.png"
@@ -104,6 +108,9 @@ async def shoot_person(browser: Browser, web_url: str, shot: Shot, out: Path) ->
         await page.wait_for_load_state("networkidle")
         if NO_PAGE_YET in (await page.content()):
             return f"{shot.file}: skipped, no main page yet for {shot.what} ({persona.label})"
+        if shot.path:
+            await page.goto(web_url + shot.path)
+            await page.wait_for_load_state("networkidle")
         await page.screenshot(path=str(out / shot.file))
         print(f"{out / shot.file}: {shot.what} ({page.url.removeprefix(web_url)})")
         return None
