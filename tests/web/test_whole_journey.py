@@ -132,6 +132,7 @@ async def test_submitted_refused_appealed_with_a_pdf_heard_and_granted_the_train
     await provider.reload()
     await expect(main).to_contain_text("geweigerd")
     await expect(main).to_contain_text(f"Reden: {reason}")
+    await expect(main).to_contain_text("U kunt beroep aantekenen bij de beroepscommissie")
     await expect(main).to_contain_text("Beroepstermijn")
     await expect(main).to_contain_text(f"tot en met {dutch_long_date(case.appeal_window.last_day)}")
     await expect(main).to_contain_text(f"Zo berekend: {explain(case.appeal_window)}.")
@@ -190,6 +191,9 @@ async def test_submitted_refused_appealed_with_a_pdf_heard_and_granted_the_train
         provider.get_by_role("cell", name="Beslissing over het beroep", exact=True)
     ).to_be_visible()
     await web.axe(provider)
+    await provider.goto(web.url + "/mijn-dossiers")
+    row = provider.get_by_role("row").filter(has_text=dossier)
+    await expect(row).to_contain_text("geregistreerd")
 
 
 async def test_a_resubmission_after_a_negative_screening_ends_the_old_registration_the_day_before(
@@ -292,6 +296,11 @@ async def test_a_bec_member_who_also_acts_for_the_organisation_is_told_of_the_co
     await web.axe(page)
     case = await read(web, dossier)
     assert case.state == CaseState.IN_APPEAL and case.appeals[0].decision is None
+    decided = await web.api.pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE dossier = $1 AND kind = 'bec_decision'",
+        dossier,
+    )
+    assert decided == 0
 
 
 async def test_the_provider_s_main_pages_are_readable_at_200_percent_zoom(web: Web) -> None:
