@@ -266,7 +266,10 @@ async def test_a_future_receipt_date_is_refused_in_dutch_and_changes_nothing(web
 
 async def test_the_watch_lists_and_the_screening_pages_read_when_empty(web: Web) -> None:
     # The suite shares one registry: other modules leave overdue appeals and screening runs.
-    await web.api.pool.execute(f"TRUNCATE {REGISTRY_TABLES} CASCADE")
+    await web.api.pool.execute(
+        f"TRUNCATE {REGISTRY_TABLES}, screening_population, screening_not_yet_due,"
+        " screening_runs CASCADE"
+    )
     await seed_providers(web.api.pool)
     page = await web.page("department")
     await page.goto(web.url + "/departement")
