@@ -238,16 +238,21 @@ async def view(db: Db, dossier: str, provider: str | None = None) -> DossierView
     record = await db.fetchrow(_VIEW, dossier, provider)
     if record is None:
         return None
-    status = dict(_json(record["status"]))
-    status["pending_notices"] = [
-        {k: n[k] for k in ("message_id", "kind", "step", "rejected")}
-        for n in _json(record["unsent"])
-    ]
-    status["screenings"] = _json(record["screenings"]) or status.get("screenings", [])
-    status["history"] = _json(record["history"]) or status.get("history", [])
-    found = DossierView.model_validate(
-        {**status, "as_of_step": record["last_step"], "as_of": record["last_step_at"]}
-    )
+    try:
+        status = dict(_json(record["status"]))
+        status["pending_notices"] = [
+            {k: n[k] for k in ("message_id", "kind", "step", "rejected")}
+            for n in _json(record["unsent"])
+        ]
+        status["screenings"] = _json(record["screenings"]) or status.get("screenings", [])
+        status["history"] = _json(record["history"]) or status.get("history", [])
+        found = DossierView.model_validate(
+            {**status, "as_of_step": record["last_step"], "as_of": record["last_step_at"]}
+        )
+    except (ValueError, TypeError) as exc:  # the registry's damage, not the caller's input
+        raise UnreadableStatus(
+            dossier, record["last_step"], record["last_step_at"], _why(exc)
+        ) from None
     if record["starting"]:  # received, its case still to be started: as of the receipt
         found = case_view.being_started(found).model_copy(
             update={"as_of_step": case_view.RECEIVED_STEP, "as_of": found.submitted_at}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import Refusal
+from registry.case_rows import UnreadableStatus
 from registry.errors import InvalidInput as RegistryInvalidInput
 from registry.errors import RegistryError
 from rules.guards import CaseRefused
@@ -250,6 +251,16 @@ def from_exception(exc: Exception) -> Problem:
                 f"{RETRY_AFTER_SECONDS} seconds with the same Idempotency-Key: "
                 f"the request will have one effect",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        case UnreadableStatus():
+            # The registry's damage, never the caller's input: a 500 that says so (it was a
+            # 422 "invalid input" while it surfaced as the model's validation error).
+            return Problem(
+                500,
+                "unreadable-record",
+                "Record unreadable",
+                f"the registry's record of {exc.dossier} cannot be read; nothing was changed "
+                "and operations are alerted by the log (python -m ops reconcile repairs it)",
             )
         case BadCursor():
             return Problem(422, "invalid-input", "Invalid input", exc.detail, field="cursor")
