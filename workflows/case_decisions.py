@@ -509,10 +509,16 @@ class CaseDecisions(CaseTimers):
                 extra={"dossier": self._s.dossier, "successor": inp.successor},
             )
             return
+        last_day = inp.last_day
+        began = self._s.registered_from
+        if began is not None and last_day < began and workflow.patched("replaced-same-day"):
+            # Registered and replaced on the same day: the registry keeps that one day
+            # (GREATEST in registry/steps.py), never a period that ends before it starts.
+            last_day = began
 
         def replaced(s: CaseStatus) -> None:
             s.replaced_by = inp.successor
-            s.registered_until = inp.last_day
+            s.registered_until = last_day
             s.removal = None
             ended(s, EndReason.REPLACED)
 
@@ -522,7 +528,7 @@ class CaseDecisions(CaseTimers):
             SYSTEM_ACTOR,
             self._s.state,
             CaseState.ENDED,
-            close_registration=RegistrationEnd(last_day=inp.last_day, reason=EndReason.REPLACED),
+            close_registration=RegistrationEnd(last_day=last_day, reason=EndReason.REPLACED),
             details={"replaced_by": inp.successor},
             apply=replaced,
         )

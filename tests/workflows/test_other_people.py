@@ -155,6 +155,24 @@ async def test_a_resubmission_takes_over_one_registration_a_day(cases: Cases) ->
     await keep_history(old, "replaced_by_resubmission")
 
 
+async def test_a_training_registered_and_replaced_on_the_same_day_keeps_that_day(
+    cases: Cases,
+) -> None:
+    today = await a_day_from_now(cases)
+    old = await registered_case(cases, today)
+    new = await cases.submit(application(today + timedelta(days=120), predecessor_dossier=old.id))
+    await cases.service.update(new.id, ReviewDecisionInput(actor=VOC_REVIEWER, approve=True))
+    ended = await until(old, lambda s: s.state == CaseState.ENDED)
+    # Never a period that ends before it starts: the day it was registered stays its own,
+    # as the registry keeps it (both answer "registered on that day").
+    assert ended.registered_from == ended.registered_until == today
+    async with cases.pool.acquire() as conn:
+        registered = {t.dossier for t in await queries.registered_on(conn, today)}
+        assert {old.id, new.id} <= registered
+        later = {t.dossier for t in await queries.registered_on(conn, today + timedelta(days=1))}
+        assert old.id not in later and new.id in later
+
+
 async def test_a_resubmission_is_refused_unless_it_replaces_a_registered_training_of_its_own(
     cases: Cases,
 ) -> None:
