@@ -369,12 +369,13 @@ class Stack:
 
     async def worker_ready(self, within: float = READY_TIMEOUT) -> None:
         """Ready when the server sees a poller from this very worker process."""
-        assert self.client is not None
         deadline = time.monotonic() + within
         while True:
             worker = self.check_alive("worker")
-            # Temporal itself may be restarting: keep asking until the deadline.
-            if await worker_polls(self.client, self.plan.settings, worker.pid):
+            # Temporal itself may be restarting (its restart drops the client until the new
+            # server answers): keep asking until the deadline.
+            client = self.client
+            if client is not None and await worker_polls(client, self.plan.settings, worker.pid):
                 return
             if time.monotonic() > deadline:
                 raise StackError(
