@@ -7,12 +7,15 @@ Starts a private dev stack (tests/stack/harness.py: its own state folder and fre
 same `python -m devstack up` as `make run`), plays `python -m starter demo` on it so every
 list has cases, then signs in as each person through the dev OpenID provider's page (the
 button a person clicks) in headless Chromium and saves their main page, 1280x800, as PNG;
-last the Temporal Web UI's list of cases.
+then the Temporal Web UI's list of cases; last the journey of one application, clicked
+through step by step by each person, a picture per step (bench/screenshot_journey.py,
+docs/journey.md).
 
 A person whose main page does not exist yet (the web application's start page says there is
 no page for the role) is skipped with a message: the script makes the pictures it can and
-says which it left out (exit code 0). Exit code 2 when the stack, the demo or the browser
-failed.
+says which it left out (exit code 0). Exit code 1 when the journey stopped at a step (what
+the page showed instead is printed; the pictures before it are made); 2 when the stack, the
+demo or the browser failed.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.async_api import Browser, ViewportSize, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
+from bench.screenshot_journey import play_journey
 from devstack.oidc_provider import PERSONAS
-from runtime.settings import PROJECT_ROOT
+from runtime.settings import PROJECT_ROOT, Settings
 from tests.fixtures.web import CHROMIUM, CHROMIUM_ARGS
 from tests.stack.harness import RunningStack, StackConfig, ready_stack
 
@@ -73,6 +78,10 @@ def play_demo(stack: RunningStack) -> None:
         raise RuntimeError(f"`python -m starter demo` failed:\n{demo.stdout}{demo.stderr}")
 
 
+class JourneyStopped(Exception):
+    """A step of the journey did not show what it should: the pictures before it are made."""
+
+
 async def shoot(stack: RunningStack, out: Path) -> list[str]:
     """Every picture it can make; returns the messages of those it skipped."""
     if not CHROMIUM.exists():
@@ -88,9 +97,40 @@ async def shoot(stack: RunningStack, out: Path) -> list[str]:
                 if message:
                     skipped.append(message)
             await shoot_temporal_ui(browser, f"http://127.0.0.1:{ports['ui']}", out)
+            # Last, so the pictures above show the demo's cases only.
+            await shoot_journey(browser, web_url, stack.config.settings(), out)
         finally:
             await browser.close()
     return skipped
+
+
+async def shoot_journey(browser: Browser, web_url: str, settings: Settings, out: Path) -> None:
+    contexts: list[BrowserContext] = []
+
+    async def sign_in(persona: str) -> Page:
+        context = await browser.new_context(viewport=VIEWPORT, locale="nl-BE")
+        contexts.append(context)
+        page = await context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        await sign_in_as(page, web_url, PERSONAS[persona].label)
+        return page
+
+    try:
+        await play_journey(sign_in, web_url, settings, out)
+    except (AssertionError, PlaywrightError) as exc:
+        raise JourneyStopped(str(exc)) from exc
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+async def sign_in_as(page: Page, web_url: str, label: str) -> None:
+    """As a person does it: the start page sends them to the provider's page, they choose
+    who they are, and come back to their role's main page."""
+    await page.goto(web_url + "/")
+    await page.get_by_role("button", name=f"Aanmelden als {label}", exact=True).click()
+    await page.wait_for_url(lambda url: url.startswith(web_url), timeout=WAIT_MS)
+    await page.wait_for_load_state("networkidle")
 
 
 async def shoot_person(browser: Browser, web_url: str, shot: Shot, out: Path) -> str | None:
@@ -100,12 +140,7 @@ async def shoot_person(browser: Browser, web_url: str, shot: Shot, out: Path) ->
     context = await browser.new_context(viewport=VIEWPORT, locale="nl-BE")
     try:
         page = await context.new_page()
-        # Signed in as a person does it: the start page sends them to the provider's page,
-        # they choose who they are, and come back to their role's main page.
-        await page.goto(web_url + "/")
-        await page.get_by_role("button", name=f"Aanmelden als {persona.label}", exact=True).click()
-        await page.wait_for_url(lambda url: url.startswith(web_url), timeout=WAIT_MS)
-        await page.wait_for_load_state("networkidle")
+        await sign_in_as(page, web_url, persona.label)
         if NO_PAGE_YET in (await page.content()):
             return f"{shot.file}: skipped, no main page yet for {shot.what} ({persona.label})"
         if shot.path:
@@ -148,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             with ready_stack(config, timeout=180) as stack:
                 play_demo(stack)
                 skipped = asyncio.run(shoot(stack, out))
+        except JourneyStopped as exc:
+            print(f"screenshots: the journey stopped: {exc}", file=sys.stderr)
+            return 1
         except (RuntimeError, AssertionError) as exc:
             print(f"screenshots: failed: {exc}", file=sys.stderr)
             return 2

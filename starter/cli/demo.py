@@ -289,15 +289,12 @@ async def _resubmission(http: httpx.AsyncClient, settings: Settings) -> int:
     return 0
 
 
-async def _negative_screening(
-    settings: Settings, http: httpx.AsyncClient, title: str, org: str
-) -> int:
-    dossier = _DOSSIERS.get(title)
-    if dossier is None:
-        return 1
-    service = CaseService(settings)
-    client = await service.client()
-    today = date.today()
+async def screen_negative(settings: Settings, dossier: str) -> None:
+    """A negative yearly screening of `dossier`, sent as the screening sends it: a signal to
+    the case (which schedules the removal)."""
+    client = await CaseService(settings).client()
+    # The screening's day where it runs (Brussels), not the machine's: near midnight they differ.
+    today = datetime.now(ZoneInfo(settings.screening.timezone)).date()
     await client.get_workflow_handle(dossier).signal(
         ApplicationWorkflow.screening_outcome,
         ScreeningOutcome(
@@ -311,6 +308,15 @@ async def _negative_screening(
             result_id=f"demo-{dossier}",
         ),
     )
+
+
+async def _negative_screening(
+    settings: Settings, http: httpx.AsyncClient, title: str, org: str
+) -> int:
+    dossier = _DOSSIERS.get(title)
+    if dossier is None:
+        return 1
+    await screen_negative(settings, dossier)
     # A signal is handled asynchronously: wait (briefly) until the case shows it.
     state = "?"
     for _ in range(40):

@@ -16,7 +16,7 @@ from datetime import timedelta
 from email.message import Message
 from typing import TypeVar
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from devstack.oidc_provider import Persona
 from devstack.smtp_sink import SmtpSink
@@ -25,16 +25,18 @@ from models.dutch import dutch_long_date
 from rules.deadlines import explain
 from tests.fixtures.api import ORG, brussels_today
 from tests.fixtures.web import Web
+from tests.web.journey_steps import (
+    HEARD,
+    appeal_by_clicking,
+    hear_both_and_grant,
+    resubmit_by_clicking,
+    review_by_clicking,
+    submit_by_clicking,
+)
 from workflows.application import ApplicationWorkflow
 
 T = TypeVar("T")
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 BEC_OF_A = "bec_of_a"  # a BEC member whose token also acts for organisation A
-
-
-def flemish(days_from_now: int) -> str:
-    day = brussels_today() + timedelta(days=days_from_now)
-    return f"{day.day:02d}-{day.month:02d}-{day.year}"
 
 
 async def eventually(read: Callable[[], Awaitable[T]], ok: Callable[[T], bool]) -> T:
@@ -53,44 +55,10 @@ async def read(web: Web, dossier: str) -> CaseStatus:
     return CaseStatus.model_validate(response.json())
 
 
-async def submit_by_clicking(web: Web, page: Page, title: str, mailbox: str) -> str:
-    """The provider's new application, from Mijn dossiers to the acknowledgment; its number."""
-    await page.goto(web.url + "/mijn-dossiers")
-    await page.get_by_role("link", name="Start nieuwe aanvraag").click()
-    await page.get_by_label("Titel van de opleiding").fill(title)
-    await page.get_by_label("Startdatum").fill(flemish(150))
-    await page.get_by_label("Contacturen", exact=True).check()
-    await page.get_by_label("Omvang").fill("40")
-    await page.get_by_label("E-mailadres voor de beslissingen").fill(mailbox)
-    await page.get_by_role("button", name="Verder naar controleren").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Controleer uw aanvraag")
-    await expect(page.locator("main")).to_contain_text(title)
-    await page.get_by_role("button", name="Bevestigen").click()
-    await expect(page.get_by_role("heading", name="Uw aanvraag is ontvangen")).to_be_visible()
-    number = await page.locator(".notice strong").first.inner_text()
-    await expect(page.get_by_text(f"Uw dossiernummer is {number}")).to_be_visible()
-    return number
-
-
 async def decide_as_reviewer(web: Web, dossier: str, approve: bool, reason: str = "") -> None:
     """The VOC reviewer finds the dossier on the worklist and decides on its page."""
     page = await web.page("voc_reviewer")
-    await page.goto(web.url + "/beoordelen")
-    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=dossier))
-    await expect(row).to_contain_text("Binnen de norm")
-    await row.get_by_role("link", name=dossier).click()
-    await expect(page.get_by_role("heading", level=1)).to_contain_text(dossier)
-    await expect(page.locator(".summary").first).to_contain_text("wacht op beoordeling")
-    if approve:
-        await page.get_by_label("Goedkeuren").check()
-    else:
-        await page.get_by_label("Weigeren").check()
-        await page.get_by_label("Reden").fill(reason)
-    await page.get_by_role("button", name="Beslissing bewaren").click()
-    await expect(page.get_by_role("status")).to_contain_text("Uw beslissing is bewaard")
-    await expect(page.locator(".summary").first).to_contain_text(
-        "geregistreerd" if approve else "geweigerd"
-    )
+    await review_by_clicking(web.url, page, dossier, approve, reason)
     await page.close()
 
 
@@ -117,7 +85,7 @@ async def test_submitted_refused_appealed_with_a_pdf_heard_and_granted_the_train
     tag = uuid.uuid4().hex[:6]
     title, mailbox = f"Lassen voor gevorderden {tag}", f"dossiers-{tag}@vooruit.example.be"
     provider = await web.page("provider")
-    dossier = await submit_by_clicking(web, provider, title, mailbox)
+    dossier = await submit_by_clicking(web.url, provider, title, mailbox)
     await provider.goto(f"{web.url}/mijn-dossiers/{dossier}")
     main = provider.locator("main")
     await expect(main).to_contain_text("wacht op beoordeling")
@@ -140,35 +108,12 @@ async def test_submitted_refused_appealed_with_a_pdf_heard_and_granted_the_train
     await expect(main).to_contain_text(f"nog {days} dagen")
     await expect(provider.get_by_role("cell", name="Weigering", exact=True)).to_be_visible()
 
-    await provider.get_by_label("Motivering").fill("De opleiding leidt op tot een knelpuntberoep.")
-    await provider.get_by_label("Gemotiveerd document").set_input_files(
-        {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
-    )
-    await provider.get_by_role("button", name="Beroep indienen").click()
-    await expect(provider.get_by_role("heading", name="Uw beroep is ingediend")).to_be_visible()
-    await expect(main).to_contain_text("in beroep")
-    await expect(main).to_contain_text("nog geen")
+    await appeal_by_clicking(provider, "De opleiding leidt op tot een knelpuntberoep.")
     case = await read(web, dossier)
     assert case.state == CaseState.IN_APPEAL and case.appeals[0].document_id is not None
 
     # The BEC: the appeal on its list, both sides heard, granted.
-    bec = await web.page("bec")
-    await bec.goto(web.url + "/beroepen")
-    row = bec.get_by_role("row").filter(has_text=dossier)
-    await expect(row).to_contain_text("de organisatie, het departement")  # missing hearings
-    await row.get_by_role("link", name=dossier).click()
-    await expect(bec.get_by_text("Nog te horen: de organisatie en het departement")).to_be_visible()
-    for side in ("De organisatie", "Het departement"):
-        await bec.get_by_label(side).check()
-        await bec.get_by_label("Gehoord", exact=True).check()
-        await bec.get_by_role("button", name="Hoorzitting bewaren").click()
-        await expect(bec.get_by_role("status")).to_contain_text("De hoorzitting is bewaard")
-    await expect(bec.get_by_role("button", name="Hoorzitting bewaren")).to_have_count(0)
-    await bec.get_by_label("Gegrond: de opleiding wordt geregistreerd").check()
-    await bec.get_by_label("Reden").fill("Beide partijen gehoord; de opleiding is gericht op werk.")
-    await bec.get_by_role("button", name="Beslissing bewaren").click()
-    await expect(bec.get_by_role("status")).to_contain_text("Uw beslissing is bewaard")
-    await expect(bec.get_by_text("Beroep 1 (gegrond)")).to_be_visible()
+    await hear_both_and_grant(web.url, await web.page("bec"), dossier)
 
     # The provider's dossier reads registered, and lists the e-mails the organisation got.
     case = await read(web, dossier)
@@ -230,15 +175,7 @@ async def test_a_resubmission_after_a_negative_screening_ends_the_old_registrati
     await expect(main).to_contain_text(f"na {dutch_long_date(case.removal.last_day)}")
     await expect(main).to_contain_text(f"Zo berekend: {explain(case.removal)}.")
 
-    await page.get_by_role("link", name="Opnieuw aanmelden").click()
-    await expect(page.get_by_label("Titel van de opleiding")).to_have_value(case.title)
-    await expect(page.get_by_label("Vervangt dossier (niet verplicht)")).to_have_value(old)
-    await page.get_by_label("Startdatum").fill(flemish(150))
-    await page.get_by_role("button", name="Verder naar controleren").click()
-    await expect(page.locator("main")).to_contain_text(old)
-    await page.get_by_role("button", name="Bevestigen").click()
-    await expect(page.get_by_role("heading", name="Uw aanvraag is ontvangen")).to_be_visible()
-    new = await page.locator(".notice strong").first.inner_text()
+    new = await resubmit_by_clicking(page, old, case.title)
     assert new != old
 
     await decide_as_reviewer(web, new, approve=True)
@@ -284,9 +221,7 @@ async def test_a_bec_member_who_also_acts_for_the_organisation_is_told_of_the_co
     page = await web.page(BEC_OF_A)
     await page.goto(f"{web.url}/beroepen/{dossier}")
     await page.get_by_label("Gegrond: de opleiding wordt geregistreerd").check()
-    await page.get_by_label("Reden").fill(
-        "Beide partijen gehoord; de opleiding is gericht op werk."
-    )
+    await page.get_by_label("Reden").fill(HEARD)
     async with page.expect_response(lambda r: r.request.method == "POST") as answer:
         await page.get_by_role("button", name="Beslissing bewaren").click()
     assert (await answer.value).status == 409
