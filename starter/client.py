@@ -497,6 +497,7 @@ class _NoCase(Exception):
     """Temporal has no workflow of this dossier (ended and past retention, or never
     started)."""
 
+
 def _machine_now() -> datetime:
     return datetime.now(UTC)
 
