@@ -11,3 +11,21 @@ class Refusal(StrEnum):
     INVALID_INPUT = "InvalidInput"  # the request itself is wrong, e.g. no reason (422)
     NOT_FOUND = "NotFound"  # unknown dossier or provider (404)
     CONFLICT = "Conflict"  # idempotency key reused with another payload (409)
+
+
+# A refusal's sentence in Dutch when the one who refused gave none (a worker from before
+# refusals carried their Dutch sentence): general, never the English words.
+GENERAL_NL = {
+    Refusal.FORBIDDEN: "U hebt niet het recht om dit te doen.",
+    Refusal.INVALID_STATE: (
+        "Dit kan niet in de toestand waarin het dossier nu is; bekijk het dossier om te zien "
+        "waar het staat."
+    ),
+    Refusal.WINDOW_CLOSED: "De termijn hiervoor is verstreken.",
+    Refusal.INVALID_INPUT: "De gegevens zijn niet volledig of niet juist. Kijk ze na.",
+    Refusal.NOT_FOUND: "Er is geen dossier met dit nummer.",
+    Refusal.CONFLICT: (
+        "Dit kan niet: het botst met een eerder verzoek, of u treedt ook op voor de "
+        "organisatie van dit dossier."
+    ),
+}

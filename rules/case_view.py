@@ -21,7 +21,7 @@ from models.case import (
     StepLog,
 )
 from models.case_row import CaseRow
-from models.dutch import dutch_date
+from models.dutch import END_REASON, STATE, dutch_date, dutch_word
 from rules.deadlines import BRUSSELS
 
 _TIMER_WORDS = {
@@ -69,6 +69,13 @@ def describe_state(s: CaseStatus) -> str:
     if s.state == CaseState.ENDED and s.end_reason is not None:
         return f"ended ({s.end_reason.value})"
     return s.state.value.replace("_", " ")
+
+
+def describe_state_nl(s: CaseStatus) -> str:
+    """`describe_state` in Dutch, the pages' words: "afgesloten (stopgezet)"."""
+    if s.state == CaseState.ENDED and s.end_reason is not None:
+        return f"{dutch_word(STATE, s.state.value)} ({dutch_word(END_REASON, s.end_reason.value)})"
+    return dutch_word(STATE, s.state.value)
 
 
 def who_and_what(s: CaseStatus) -> tuple[str, str]:

@@ -27,8 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.application import TrainingApplication
 from models.case import AppealInput, CaseState, CaseStatus
 from models.case_row import DossierPage
-from models.dutch import dutch_date
-from models.errors import Refusal
+from models.dutch import END_REASON, dutch_date, dutch_long_date, dutch_word
+from models.errors import GENERAL_NL, Refusal
 from models.registry import DeadlineRecord, DossierSummary, NotificationRecord
 from models.report import YearReport
 from registry import (
@@ -42,7 +42,7 @@ from registry import (
     reports,
     screening,
 )
-from rules.case_view import describe_state
+from rules.case_view import describe_state, describe_state_nl
 from runtime.logging import get_logger
 from runtime.settings import Settings
 from runtime.temporal import connect
@@ -92,13 +92,18 @@ def registry_down(exc: BaseException, detail: str = "cannot be reached") -> Unav
 
 
 class Refused(Exception):
-    """The case (or the registry) refuses the request; `refusal` says how (HTTP status)."""
+    """The case (or the registry) refuses the request; `refusal` says how (HTTP status),
+    `message` why in English (the API's problem detail), `nl` the same in Dutch (the pages):
+    the rule's own sentence, or a general one of its kind when none came with it."""
 
-    def __init__(self, refusal: Refusal, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, refusal: Refusal, message: str, field: str | None = None, *, nl: str | None = None
+    ) -> None:
         super().__init__(message)
         self.refusal = refusal
         self.message = message
         self.field = field
+        self.nl = nl or GENERAL_NL[refusal]
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,8 @@ class CaseService:
             return Refused(
                 Refusal.INVALID_STATE,
                 f"dossier {dossier} has ended (or is unknown): nothing can change it now",
+                nl=f"Dossier {dossier} is afgesloten (of bestaat niet): er kan niets meer aan "
+                "veranderen.",
             )
         if final.state != CaseState.ENDED:
             # Not an ended case: its workflow is missing while the registry says it is live.
@@ -339,6 +346,9 @@ class CaseService:
                 f"dossier {dossier} is {describe_state(final)} in the registry but has no "
                 "running case in Temporal; nothing can be decided on it until ops restore "
                 "its case (python -m ops reconcile reports it)",
+                nl=f"Dossier {dossier} is volgens de databank {describe_state_nl(final)}, "
+                "maar de procesmotor behandelt het niet. Er kan niets over beslist worden tot "
+                "de technische dienst de behandeling herstelt; probeer het later opnieuw.",
             )
         lapsed = final.lapsed_window
         if isinstance(inp, AppealInput) and lapsed is not None:
@@ -346,11 +356,17 @@ class CaseService:
                 Refusal.WINDOW_CLOSED,
                 f"the appeal window of {dossier} closed at the end of "
                 f"{dutch_date(lapsed.last_day)}; the refusal is final",
+                nl=f"De beroepstermijn van dossier {dossier} liep tot en met "
+                f"{dutch_long_date(lapsed.last_day)}. De weigering is definitief.",
             )
         reason = final.end_reason.value.replace("_", " ") if final.end_reason else "ended"
+        reden = dutch_word(END_REASON, final.end_reason.value if final.end_reason else "")
         return Refused(
             Refusal.INVALID_STATE,
             f"dossier {dossier} has ended ({reason}); nothing can change it now",
+            nl=f"Dossier {dossier} is afgesloten"
+            + (f" ({reden})" if reden else "")
+            + ": er kan niets meer aan veranderen.",
         )
 
     # ---- reads ----
@@ -481,6 +497,7 @@ class _NoCase(Exception):
     """Temporal has no workflow of this dossier (ended and past retention, or never
     started)."""
 
+
 def _machine_now() -> datetime:
     return datetime.now(UTC)
 
@@ -516,15 +533,25 @@ def _rpc_unavailable(exc: RPCError) -> Unavailable | None:
 
 
 def _refusal(cause: BaseException | None) -> Refused:
+    """The case's refusal (workflows.case_recording.checked): its type, English message and,
+    in its details, the field and the rule's Dutch sentence. A worker from before the Dutch
+    sentence sent none: then `Refused` says a general Dutch sentence of that kind."""
     if isinstance(cause, ApplicationError):
         try:
             refusal = Refusal(cause.type or "")
         except ValueError:
             refusal = Refusal.INVALID_INPUT
-        field = None
-        if cause.details and isinstance(cause.details[0], dict):
-            field = cause.details[0].get("field")
-        return Refused(refusal, cause.message, field)
+        detail = cause.details[0] if cause.details else None
+        field = nl = None
+        if isinstance(detail, dict):
+            field = detail.get("field")
+            nl = detail.get("nl")
+        return Refused(
+            refusal,
+            cause.message,
+            field if isinstance(field, str) else None,
+            nl=nl if isinstance(nl, str) and nl else None,
+        )
     return Refused(Refusal.INVALID_STATE, str(cause) if cause else "the case refused this")
 
 

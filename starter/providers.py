@@ -49,7 +49,9 @@ async def register(
     service: CaseService, actor: Actor, number: str, facts: ProviderInput
 ) -> tuple[ProviderRecord, bool]:
     """Registers the organisation or updates its name and contact: (record, created)."""
-    guards.department_staff(actor, "register a provider organisation")
+    guards.department_staff(
+        actor, "register a provider organisation", "een organisatie registreren"
+    )
     return await service._db(lambda conn: registry_providers.register(conn, number, facts, actor))
 
 
@@ -57,19 +59,25 @@ async def deactivate(
     service: CaseService, actor: Actor, number: str, body: DeactivateInput
 ) -> ProviderRecord:
     """It submits nothing more; its running cases go on. Unknown number: NotFound."""
-    guards.department_staff(actor, "deactivate a provider organisation")
+    guards.department_staff(
+        actor, "deactivate a provider organisation", "een organisatie deactiveren"
+    )
     return await service._db(
         lambda conn: registry_providers.set_active(conn, number, False, actor, body.reason)
     )
 
 
 async def reactivate(service: CaseService, actor: Actor, number: str) -> ProviderRecord:
-    guards.department_staff(actor, "reactivate a provider organisation")
+    guards.department_staff(
+        actor, "reactivate a provider organisation", "een organisatie opnieuw activeren"
+    )
     return await service._db(lambda conn: registry_providers.set_active(conn, number, True, actor))
 
 
 async def list_all(service: CaseService, actor: Actor) -> list[ProviderRecord]:
-    guards.department_staff(actor, "list the providers register")
+    guards.department_staff(
+        actor, "list the providers register", "het register van organisaties bekijken"
+    )
     return await service._db(registry_providers.list_all)
 
 
@@ -80,7 +88,9 @@ async def read(service: CaseService, actor: Actor, number: str) -> ProviderHisto
     staff = actor.has(RoleKind.DEPARTMENT)
     if not staff and not actor.is_provider_of(number):
         if not actor.has(RoleKind.PROVIDER):
-            guards.department_staff(actor, "read the providers register")
+            guards.department_staff(
+                actor, "read the providers register", "het register van organisaties inkijken"
+            )
         return None
     record = await service._db(lambda conn: registry_providers.get(conn, number))
     if record is None:
@@ -95,7 +105,11 @@ async def export(service: CaseService, actor: Actor, number: str) -> ExportFile 
     """Everything held about one organisation as one ZIP (register record and changes,
     every dossier with its steps, decisions, e-mails and documents, a manifest with the
     SHA-256 of each part). None: no such organisation (and no file left behind)."""
-    guards.department_staff(actor, "export everything held about an organisation")
+    guards.department_staff(
+        actor,
+        "export everything held about an organisation",
+        "alle gegevens over een organisatie exporteren",
+    )
     at = datetime.now(UTC)
     path = pathlib.Path(tempfile.gettempdir()) / f"odb-export-{secrets.token_hex(16)}.zip"
     # A batch (every dossier and document of the organisation): each statement is bounded,

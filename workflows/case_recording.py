@@ -85,13 +85,14 @@ def ended(s: CaseStatus, reason: EndReason) -> None:
 @contextlib.contextmanager
 def checked() -> Iterator[None]:
     """A rule's refusal (rules.guards) as the update's failure: non-retryable, typed, with
-    the offending field for the API."""
+    the offending field for the API and the rule's Dutch sentence for the pages
+    (starter.client._refusal reads both)."""
     try:
         yield
     except CaseRefused as refused:
-        details = [{"field": refused.field}] if refused.field else []
+        detail = {"field": refused.field, "nl": refused.nl}
         raise ApplicationError(
-            refused.message, *details, type=refused.refusal, non_retryable=True
+            refused.message, detail, type=refused.refusal, non_retryable=True
         ) from None
 
 

@@ -59,7 +59,9 @@ def router(actor_dependency: Any) -> APIRouter:
         service: ServiceDep,
         accept: Annotated[str | None, Header()] = None,
     ) -> Any:
-        guards.department_staff(actor, "read the department's figures")
+        guards.department_staff(
+            actor, "read the department's figures", "de cijfers van het departement bekijken"
+        )
         found = await service.year_reports([year])
         if wants_csv(accept):
             return _csv(as_csv(found), f"figures-{year}.csv")

@@ -85,7 +85,7 @@ async def handle(request: Request, exc: Exception) -> Response:
         case Refused() | CaseRefused() if exc.refusal == Refusal.NOT_FOUND:
             return not_found(request)
         case Refused() | CaseRefused() if exc.refusal == Refusal.FORBIDDEN:
-            return forbidden(request, exc.message)
+            return forbidden(request, exc.nl)
         case Problem() if exc.status == 403:
             return forbidden(request, exc.detail)
         case RegistryError() if exc.refusal == Refusal.NOT_FOUND:

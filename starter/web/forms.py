@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from models.documents import MAX_DOCUMENT_BYTES
 from rules.guards import CaseRefused
 from starter.api.problems import field_errors
 from starter.client import Refused
@@ -35,7 +36,9 @@ class FieldError:
 
 
 def errors_of(exc: Exception) -> list[FieldError]:
-    """A validation error or a refusal as the page's error list."""
+    """A validation error or a refusal as the page's error list: a refusal in its rule's
+    Dutch sentence (`nl`), a validation error in pydantic's rule's Dutch words or else its
+    own (which a page may still say per field in its own words)."""
     if isinstance(exc, ValidationError):
         found = []
         for err in field_errors(exc.errors(), skip_source=False):
@@ -45,9 +48,30 @@ def errors_of(exc: Exception) -> list[FieldError]:
                 text = err.detail.split(": ", 1)[1] if named else err.detail
             found.append(FieldError(err.field, text))
         return found
-    if isinstance(exc, Refused | CaseRefused):
-        return [FieldError(exc.field, exc.message)]
+    if isinstance(exc, Refused | CaseRefused):  # the rule's own Dutch sentence
+        return [FieldError(exc.field, exc.nl)]
     raise TypeError(f"not a form error: {exc!r}")
+
+
+# Why an uploaded document was refused (starter.api.documents.check_document's status), in
+# the words of every form that takes one (the BEC's and the provider's appeal). `{found}`:
+# the media type found in its content.
+_MB = MAX_DOCUMENT_BYTES // (1024 * 1024)
+FILE_REFUSED = {
+    413: f"Het bestand is te groot: het is groter dan {_MB} MB. Kies een bestand van hoogstens "
+    f"{_MB} MB.",
+    415: "Het bestand is geen PDF, DOCX of ODT ({found}). Kies een PDF-, DOCX- of ODT-bestand.",
+    422: "Het gekozen bestand is leeg. Kies het gemotiveerde document bij het beroep.",
+}
+_FOUND = re.compile(r"\(([^()]*)\)")
+
+
+def file_refused(status: int, detail: str) -> str:
+    """check_document's refusal (422 empty, 413 too large, 415 another type, its detail
+    naming the media type found) in Dutch."""
+    found = _FOUND.findall(detail)
+    text = FILE_REFUSED.get(status, FILE_REFUSED[422])
+    return text.format(found=f"gevonden: {found[-1]}" if found else "onbekend type")
 
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")

@@ -3,15 +3,10 @@ without a label is shown as it is, so a new state never breaks a page."""
 
 from __future__ import annotations
 
-STATE = {
-    "under_review": "wacht op beoordeling",
-    "refused": "geweigerd",
-    "in_appeal": "in beroep",
-    "registered": "geregistreerd",
-    "removal_scheduled": "wordt verwijderd",
-    "ended": "afgesloten",
-    "failed": "vastgelopen",
-}
+# A state's and an end's words are the rules' own (models/dutch.py): one list for both.
+from models.dutch import END_REASON as END_REASON
+from models.dutch import STATE as STATE
+from models.dutch import dutch_word
 
 EVENT = {
     "application.submitted": "Aanvraag ingediend",
@@ -67,8 +62,7 @@ VOLUME_UNIT = {
 
 
 def label(table: dict[str, str], value: object) -> str:
-    text = str(value or "")
-    return table.get(text, text.replace("_", " "))
+    return dutch_word(table, value)
 
 
 # A deadline's kind, as the provider's pages name it before its day.
@@ -76,16 +70,6 @@ DEADLINE = {
     "appeal_window": "Beroep mogelijk tot en met",
     "bec_decision": "Beslissing van de beroepscommissie uiterlijk",
     "removal": "Verwijderd uit de databank na",
-}
-
-END_REASON = {
-    "withdrawn": "ingetrokken",
-    "finally_refused": "definitief geweigerd",
-    "appeal_rejected": "beroep ongegrond",
-    "stopped": "stopgezet",
-    "revoked": "registratie ingetrokken",
-    "removed": "verwijderd na screening",
-    "replaced": "vervangen door een nieuwe aanvraag",
 }
 
 

@@ -28,7 +28,10 @@ from tests.workflows.harness import seed_providers
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 TOO_LARGE = b"%PDF-1.4\n" + bytes(10 * 1024 * 1024)
-GUARD = "the BEC decides only after hearing both sides"
+GUARD = (
+    "De BEC beslist pas nadat beide partijen gehoord zijn. Registreer eerst de hoorzitting "
+    "(of het afzien ervan) van de organisatie en van het departement."
+)
 
 
 async def status(api: Api, dossier: str) -> dict[str, Any]:
@@ -244,7 +247,10 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
     await page.get_by_label("Uur").fill("00:00:00")
     await page.get_by_role("button", name="Beroep registreren").click()
     await expect(page.locator("#received_at-fout")).to_have_text(
-        re.compile(r"^Fout: an appeal cannot be received before the decision it appeals")
+        re.compile(
+            r"^Fout: Een beroep kan niet ontvangen zijn vóór de beslissing waartegen het ingaat "
+            r"\(\d{1,2} \w+ \d{4} om \d\d\.\d\d uur\)\.$"
+        )
     )
 
     # A good PDF but a motivation the rule refuses: the rule's sentence, the PDF not stored.
@@ -253,7 +259,9 @@ async def test_bad_input_is_named_in_dutch_and_nothing_is_written(web: Web) -> N
         {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )
     await page.get_by_role("button", name="Beroep registreren").click()
-    await expect(page.locator("#motivation-fout")).to_contain_text("at least 10 characters")
+    await expect(page.locator("#motivation-fout")).to_contain_text(
+        "Schrijf een motivering van minstens 10 tekens die het beroep uitlegt"
+    )
     await web.axe(page)
 
     assert await bec_documents(web.api) == before

@@ -204,7 +204,9 @@ async def test_the_department_revokes_a_registration_with_the_keyboard_only(web:
     await page.keyboard.press("Tab")
     await page.keyboard.press("Enter")
     await _errors(page, "intrekking-reason")
-    await expect(page.locator("#intrekking-reason-fout")).to_contain_text("Vul de reden in")
+    await expect(page.locator("#intrekking-reason-fout")).to_contain_text(
+        "Vul de reden van de intrekking in: minstens 10 tekens."
+    )
     await web.axe(page)
     state = await web.api.pool.fetchval(
         "SELECT state FROM applications WHERE dossier = $1", dossier
@@ -247,7 +249,9 @@ async def test_a_future_receipt_date_is_refused_in_dutch_and_changes_nothing(web
     await page.get_by_label("Ontvangen op").fill("2999-01-04")
     await page.get_by_role("button", name="Ontvangstdatum corrigeren").click()
     await _errors(page, "ontvangstdatum-reason")
-    await expect(page.locator("#ontvangstdatum-reason-fout")).to_contain_text("Vul de reden in")
+    await expect(page.locator("#ontvangstdatum-reason-fout")).to_contain_text(
+        "Vul de reden van de correctie in: minstens 10 tekens."
+    )
     await expect(page.get_by_label("Ontvangen op")).to_have_value("2999-01-04")
     await page.get_by_label("Reden van de correctie").fill("De post kwam later aan dan gedacht.")
     await page.get_by_role("button", name="Ontvangstdatum corrigeren").click()
@@ -353,8 +357,10 @@ async def test_a_resent_revocation_makes_one_and_a_stale_page_gets_the_guards_se
     # (before the case's workflow ended: the guard; after: the case is closed)
     await expect(stale.locator(".error-summary")).to_contain_text(
         re.compile(
-            r"Intrekken kan niet: het dossier is niet \(meer\) geregistreerd\."
-            r"|Dit dossier is afgesloten: er kan niets meer aan veranderen\."
+            rf"De registratie intrekken kan niet: de toestand van dossier {dossier} is nu: "
+            r"afgesloten \(registratie ingetrokken\)\."
+            rf"|Dossier {dossier} is afgesloten \(registratie ingetrokken\): er kan niets meer "
+            r"aan veranderen\."
         )
     )
     await expect(stale.get_by_role("definition").first).not_to_have_text("geregistreerd")

@@ -16,8 +16,8 @@ from playwright.async_api import Page, expect
 
 from models.case import CaseState, CaseStatus, ScreeningOutcome
 from models.documents import MAX_DOCUMENT_BYTES
-from models.dutch import dutch_long_date
-from rules.deadlines import explain
+from models.dutch import dutch_date, dutch_long_date
+from rules.deadlines import brussels_day, explain
 from starter.client import CaseService, Unavailable
 from starter.web.pages import provider as provider_pages
 from tests.fixtures.api import ORG, OTHER_ORG, brussels_today
@@ -323,6 +323,35 @@ async def test_a_refused_dossier_shows_its_window_as_counted_and_the_provider_ap
     link = page.get_by_role("link", name="Gemotiveerd document downloaden")
     downloaded = await page.request.get(web.url + str(await link.get_attribute("href")))
     assert downloaded.status == 200 and (await downloaded.body()) == PDF
+
+
+async def test_an_appeal_from_a_page_left_open_says_which_appeal_is_already_at_the_bec(
+    web: Web,
+) -> None:
+    dossier = await refused_with_window(web)
+    stale = await web.page("provider")
+    await stale.goto(f"{web.url}/mijn-dossiers/{dossier}")
+    # Meanwhile a colleague appealed (through the portal, the API): one appeal per decision.
+    filed = await web.api.act(
+        dossier, "appeal", "provider", {"motivation": "De opleiding is breed inzetbaar."}
+    )
+    assert filed.status_code == 200, filed.text
+    first = (await read(web, dossier)).appeals[0]
+    received = dutch_date(brussels_day(first.filed_at))  # the case's clock, not this machine's
+
+    await stale.get_by_label("Motivering").fill("De opleiding leidt tot knelpuntberoepen.")
+    await stale.get_by_label("Gemotiveerd document").set_input_files(
+        {"name": "beroep.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    async with stale.expect_response(lambda r: r.request.method == "POST") as answer:
+        await stale.get_by_role("button", name="Beroep indienen").click()
+    assert (await answer.value).status == 409
+    await expect(stale.locator(".error-summary")).to_contain_text(
+        f"Tegen deze beslissing ligt al beroep 1 bij de BEC (via het loket, ontvangen op "
+        f"{received}). Wacht op de beslissing over dat beroep."
+    )
+    await web.axe(stale)
+    assert len((await read(web, dossier)).appeals) == 1
 
 
 async def not_found_text(page: Page, url: str) -> str:

@@ -125,7 +125,10 @@ async def test_a_page_left_open_while_someone_else_decided_shows_the_guards_sent
     await refuse(stale, "Te smal voor de arbeidsmarkt, zie verslag.")
     await stale.get_by_role("button", name="Beslissing bewaren").click()
     summary = stale.locator(".error-summary")
-    sentence = f"cannot decide on the application: {dossier} is registered"
+    sentence = (
+        f"Beslissen over de aanvraag kan niet: de toestand van dossier {dossier} is nu: "
+        "geregistreerd."
+    )
     await expect(summary).to_contain_text(sentence)
     await expect(stale.locator(".summary").first).to_contain_text("geregistreerd")
     await web.axe(stale)
@@ -147,8 +150,9 @@ async def test_bad_input_shows_a_message_next_to_the_field_and_at_the_top_and_de
     await refuse(page, "   kort ")
     await page.get_by_role("button", name="Beslissing bewaren").click()
     summary_link = page.locator(".error-summary a")
-    await expect(summary_link).to_contain_text("at least 10 characters")
-    await expect(page.locator("#reason-fout")).to_contain_text("at least 10 characters")
+    short = "De reden van de weigering is te kort: schrijf minstens 10 tekens."
+    await expect(summary_link).to_contain_text(short)
+    await expect(page.locator("#reason-fout")).to_contain_text(short)
     await expect(page.get_by_label("Weigeren")).to_be_checked()  # what was chosen stays
     await web.axe(page)
     await summary_link.click()

@@ -226,7 +226,8 @@ async def test_a_bec_member_who_also_acts_for_the_organisation_is_told_of_the_co
         await page.get_by_role("button", name="Beslissing bewaren").click()
     assert (await answer.value).status == 409
     await expect(page.get_by_role("alert")).to_contain_text(
-        f"conflict of interest: you also act for organisation {ORG}"
+        f"Belangenconflict: u treedt ook op voor organisatie {ORG}, de aanbieder van dossier "
+        f"{dossier}. De andere leden van de BEC beslissen over dit beroep."
     )
     await web.axe(page)
     case = await read(web, dossier)

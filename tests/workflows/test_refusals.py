@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError
 
 from models.case import (
     AppealInput,
@@ -23,10 +24,10 @@ from models.case import (
     StopInput,
     WithdrawInput,
 )
-from models.errors import Refusal
+from models.errors import GENERAL_NL, Refusal
 from models.identity import Actor, Role, RoleKind
 from rules.deadlines import brussels_day
-from starter.client import Refused
+from starter.client import Refused, _refusal
 from tests.workflows.harness import (
     BEC,
     DEPARTMENT,
@@ -171,6 +172,9 @@ async def test_refusal_without_reason_is_invalid_input(cases: Cases) -> None:
             )
         assert refused.value.refusal == Refusal.INVALID_INPUT
         assert "reason" in refused.value.message
+        # The rule's Dutch sentence crossed Temporal with it (the pages show it).
+        assert refused.value.field == "reason"
+        assert "reden van de weigering" in refused.value.nl
 
 
 async def test_same_update_retried_has_one_effect(cases: Cases, smtp_sink: Any) -> None:
@@ -228,5 +232,23 @@ async def test_no_deciding_role_acts_on_its_own_organisations_case(
             f"conflict of interest: you also act for organisation {ORG}, the provider of "
             f"{dossier}; "
         ), update
+        assert refused.value.nl.startswith(
+            f"Belangenconflict: u treedt ook op voor organisatie {ORG}, de aanbieder van "
+            f"dossier {dossier}. "
+        ), update
     assert (await cases.status(handle)).state == state
     assert await written(handle) == written_before
+
+
+def test_a_refusal_from_a_worker_without_dutch_sentences_is_said_in_general_dutch() -> None:
+    """A worker from before refusals carried their Dutch sentence sends only the field (or
+    nothing): the pages then say a general Dutch sentence of the refusal's kind, never the
+    English one."""
+    for details in ([{"field": "reason"}], []):
+        old = ApplicationError("a refusal needs a written reason", *details, type="InvalidInput")
+        refused = _refusal(old)
+        assert refused.refusal == Refusal.INVALID_INPUT
+        assert refused.message == "a refusal needs a written reason"
+        assert refused.nl == GENERAL_NL[Refusal.INVALID_INPUT]
+    window = _refusal(ApplicationError("the appeal window closed", type="WindowClosed"))
+    assert window.nl == "De termijn hiervoor is verstreken."

@@ -60,13 +60,6 @@ _CHOICE = "Kies of u het beroep gegrond of ongegrond verklaart."
 _SIDE = "Kies wie gehoord werd."
 _HELD_ON = "Geef de datum van de hoorzitting als dd-mm-jjjj, of laat het veld leeg voor vandaag."
 _HOW = "Kies of de hoorzitting gehouden werd of dat ervan werd afgezien."
-_FILE = {
-    "empty": "Het gekozen bestand is leeg. Kies het document bij het beroep.",
-    "too_large": "Het bestand is te groot: het is groter dan 10 MB. "
-    "Kies een bestand van hoogstens 10 MB.",
-    "unsupported": "Het bestand is geen PDF, DOCX of ODT ({found}). "
-    "Kies een PDF-, DOCX- of ODT-bestand.",
-}
 
 
 def _bec(request: Request) -> Actor | Response:
@@ -196,7 +189,7 @@ async def _decide(
     done: str,
 ) -> Response:
     """A hearing or the decision: the API's call, or the dossier page again with the
-    errors beside the fields (422) or the guard's sentence (409)."""
+    errors beside the fields (422) or the guard's Dutch sentence (409)."""
     service = service_of(request)
     await visible_case(service, actor, dossier)  # a number never given: the not-found page
     status = 422
@@ -208,7 +201,7 @@ async def _decide(
             return RedirectResponse(f"{LIST}/{dossier}?klaar={done}", status_code=303)
     except (ValidationError, Refused, CaseRefused) as exc:
         _propagate_missing(exc)
-        errors = _errors_of(exc)
+        errors = forms.errors_of(exc)
         status = _status_of(exc)
     return await _dossier(
         request, actor, dossier, errors=errors, values=values, status=status, form=done
@@ -222,15 +215,6 @@ def _propagate_missing(exc: Exception) -> None:
         Refusal.FORBIDDEN,
     ):
         raise exc
-
-
-def _errors_of(exc: Exception) -> list[forms.FieldError]:
-    """The form's errors; a rule's sentence beside its field without the field's API name
-    before it ("received_at: ...")."""
-    return [
-        forms.FieldError(e.field, e.message.removeprefix(f"{e.field}: ") if e.field else e.message)
-        for e in forms.errors_of(exc)
-    ]
 
 
 def _status_of(exc: Exception) -> int:
@@ -266,7 +250,7 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
         try:
             check_document(content)
         except Problem as exc:
-            errors.append(forms.FieldError("file", _file_message(exc)))
+            errors.append(forms.FieldError("file", forms.file_refused(exc.status, exc.detail)))
     fields: dict[str, Any] = {"motivation": values["motivation"], "received_at": received_at}
     if not errors and case is not None:
         try:
@@ -283,7 +267,7 @@ async def _register(request: Request, actor: Actor, form: FormData) -> Response:
         except (ValidationError, Refused, CaseRefused) as exc:
             _propagate_missing(exc)
             return _register_form(
-                request, _errors_of(exc), values, _status_of(exc), chosen=bool(content)
+                request, forms.errors_of(exc), values, _status_of(exc), chosen=bool(content)
             )
     return _register_form(request, errors, values, 422, chosen=bool(content))
 
@@ -330,14 +314,6 @@ def _day(text: str) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
-
-
-def _file_message(exc: Problem) -> str:
-    """check_document's refusal (422 empty, 413 too large, 415 another type, naming the
-    media type it found) in the form's words."""
-    found = re.findall(r"\(([^()]*)\)", exc.detail)
-    kind = {413: "too_large", 415: "unsupported"}.get(exc.status, "empty")
-    return _FILE[kind].format(found=f"gevonden: {found[-1]}" if found else "onbekend type")
 
 
 def _register_form(

@@ -219,10 +219,13 @@ async def _decide(request: Request, dossier: str, which: str, names: tuple[str, 
         ):
             raise
         invalid = isinstance(exc, ValidationError) or exc.refusal == Refusal.INVALID_INPUT
-        errors = [
-            forms.FieldError(e.field and f"{which}-{e.field}", e.message)
-            for e in dutch(forms.errors_of(exc), typed)
-        ]
+        # A guard's refusal in its own Dutch sentence; a validation error per field.
+        found = (
+            dutch(forms.errors_of(exc), typed)
+            if isinstance(exc, ValidationError)
+            else forms.errors_of(exc)
+        )
+        errors = [forms.FieldError(e.field and f"{which}-{e.field}", e.message) for e in found]
         values = {f"{which}-{k}": v for k, v in typed.items()}
         return await _dossier(
             request, actor, dossier, errors=errors, values=values, status=422 if invalid else 409

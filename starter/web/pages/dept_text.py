@@ -1,24 +1,18 @@
-"""The department's forms in Dutch: the rules (models/, rules/guards.py) say what was wrong
-in the API's English; the page says the same thing, per field, in plain Dutch. A message
-not known here is shown as the rule says it."""
+"""The department's forms in Dutch: a validation error of a form's model (models/, pydantic)
+or the registry says what was wrong in the API's English; the page says the same thing, per
+field, in plain Dutch. A guard's refusal (rules/guards.py) needs none of this: it carries its
+own Dutch sentence. A message not known here is shown as it is."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from models.enterprise import ENTERPRISE_NUMBER_PATTERN
 from rules.guards import MIN_REASON
 from starter.web.forms import FieldError
-from starter.web.render import ENV, datum
+from starter.web.render import ENV
 
 _NUMBER_FORM = re.compile(ENTERPRISE_NUMBER_PATTERN)
-_ISO_DAY = re.compile(r"\((\d{4}-\d{2}-\d{2})\)")
-
-NOT_INDEPENDENT = (
-    "U handelt ook voor de organisatie van dit dossier: een andere medewerker van het "
-    "departement moet dit doen."
-)
 
 
 def enterprise_number(typed: str) -> str:
@@ -67,8 +61,6 @@ def dutch(
 def _message(err: FieldError, typed: dict[str, str], reason_min: int) -> str:
     field, text = err.field, err.message
     value = typed.get(field or "", "")
-    if "independent" in text or "must revoke it" in text or "must correct it" in text:
-        return NOT_INDEPENDENT
     if field == "enterprise_number":
         return enterprise_number(value)
     if field == "dossier" and text.startswith("there is no dossier"):
@@ -80,26 +72,10 @@ def _message(err: FieldError, typed: dict[str, str], reason_min: int) -> str:
             else f"Schrijf een reden van minstens {reason_min} tekens."
         )
     if field == "received_on":
-        if not value.strip():
-            return "Vul de ontvangstdatum in."
-        if "future" in text:
-            return "De ontvangstdatum kan niet in de toekomst liggen."
-        sent = _ISO_DAY.search(text)
-        if sent:
-            day = datum(date.fromisoformat(sent.group(1)))
-            return f"De ontvangstdatum kan niet vóór de verzending liggen ({day})."
-        return "Geef een geldige datum."
+        return "Vul de ontvangstdatum in." if not value.strip() else "Geef een geldige datum."
     if field in _FIELDS:
         empty, wrong = _FIELDS[field]
         return empty if not value.strip() else wrong
-    if "no open appeal window" in text:
-        return "Dit dossier heeft geen lopende beroepstermijn om te corrigeren."
-    if "no appeal pending" in text:
-        return "Dit dossier heeft geen lopend beroep om te corrigeren."
-    if "has ended" in text and "nothing can change it" in text:
-        return "Dit dossier is afgesloten: er kan niets meer aan veranderen."
-    if text.startswith("cannot revoke"):
-        return "Intrekken kan niet: het dossier is niet (meer) geregistreerd."
     return text
 
 

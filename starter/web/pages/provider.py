@@ -87,11 +87,6 @@ _VOV_WORDS = (
     "Een opleiding moet minstens 32 contacturen, 32 lestijden of 3 studiepunten tellen; "
     "een kortere opleiding kan niet geregistreerd worden."
 )
-_FILE_WORDS = {
-    413: "Het bestand is groter dan 10 MB. Voeg een kleiner document toe.",
-    415: "Het bestand is geen PDF-, DOCX- of ODT-document. Voeg het document toe als PDF.",
-    422: "Het bestand is leeg. Voeg het gemotiveerde document toe.",
-}
 
 
 def guidance(request: Request) -> Response:
@@ -121,7 +116,9 @@ def _today() -> date:
 
 
 def _dutch(errors: list[forms.FieldError]) -> list[forms.FieldError]:
-    """The rule's sentence in the words of the form (the API's are English)."""
+    """A validation error of the application's model or the registry (English, the API's) in
+    the words of the form. A guard's refusal needs none of this: it carries its own Dutch
+    sentence (`forms.errors_of` gives it)."""
     out = []
     for err in errors:
         field, text = err.field, err.message
@@ -262,7 +259,7 @@ def router() -> APIRouter:
         try:
             application = _application(actor, typed)
         except ValidationError as exc:
-            return _form(request, typed, errors=forms.errors_of(exc), status=422)
+            return _form(request, typed, errors=_dutch(forms.errors_of(exc)), status=422)
         if form.get("actie") == "wijzigen":
             return _form(request, typed)
         return page(
@@ -288,14 +285,18 @@ def router() -> APIRouter:
             application = _application(actor, typed)
             if not key:  # a form of ours always has one: a crafted post, refused as such
                 raise Refused(
-                    Refusal.INVALID_INPUT, "Het formulier is onvolledig; vul het opnieuw in."
+                    Refusal.INVALID_INPUT,
+                    "the form is incomplete",
+                    nl="Het formulier is onvolledig; vul het opnieuw in.",
                 )
             result = await submit_application(service_of(request), actor, application, key)
-        except (ValidationError, Refused) as exc:
+        except ValidationError as exc:
+            return _form(request, typed, errors=_dutch(forms.errors_of(exc)), status=422)
+        except Refused as exc:
             return _form(request, typed, errors=forms.errors_of(exc), status=422)
         except InvalidInput as exc:
             found = [forms.FieldError(field, rule) for field, rule in exc.problems]
-            return _form(request, typed, errors=found, status=422)
+            return _form(request, typed, errors=_dutch(found), status=422)
         except RegistryError as exc:
             field, _, rule = exc.message.partition(": ")
             found_error = (
@@ -304,7 +305,7 @@ def router() -> APIRouter:
                 else forms.FieldError(None, exc.message)
             )
             status = 422 if exc.refusal in (Refusal.NOT_FOUND, Refusal.INVALID_INPUT) else 409
-            return _form(request, typed, errors=[found_error], status=status)
+            return _form(request, typed, errors=_dutch([found_error]), status=status)
         later = "&later=1" if not result.started else ""
         return RedirectResponse(f"{HOME}/{result.dossier}?ontvangen=1{later}", status_code=303)
 
@@ -360,7 +361,7 @@ def router() -> APIRouter:
             try:
                 check_document(content)
             except Problem as exc:
-                errors.append(forms.FieldError("file", _FILE_WORDS.get(exc.status, exc.detail)))
+                errors.append(forms.FieldError("file", forms.file_refused(exc.status, exc.detail)))
         else:
             errors.append(forms.FieldError("file", _FIELD_WORDS["file"]))
         if errors:
@@ -407,21 +408,11 @@ async def _refused(
         Refusal.FORBIDDEN,
     ):
         raise exc
-    status = 422
-    if isinstance(exc, Refused | CaseRefused) and exc.refusal != Refusal.INVALID_INPUT:
-        status = 409
-    errors = _dutch(forms.errors_of(exc))
-    if status == 409:  # the case's state, in the page's words
-        closed = isinstance(exc, Refused | CaseRefused) and exc.refusal == Refusal.WINDOW_CLOSED
-        errors = [
-            forms.FieldError(
-                None,
-                "De beroepstermijn is verstreken; de weigering is definitief."
-                if closed
-                else "Dit kan niet in de toestand waarin het dossier nu is; bekijk hieronder "
-                "waar het staat.",
-            )
-        ]
+    if isinstance(exc, ValidationError):
+        errors, status = _dutch(forms.errors_of(exc)), 422
+    else:  # the guard's own sentence: the case's state (409) or the input it refused (422)
+        errors = forms.errors_of(exc)
+        status = 422 if exc.refusal == Refusal.INVALID_INPUT else 409
     return await _dossier(request, actor, dossier, errors=errors, values=values, status=status)
 
 
@@ -440,7 +431,7 @@ def _form(
             "title": "Nieuwe aanvraag",
             "old": old,
             "units": UNITS,
-            **forms.context(_dutch(errors or []), {n: values.get(n, "") for n in FIELDS}),
+            **forms.context(errors or [], {n: values.get(n, "") for n in FIELDS}),
         },
         status=status,
     )

@@ -85,7 +85,7 @@ def router() -> APIRouter:
         key = forms.idempotency_key(form)
         try:
             if "approve" not in fields:
-                raise Refused(Refusal.INVALID_INPUT, _CHOICE, field="approve")
+                raise Refused(Refusal.INVALID_INPUT, "approve: choose", field="approve", nl=_CHOICE)
             await send_decision(service, REVIEW, dossier, actor, fields, key)
         except (ValidationError, Refused, CaseRefused) as exc:
             if isinstance(exc, Refused | CaseRefused) and exc.refusal in (
