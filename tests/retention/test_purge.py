@@ -41,6 +41,7 @@ from models.retention import Due, Kind, RetentionInput, RetentionReport
 from registry import queries
 from registry import retention as repo
 from registry.db import create_pool
+from rules.deadlines import brussels_day
 from runtime.retention_table import load_personal, load_table
 from runtime.settings import Settings
 from tests.documents.test_documents import pdf, upload
@@ -177,7 +178,7 @@ async def _play(w: World, env: WorkflowEnvironment) -> None:
     # waived, granted, then stopped by the provider.
     granted = await api.case_in("refused", contact_email=w.contact("granted"))
     w.ended["granted"] = granted
-    today = datetime.now(UTC).date().isoformat()
+    today = brussels_day(datetime.now(UTC)).isoformat()  # the case's day, after 23:00 UTC too
     await _ok(
         await api.act(
             granted,
