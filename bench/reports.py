@@ -34,8 +34,9 @@ import httpx
 from bench.api_load import wait_http
 from bench.reads import enterprise_number, pct
 from bench.registry_api import registry_api
-from bench.web_pages import _spawn, sign_in
-from bench.web_pages import measure as timed_reads
+from bench.web_stack import measure as timed_reads
+from bench.web_stack import sign_in
+from bench.web_stack import spawn as _spawn
 from devstack import oidc_provider
 from devstack.ports import free_port
 from models.report import YearReport

@@ -18,7 +18,10 @@ from registry.db import Conn, Db
 
 # For the reads: the dossier `r.dossier` has a start pending (its case is not running yet).
 STARTING = "EXISTS (SELECT 1 FROM case_starts s WHERE s.dossier = r.dossier)"
-NOT_STARTING = "NOT " + STARTING
+# Not pending: `NOT IN` (dossier is the key, never NULL, so the same rows as NOT EXISTS) is
+# answered from one hash of the table, where NOT EXISTS over a (nearly always) empty table
+# was planned as a fresh scan of it per listed case: 10 ms for a list of 5,000.
+NOT_STARTING = "r.dossier NOT IN (SELECT s.dossier FROM case_starts s)"
 
 
 @dataclass(frozen=True)

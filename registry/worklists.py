@@ -3,7 +3,8 @@
 Each list is one indexed range scan in its own order (the partial indexes of 0700 match the
 WHERE and ORDER BY below), paged by keyset: a page starts after the sort key of the last
 item shown, so a page costs the same at the first item as at the 5,000th. The count is a
-second query on the same index.
+second query on the same index. Each index holds the columns its list filters on (0940), so
+the count and the choice of a page's dossiers read the index only, never a case's row.
 """
 
 from __future__ import annotations
@@ -97,10 +98,18 @@ def sort_key(name: str, row: asyncpg.Record) -> tuple[str, ...]:
     return tuple(_key_value(values[expr]) for expr, _ in LISTS[name].order)
 
 
-async def page(
-    db: Db, name: str, params: Sequence[Any], after: Sequence[str] | None, limit: int
-) -> ListPage:
-    """One page of list `name`: the items after `after` (a sort key), at most `limit`."""
+@dataclass(frozen=True)
+class Statements:
+    page: str  # the page's rows (one more than asked: whether there is a next page)
+    page_args: list[Any]
+    count: str  # how many the list holds in all
+    count_args: list[Any]
+
+
+def statements(
+    name: str, params: Sequence[Any], after: Sequence[str] | None, limit: int
+) -> Statements:
+    """The two statements of one page of list `name` (what `page` runs)."""
     query = LISTS[name]
     args: list[Any] = list(params)
     # A dossier whose case is still to be started waits for no person yet.
@@ -113,10 +122,25 @@ async def page(
         where += f" AND ({columns}) > ({bounds})"
         args += list(after)
     order = ", ".join(expr for expr, _ in query.order)
-    rows = await db.fetch(
-        f"""SELECT {_ITEM} FROM case_rows r JOIN applications a USING (dossier)
-            WHERE {where} ORDER BY {order} LIMIT {int(limit) + 1}""",
-        *args,
+    # The page's dossiers first, from the list's index alone (its filter and sort columns are
+    # in it, migration 0940); only those rows are read whole.
+    return Statements(
+        page=f"""SELECT {_ITEM}
+            FROM (SELECT r.dossier FROM case_rows r WHERE {where}
+                  ORDER BY {order} LIMIT {int(limit) + 1}) AS listed
+            JOIN case_rows r USING (dossier) JOIN applications a USING (dossier)
+            ORDER BY {order}""",
+        page_args=args,
+        count=f"SELECT count(*) FROM case_rows r WHERE {listed}",
+        count_args=list(params),
     )
-    count = await db.fetchval(f"SELECT count(*) FROM case_rows r WHERE {listed}", *params)
+
+
+async def page(
+    db: Db, name: str, params: Sequence[Any], after: Sequence[str] | None, limit: int
+) -> ListPage:
+    """One page of list `name`: the items after `after` (a sort key), at most `limit`."""
+    sql = statements(name, params, after, limit)
+    rows = await db.fetch(sql.page, *sql.page_args)
+    count = await db.fetchval(sql.count, *sql.count_args)
     return ListPage(count=int(count), rows=list(rows[:limit]), more=len(rows) > limit)

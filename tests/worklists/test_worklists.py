@@ -6,12 +6,19 @@ expected dossiers, in order, paged with a cursor; bad cursors refused naming `cu
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from ops.searches import WORKLIST_BY_NAME
+from registry import worklists as registry_worklists
 from runtime.settings import Settings
+from starter.worklists import Scope, _params
 from tests.fixtures.api import auth
 from tests.ops.conftest import Seeded, eventually
 
@@ -187,3 +194,49 @@ async def test_bad_cursors_and_lists_are_refused(
         assert response.status_code == status, (persona, params, response.text)
         assert response.json()["field"] == field, (persona, params, response.text)
     assert (await worklist_http.get("/worklist")).status_code == 401
+
+
+# A sort key of each kind, as a cursor carries it.
+_KEY_OF_KIND = {
+    "timestamptz": "2026-01-01T00:00:00+00:00",
+    "date": "2026-01-01",
+    "boolean": "false",
+    "text": "ODB-2026-000001",
+}
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _scans(child)
+
+
+@pytest.mark.parametrize("name", sorted(registry_worklists.LISTS))
+async def test_a_list_is_counted_and_paged_from_its_index_without_reading_each_case(
+    ops_registry: tuple[asyncpg.Pool[Any], Settings], seeded: Seeded, name: str
+) -> None:
+    """At 100,000 cases a count that read every listed case's row was most of a worklist
+    page's time (bench/web_pages.py): each list's index holds the columns the list filters
+    on, so its count and the choice of a page's dossiers are index-only scans; only the
+    page's own rows are read (by their key)."""
+    pool, _ = ops_registry
+    kinds = [kind for _, kind in registry_worklists.LISTS[name].order]
+    scope = Scope(WORKLIST_BY_NAME[name], "VOC")
+    for after in (None, [_KEY_OF_KIND[kind] for kind in kinds]):
+        sql = registry_worklists.statements(name, _params(scope, datetime.now(UTC)), after, 25)
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE case_rows")  # as autovacuum keeps it
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_seqscan = off")
+                await conn.execute("SET LOCAL enable_bitmapscan = off")
+                for text, args in ((sql.count, sql.count_args), (sql.page, sql.page_args)):
+                    plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + text, *args)
+                    plan = json.loads(plan) if isinstance(plan, str) else plan
+                    scans = [
+                        node
+                        for node in _scans(plan[0]["Plan"])
+                        if node.get("Relation Name") == "case_rows"
+                    ]
+                    listing = [n for n in scans if n.get("Index Name") != "case_rows_pkey"]
+                    assert len(listing) == 1, (name, scans)
+                    assert listing[0]["Node Type"] == "Index Only Scan", (name, plan)
