@@ -1,8 +1,9 @@
 """Ten years of 300 trainings: the register played day by day on the time-skipping server,
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
 invariant checked each simulated day (see bench/decade), and the department's figures of
-every year (GET /reports/{year}) equal to what the simulation counted itself. The full
-size is a benchmark: `python -m bench.decade` (docs/decade.md).
+every year (GET /reports/{year}) equal to what the simulation counted itself (the notices
+sent, and sent late, within the bounds it draws from its own outages). The full size is a
+benchmark: `python -m bench.decade` (docs/decade.md).
 
 Two shards of 150, each a process of its own with its own time-skipping server (one per
 core), on the suite's PostgreSQL. Ten years hold every screening, removals each 31 December
