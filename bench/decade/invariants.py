@@ -254,10 +254,10 @@ class Checks:
                         f"{p.not_before.isoformat()} .. {p.not_after.isoformat()}")  # fmt: skip
         if p.end_reason == "removed":
             s.count("removed")
-            s.expect_notice(d.number, "removal")
+            s.expect_notice(d.number, "removal", queued=(p.not_before, p.not_after))
         else:
             s.count("refusals_final")
-            s.expect_notice(d.number, "final_refusal")
+            s.expect_notice(d.number, "final_refusal", queued=(p.not_before, p.not_after))
 
     async def overdue(self, day: date, rows: dict[str, Any]) -> None:
         """An appeal the BEC has not decided by the end of the oracle's last day shows
@@ -274,12 +274,14 @@ class Checks:
                 if want and not appeal.flag_seen:
                     appeal.flag_seen = True
                     s.count("bec_flagged")
-                    s.expect_notice(d.number, "bec_overdue", 2)
+                    due = oracle.end_of(appeal.bec_last_day)
+                    # Flagged within the hour after the BEC's last day (checked below).
+                    s.expect_notice(d.number, "bec_overdue", 2,
+                                    queued=(due, due + timedelta(hours=1)))  # fmt: skip
                     at = await s.pool.fetchval(
                         "SELECT at FROM audit WHERE dossier = $1 AND step = $2",
                         d.number, f"appeal-{appeal.number}-overdue",
                     )  # fmt: skip
-                    due = oracle.end_of(appeal.bec_last_day)
                     if at is None or not due <= at <= due + timedelta(hours=1):
                         s.violation("bec-overdue", d.number, f"flagged at {at}, due {due}")
                 continue

@@ -399,6 +399,7 @@ FIGURES = [
     ("registered 1/1", ("registered_first_day",)),
     ("registered 31/12", ("registered_last_day",)),
     ("notices", ("notices_sent",)),
+    ("sent late", ("notices_sent_late",)),
 ]
 
 
@@ -412,15 +413,21 @@ def figures_table(results: Sequence[ShardResult]) -> list[str]:
     lines = ["", "## The department's figures (GET /reports/{year}, all shards)", ""]
     lines.append(
         "Each year's report compared, figure by figure and body by body, with what the "
-        "simulation counted itself (bench/decade/figures.py); notices are not compared."
+        "simulation counted itself (bench/decade/figures.py); the notices sent and sent late "
+        "within the bounds it draws from its own outages (lowest..highest, summed)."
     )
-    lines += ["", "| year | " + " | ".join(c for c, _ in FIGURES) + " | compared | differing |"]
-    lines.append("|" + "---|" * (len(FIGURES) + 3))
+    bounded = ["notices bounds", "late bounds"]
+    lines += ["", "| year | " + " | ".join([*(c for c, _ in FIGURES), *bounded])
+              + " | compared | differing |"]  # fmt: skip
+    lines.append("|" + "---|" * (len(FIGURES) + len(bounded) + 3))
     for year, parts in sorted(by_year.items()):
         totals = [p.figures.get("all", {}) for p in parts]
         cells = [
             str(sum(int(t.get(k) or 0) for t in totals for k in keys)) for _, keys in FIGURES
         ]
+        for figure in ("notices_sent", "notices_sent_late"):
+            ranges = [p.bounds.get("all", {}).get(figure, [0, 0]) for p in parts]
+            cells.append(f"{sum(r[0] for r in ranges)}..{sum(r[1] for r in ranges)}")
         compared = sum(p.counts.get("figures_compared", 0) for p in parts)
         differing = sum(p.counts.get("figures_differing", 0) for p in parts)
         lines.append(

@@ -32,6 +32,9 @@ class YearStats:
     largest_history_of: str = ""
     # The system's report of the year (GET /reports/{year}) as compared: body -> figures.
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The simulation's bounds of the figures it cannot know exactly (the notices), as
+    # compared: body -> figure -> [lowest, highest].
+    bounds: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

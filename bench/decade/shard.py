@@ -57,6 +57,7 @@ from bench.decade.world import (
     UNDER_REVIEW,
     Appeal,
     Dossier,
+    Notice,
     Pending,
     Window,
     World,
@@ -73,6 +74,9 @@ REASON = "Onvoldoende arbeidsmarktgericht volgens de criteria."
 BEC_REASON = "Na het horen van beide partijen beslist de BEC zo."
 # How long after a step of its own the system may take to show it (a signal, its step).
 PROMPT = timedelta(hours=2)
+# How far the moment a step of an action is recorded may lie from the simulation's reading
+# of the clock once the answer is in (the call takes seconds; the clock is read, not asked).
+ACTION_SLACK = timedelta(minutes=1)
 
 
 def working_day(day: date) -> bool:
@@ -217,7 +221,7 @@ class Shard:
         # (dossier, kind, count) of notices the checks have still to find sent.
         self.expected_notices: list[tuple[str, str, int]] = []
         self.awaiting_refusal_notice: set[str] = set()
-        self.outages: list[tuple[datetime, datetime]] = []
+        self.outages = self.world.outages  # every outage planned, [down, up)
         self.smtp_down_at_check = False
         self.peak_python = 0
         self.peak_server = 0
@@ -357,8 +361,15 @@ class Shard:
             for body, figure, got, expected in differing:
                 self.violation("figures", "", f"{year} {body} {figure}: the report says {got}, "
                                f"the simulation counted {expected}", day=last_day)  # fmt: skip
+            bounds = figures.notice_bounds(self.world, year)
+            stats.bounds = {b: {f: list(v) for f, v in fs.items()} for b, fs in bounds.items()}
+            outside = list(figures.out_of_bounds(bounds, answer.body))
+            for body, figure, got, (low, high) in outside:
+                self.violation("figures", "", f"{year} {body} {figure}: the report says "
+                               f"{got}, the simulation bounds it to {low}..{high}",
+                               day=last_day)  # fmt: skip
             stats.counts["figures_compared"] += 1
-            stats.counts["figures_differing"] += len(differing)
+            stats.counts["figures_differing"] += len(differing) + len(outside)
 
     async def run_day(self, day: date) -> None:
         end = oracle.at(day + timedelta(days=1), 0, 1)
@@ -429,8 +440,22 @@ class Shard:
     def count(self, what: str, n: int = 1) -> None:
         self.stats.counts[what] += n
 
-    def expect_notice(self, dossier: str, kind: str, n: int = 1) -> None:
+    def expect_notice(
+        self,
+        dossier: str,
+        kind: str,
+        n: int = 1,
+        queued: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """A notice the checks must find sent, and the figures count (`queued`: when its
+        step was recorded; by default the action just answered)."""
         self.expected_notices.append((dossier, kind, n))
+        if queued is None:
+            now = self.clock.now()
+            queued = (now - ACTION_SLACK, now + ACTION_SLACK)
+        self.world.notices.append(
+            Notice(dossier, self.world.dossiers[dossier].body, kind, *queued, copies=n)
+        )
 
     def today(self) -> date:
         return oracle.brussels_day(self.clock.now())
@@ -562,6 +587,7 @@ class Shard:
                 stops.append((when, True))
                 self.at(when, "deploy (new patch)", self.deploy)
         self.worker.stops.extend(graceful for _, graceful in sorted(stops))
+        self.world.worker_stops.extend(sorted(when for when, _ in stops))
 
     # ------------------------------------------------------------------ faults
 
@@ -1002,6 +1028,7 @@ class Shard:
         }
         for number in due:  # what the year's figures expect
             self.world.dossiers[number].screenings[year] = verdicts.get(number, "passed")
+        started = self.clock.now()
         trigger = await self.env.client.start_workflow(
             "ScreeningScheduleWorkflow",
             ScreeningTrigger(),
@@ -1037,7 +1064,9 @@ class Shard:
             want = verdicts.get(number)
             if want is not None and row["outcome"] != want:
                 self.violation("screening", number, f"outcome {row['outcome']}, data say {want}")
-            self.expect_notice(number, "screening_result")
+            self.expect_notice(
+                number, "screening_result", queued=(started, self.clock.now() + ACTION_SLACK)
+            )
             if row["outcome"] == "passed":
                 continue
             self.count("negative")

@@ -97,7 +97,24 @@ class Dossier:
 
     @property
     def live_registered(self) -> bool:
-        return self.state in LIVE_REGISTERED and self.pending is None
+        # Registered, or registered with its removal scheduled: the registration runs. (It
+        # once also asked `pending is None`, never true of a list: no training was ever
+        # planned to stop or be revoked.)
+        return self.state in LIVE_REGISTERED
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice the simulation made the system queue, and when: a step of its own (an
+    action, between the moment it asked and the answer) or a transition the system owes
+    by itself (within that transition's window)."""
+
+    dossier: str
+    body: str
+    kind: str
+    queued_from: datetime
+    queued_until: datetime
+    copies: int = 1  # e-mails of one step (the overdue alert: the BEC and the department)
 
 
 @dataclass
@@ -105,6 +122,12 @@ class World:
     dossiers: dict[str, Dossier] = field(default_factory=dict)
     trainings: dict[int, list[str]] = field(default_factory=dict)  # training -> its dossiers
     next_training: int = 0
+    # What the department's figures of notices are bounded by (bench/decade/figures.py):
+    # every notice expected, every SMTP outage [down, up), every worker stop (a restart or
+    # a deploy), as planned and played.
+    notices: list[Notice] = field(default_factory=list)
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    worker_stops: list[datetime] = field(default_factory=list)
 
     def add(self, d: Dossier) -> Dossier:
         self.dossiers[d.number] = d

@@ -1,8 +1,9 @@
 """Ten years of 300 trainings: the register played day by day on the time-skipping server,
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
 invariant checked each simulated day (see bench/decade), and the department's figures of
-every year (GET /reports/{year}) equal to what the simulation counted itself. The full
-size is a benchmark: `python -m bench.decade` (docs/decade.md).
+every year (GET /reports/{year}) equal to what the simulation counted itself (the notices
+sent, and sent late, within the bounds it draws from its own outages). The full size is a
+benchmark: `python -m bench.decade` (docs/decade.md).
 
 Two shards of 150, each a process of its own with its own time-skipping server (one per
 core), on the suite's PostgreSQL. Ten years hold every screening, removals each 31 December
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.timeout(600)
 TRAININGS = 300
 YEARS = 10
 SHARD_SIZE = 150
+# Figures of the report that must have happened in the decade (compared every year).
+FIGURES_SEEN = ("stops", "revocations", "notices_sent", "notices_sent_late")
 
 
 async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
@@ -55,6 +58,7 @@ async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
     assert decade.violations == 0, f"{decade.violations} violations:\n{lines}"
     assert [r.shard for r in decade.results] == [0, 1]
     counts: Counter[str] = Counter()
+    figures: Counter[str] = Counter()
     for result in decade.results:
         assert [y.year for y in result.years] == [params.start_year + i for i in range(YEARS)]
         for y in result.years:
@@ -64,15 +68,26 @@ async def test_ten_years_of_300_trainings_keep_every_promise_every_day(
             assert y.counts["figures_compared"] == 1, y.year
             assert y.counts["figures_differing"] == 0, y.year
             assert y.figures["all"]["received"] > 0 and y.figures["all"]["screened"] > 0
+            # The notices within the bounds the simulation draws from its own outages.
+            for figure in ("notices_sent", "notices_sent_late"):
+                low, high = y.bounds["all"][figure]
+                assert low <= y.figures["all"][figure] <= high, (y.year, figure)
+            figures.update({f: y.figures["all"][f] for f in FIGURES_SEEN})
+            figures["late_for_certain"] += y.bounds["all"]["notices_sent_late"][0]
         assert 0 < result.largest_history < 2000
     # The decade did happen: every kind of event, every check, every fault, in both shards.
     days = sum(len(y.registered_by_day) for r in decade.results for y in r.years)
     assert counts["days_checked"] == days
     for what in ("screened", "negative", "removed", "submitted", "approved", "refused",
                  "appeals_portal", "appeals_email", "refusals_final", "bec_flagged",
-                 "notices_checked", "agreement_checked", "as_of_checked", "described",
-                 "smtp_outages", "worker_restarts", "deploys", "figures_compared"):
-        assert counts[what] > 0, what  # fmt: skip
+                 "stopped", "revoked", "notices_checked", "agreement_checked",
+                 "as_of_checked", "described", "smtp_outages", "worker_restarts", "deploys",
+                 "figures_compared"):  # fmt: skip
+        assert counts[what] > 0, what
+    # The report counted what the simulation did: stops, revocations, notices held up by
+    # an outage for more than an hour (some of them late whatever the mail server's pace).
+    for what in (*FIGURES_SEEN, "late_for_certain"):
+        assert figures[what] > 0, what
     index = decade.index
     assert index.exists() and (index.parent / f"year-{params.start_year + 9}.html").exists()
     table = index.read_text().split("## The department's figures")[1]

@@ -65,3 +65,6 @@ def test_a_seed_plans_the_same_decade_and_another_seed_another() -> None:
     assert one == again
     assert one != other
     assert any("smtp down" in label for _, label in one)
+    # Some of the registered trainings are planned to stop, or to be revoked.
+    assert any(label.startswith("stop ") for _, label in one)
+    assert any(label.startswith("revoke ") for _, label in one)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bench.decade import figures, oracle
-from bench.decade.world import Dossier, World
+from bench.decade.world import Dossier, Notice, World
 from rules import deadlines, screening
 
 PROJECT_PACKAGES = {"rules", "models", "workflows", "registry", "activities", "starter",
@@ -115,3 +115,34 @@ def test_the_decade_counts_a_year_of_two_dossiers_as_worked_out_by_hand() -> Non
     assert got["PC 200"]["screening_failed"] == 1 and got["PC 200"]["removals"] == 0
     assert got["all"]["registered_first_day"] == 0 and got["all"]["registered_last_day"] == 1
     assert figures.expected(world, 2028, date(2028, 12, 31))["PC 200"]["removals"] == 1
+
+
+def test_the_decade_bounds_the_notices_sent_late_by_its_own_outages() -> None:
+    world = World()
+    at = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    world.add(Dossier("ODB-2027-000001", 0, "p", "VOC", at))
+    world.add(Dossier("ODB-2027-000002", 1, "p", "PC 200", at))
+    down, up = datetime(2027, 6, 1, 8, tzinfo=UTC), datetime(2027, 6, 1, 10, tzinfo=UTC)
+    world.outages.append((down, up))
+    minute = timedelta(minutes=1)
+
+    def queued(dossier: str, when: datetime, copies: int = 1) -> None:
+        body = world.dossiers[dossier].body
+        world.notices.append(Notice(dossier, body, "k", when - minute, when + minute, copies))
+
+    queued("ODB-2027-000001", down + timedelta(minutes=10))  # waits 1 h 50: late for sure
+    queued("ODB-2027-000001", up - timedelta(minutes=30))  # waits 30 min: in time
+    queued("ODB-2027-000002", up - timedelta(hours=1), copies=2)  # at the boundary: either
+    queued("ODB-2027-000002", datetime(2027, 7, 1, 9, tzinfo=UTC))  # no outage: in time
+    got = figures.notice_bounds(world, 2027)
+    assert got["VOC"] == {"notices_sent": (2, 2), "notices_sent_late": (1, 1)}
+    assert got["PC 200"] == {"notices_sent": (3, 3), "notices_sent_late": (0, 2)}
+    assert got["all"] == {"notices_sent": (5, 5), "notices_sent_late": (1, 3)}
+    assert figures.notice_bounds(world, 2028)["all"] == {
+        "notices_sent": (0, 0), "notices_sent_late": (0, 0)}  # fmt: skip
+    report = {"bodies": [{"body": "all", "notices_sent": 5, "notices_sent_late": 4}]}
+    outside = list(figures.out_of_bounds(got, report))
+    assert ("all", "notices_sent_late", 4, (1, 3)) in outside
+    # A worker stopped while a notice may wait to go out: it may be late too.
+    world.worker_stops.append(datetime(2027, 7, 1, 9, 1, tzinfo=UTC))
+    assert figures.notice_bounds(world, 2027)["PC 200"]["notices_sent_late"] == (0, 3)
