@@ -76,7 +76,8 @@ class ScreeningRecord(_Read):
     rubric_version: str
     criteria: dict[str, Any] = Field(default_factory=dict)
     remarks: str
-    notified_on: date
+    # None: the run wrote the result and its notice is not sent yet (the day is the notice's).
+    notified_on: date | None = None
 
 
 class DeadlineRecord(_Read):

@@ -223,6 +223,9 @@ _VIEW = f"""
         (SELECT coalesce(json_agg(s ORDER BY s.year), '[]'::json) FROM (
             SELECT year, passed, outcome, score, rubric_version, remarks, notified_on, result_id
             FROM screening_results WHERE dossier = r.dossier
+              -- the case knows an outcome from its notice on: a result still to be told
+              -- (the run wrote it, its e-mail waits) is not the case's yet
+              AND notified_on IS NOT NULL
             ORDER BY year DESC LIMIT {SCREENINGS_SHOWN}) s) AS screenings,
         (SELECT coalesce(json_agg(a ORDER BY a.id), '[]'::json) FROM (
             SELECT id, step, at, actor AS by, event FROM audit WHERE dossier = r.dossier

@@ -4,13 +4,16 @@ holds it after each step, and an organisation's list pages by a cursor and filte
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from typing import Any
 
 from models.case_row import CaseRow
 from registry import case_rows
 from rules.case_view import case_row
 from starter.client import CaseService
-from tests.fixtures.api import OTHER_ORG, Api
+from tests.fixtures.api import ORG, OTHER_ORG, Api
 
 # What the worklists and the portal rely on (not when or as of which step).
 COMPARED = [f for f in CaseRow.model_fields if f not in ("last_step", "last_step_at", "status")]
@@ -127,3 +130,32 @@ async def test_a_case_from_before_the_rows_reads_as_the_registrys_record(api: Ap
     foreign = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("other_provider"))
     missing = await api.http.get("/dossiers/ODB-2020-999999", headers=api.auth("other_provider"))
     assert foreign.status_code == missing.status_code == 404
+
+
+async def test_a_screening_result_whose_notice_is_not_sent_yet_breaks_no_read(api: Api) -> None:
+    """The yearly run writes each result before its e-mail goes out (during a mail outage,
+    hours before): the provider's dossier does not show it yet (the case learns it from its
+    notice), the department's full record and the organisation's export show it as not yet
+    notified; none of them fails."""
+    dossier = await api.case_in("registered")
+    await api.pool.execute(
+        """INSERT INTO screening_results (dossier, step, year, passed, score, rubric_version,
+                                          criteria, remarks, outcome)
+           VALUES ($1, 'screening-2099', 2099, false, 31.5, 'test-1', '{}'::jsonb,
+                   'Score 31.5/100, drempel 60.', 'failed')""",
+        dossier,
+    )
+    try:
+        seen = await api.http.get(f"/dossiers/{dossier}", headers=api.auth("provider"))
+        assert seen.status_code == 200, seen.text
+        assert [s["year"] for s in seen.json()["screenings"]] == []
+        export = await api.http.get(f"/providers/{ORG}/export", headers=api.auth("department"))
+        assert export.status_code == 200, export.text
+        with zipfile.ZipFile(io.BytesIO(export.content)) as z:
+            record = json.loads(z.read(f"dossiers/{dossier}/dossier.json"))["record"]
+        [result] = [s for s in record["screenings"] if s["year"] == 2099]
+        assert result["notified_on"] is None
+    finally:
+        await api.pool.execute(
+            "DELETE FROM screening_results WHERE dossier = $1 AND year = 2099", dossier
+        )
