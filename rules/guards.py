@@ -92,12 +92,18 @@ def reviewer_of(actor: Actor, case: Owned) -> None:
         )
 
 
+def acts_for(actor: Actor, provider: str) -> bool:
+    """The actor also acts for `provider`: a conflict of interest on its dossiers (a worklist
+    marks them, `independent_of` refuses a decision on them)."""
+    return actor.organisation is not None and actor.organisation == provider
+
+
 def independent_of(actor: Actor, case: Owned, instead: str, instead_nl: str) -> None:
     """Nobody decides on their own organisation's dossier: not as its reviewer, not in the
     BEC (five *independent* experts), not for the department. Checked after the role, so
     only someone entitled to act on the dossier, and acting for its provider, hears of it;
     `instead` (and `instead_nl`, a Dutch sentence) says who can act."""
-    if actor.organisation is not None and actor.organisation == case.provider:
+    if acts_for(actor, case.provider):
         raise CaseRefused(
             Refusal.CONFLICT,
             f"conflict of interest: you also act for organisation {case.provider}, the "

@@ -29,6 +29,9 @@ def _reviewer_without_cases(web: Web) -> None:
     )
 
 
+VOC_OF_A = "voc_of_a"  # a VOC reviewer whose token also acts for organisation A
+
+
 async def open_dossier(web: Web, persona: str, dossier: str) -> Page:
     page = await web.page(persona)
     await page.goto(f"{web.url}/beoordelen/{dossier}")
@@ -158,6 +161,35 @@ async def test_bad_input_shows_a_message_next_to_the_field_and_at_the_top_and_de
     await summary_link.click()
     await expect(page.get_by_label("Reden")).to_be_focused()
     assert await decisions_of(web, dossier) == []
+
+
+async def test_a_reviewer_who_also_acts_for_the_organisation_sees_the_conflict_in_the_list(
+    web: Web,
+) -> None:
+    web.provider.personas[VOC_OF_A] = Persona(
+        "VOC-beoordelaar die ook optreedt voor organisatie A", "eva.dubbel", "0123456749",
+        ("reviewer:VOC",),
+    )  # fmt: skip
+    own = await web.api.case_in("under_review")  # organisation A's, for the VOC
+    other = await web.api.case_in("under_review", owner="other_provider")
+    page = await web.page(VOC_OF_A)
+    await page.goto(f"{web.url}/beoordelen")
+    conflict = "Belangenconflict: een andere beoordelaar van VOC beslist"
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=own))
+    await expect(row).to_contain_text(conflict)
+    other_row = page.get_by_role("row").filter(has=page.get_by_role("link", name=other))
+    await expect(other_row).not_to_contain_text(conflict)
+    await web.axe(page)
+    # The rule that marks it is the rule that refuses the decision, in its own words.
+    await row.get_by_role("link", name=own).click()
+    await page.get_by_label("Goedkeuren").check()
+    async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        await page.get_by_role("button", name="Beslissing bewaren").click()
+    assert (await answer.value).status == 409
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "Belangenconflict: u treedt ook op voor organisatie 0123456749"
+    )
+    assert await decisions_of(web, own) == []
 
 
 async def test_a_reviewer_of_another_body_sees_the_page_of_a_number_that_does_not_exist(

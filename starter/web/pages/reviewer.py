@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from models.case import CaseState, CaseStatus
 from models.errors import Refusal
 from models.identity import Actor, RoleKind
+from rules import guards
 from rules.guards import CaseRefused
 from starter import worklists
 from starter.acting import send_decision
@@ -58,6 +59,13 @@ def router() -> APIRouter:
             {
                 "title": "Te beoordelen aanvragen",
                 "lists": answer.lists,
+                # Listed as the API lists them; the page says at once who decides instead.
+                "conflicts": {
+                    item.dossier
+                    for found in answer.lists
+                    for item in found.items
+                    if guards.acts_for(actor, item.provider)
+                },
                 "norm_days": service_of(request).settings.review.service_norm_days,
                 "continued": cursor is not None,
             },
