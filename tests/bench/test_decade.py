@@ -1,20 +1,19 @@
-"""Ten years of 150 trainings: the register played day by day on the time-skipping server,
+"""Ten years of 100 trainings: the register played day by day on the time-skipping server,
 through the HTTP API app, the real worker, PostgreSQL and the SMTP sink, with every
 invariant checked each simulated day (see bench/decade), and the department's figures of
 every year (GET /reports/{year}) equal to what the simulation counted itself (the notices
 sent, and sent late, within the bounds it draws from its own outages). The full size is a
 benchmark: `python -m bench.decade` (docs/decade.md).
 
-One shard of 150, a process of its own with its own time-skipping server, on the suite's
-PostgreSQL, while the rest of the suite runs beside it (a shard's cost is mostly its checks
-of every simulated day, whatever its size: two shards of 75 cost twice one of 150; the full
-run's 17 shards prove that the shards' figures add up). Ten years hold every screening,
-removals each 31 December of the next year, two leap years and twenty clock changes, with
-the whole plan of faults (SMTP outages, some over midnight with a refusal decided during
-them, worker restarts graceful and abrupt, a deploy with a new patch each year). The
-outages are fewer and shorter than the benchmark's (two a year of 1-2 hours, not three of
-1-4): a notice retries every 10 s of simulated time through an outage, each retry is real
-work for the shard's worker, and it is the same work at every size."""
+One shard of 100, a process of its own with its own time-skipping server, on the suite's
+PostgreSQL, while the rest of the suite runs beside it on the other workers (docs/tests.md
+has the figures); the full run's 17 shards prove that the shards' figures add up. Ten
+years hold every screening, removals each 31 December of the next year, two leap years and
+twenty clock changes, with the whole plan of faults (SMTP outages, some over midnight with a
+refusal decided during them, worker restarts graceful and abrupt, a deploy with a new patch
+each year). The outages are fewer and shorter than the benchmark's (two a year of 1-2
+hours, not three of 1-4): a notice retries every 10 s of simulated time through an outage,
+each retry is real work for the shard's worker, and it is the same work at every size."""
 
 from __future__ import annotations
 
@@ -31,14 +30,14 @@ from bench.decade.play import play_shards
 # limit leaves room for a loaded machine, not for a hang.
 pytestmark = pytest.mark.timeout(900)
 
-TRAININGS = 150
+TRAININGS = 100
 YEARS = 10
-SHARD_SIZE = 150
+SHARD_SIZE = 100
 # Figures of the report that must have happened in the decade (compared every year).
 FIGURES_SEEN = ("stops", "revocations", "notices_sent", "notices_sent_late")
 
 
-async def test_ten_years_of_150_trainings_keep_every_promise_every_day(
+async def test_ten_years_of_100_trainings_keep_every_promise_every_day(
     pg_dsn: str, tmp_path: Path
 ) -> None:
     params = Params(
