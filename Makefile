@@ -23,9 +23,12 @@ status:
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# ARGS passes options to pytest, e.g. make test ARGS="-m 'not stack' -x"
+# ARGS passes options to pytest, e.g. make test ARGS="-m 'not stack' -x". The suite runs on
+# WORKERS processes (pytest-xdist), each module whole on one of them (tests/conftest.py says
+# how the work is cut); WORKERS=0 runs it in this one process.
+WORKERS ?= 3
 test: sync browser lint
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(WORKERS) --no-loadscope-reorder --durations=25 $(ARGS)
 
 lint: sync
 	.venv/bin/ruff check .
