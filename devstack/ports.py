@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import random
 import socket
 import urllib.error
 import urllib.request
@@ -76,17 +77,23 @@ def check_free(claims: Iterable[PortClaim]) -> None:
 
 
 _handed_out: set[int] = set()
+# Below Linux's range for outgoing connections (32768-60999): a port from that range, freed
+# for a moment while a private stack is killed and started again on the same ports, can be
+# taken by any process's outgoing connection in between (seen with three test workers:
+# "port ... is already in use by another program" on the restart).
+_PRIVATE_PORTS = range(20000, 32768)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now, and not handed out before by this process (tests
-    use this for a private stack). Nothing holds a port between this call and its listen,
-    so two calls could otherwise get the same one (seen: temporal.address == smtp.port)."""
+    """A port nobody listens on right now, not one the kernel hands to outgoing connections,
+    and not handed out before by this process (tests use this for a private stack). Nothing
+    holds a port between this call and its listen, so two calls could otherwise get the same
+    one (seen: temporal.address == smtp.port); drawn at random, so that processes drawing at
+    the same time rarely meet."""
+    draw = random.Random()
     for _ in range(1000):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
+        port = draw.choice(_PRIVATE_PORTS)
+        if port not in _handed_out and not port_in_use(host, port):
             _handed_out.add(port)
             return port
     raise OSError("no free port left that this process has not handed out already")
