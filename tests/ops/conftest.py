@@ -33,7 +33,7 @@ from rules.deadlines import appeal_window, brussels_day, removal_after_negative_
 from runtime.settings import Settings
 from starter.client import summary
 from tests.fixtures.postgres import own_database
-from tests.fixtures.temporal import _binary, register_search_attributes
+from tests.fixtures.temporal import _binary, register_search_attributes, skip_in_steps
 from tests.workflows.harness import (
     OTHER_ORG,
     PROVIDER,
@@ -154,6 +154,7 @@ async def _overdue_case(pool: asyncpg.Pool[Any], settings: Settings) -> tuple[st
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
     )
+    skip_in_steps(ts_env)
     try:
         await register_search_attributes(ts_env.client, ts_env.client.namespace)
         return await _play_overdue(ts_env, pool, settings)
