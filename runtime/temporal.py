@@ -67,7 +67,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 # Core reports a failed TLS connection as a Rust debug string; these are the marks of the
 # failures a setting can fix.
 _PRESENTED = re.compile(r'DnsName\(\\?"([^"\\]+)')
-_CLOSED_EARLY = ("close_notify", "CertificateRequired", "HandshakeFailure")
+_CLOSED_EARLY = ("close_notify", "CertificateRequired", "HandshakeFailure", "connection closed")
 _BROKEN = ("BrokenPipe", "broken pipe", "ConnectionReset", "connection reset")
 
 
