@@ -89,11 +89,19 @@ class PlayedShards:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.kept: dict[int, dict[str, Any]] = {}
         for path in sorted(self.folder.glob("shard-*.json")):
-            kept = json.loads(path.read_text())
-            if _played_alike(Params.from_dict(dict(kept["params"]))) != self._same:
+            try:
+                kept = json.loads(path.read_text())
+                alike = _played_alike(Params.from_dict(dict(kept["params"]))) == self._same
+                ShardResult.from_json(kept["result"])
+            except (ValueError, KeyError, TypeError) as exc:
                 raise ParamError(
-                    f"--resume: {path} was played with other parameters than these; run "
-                    f"with its own (see {out / 'params.json'}), or choose another --out"
+                    f"--resume: {path} is not a kept shard ({exc!r}); remove it, and that "
+                    "shard is played again"
+                ) from exc
+            if not alike:
+                raise ParamError(
+                    f"--resume: {path} was played with other parameters than these (its "
+                    '"params" says which): give the same, or choose another --out'
                 )
             self.kept[int(kept["result"]["shard"])] = kept
 

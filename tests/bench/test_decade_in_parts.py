@@ -55,6 +55,11 @@ async def test_a_decade_stopped_midway_goes_on_with_the_missing_shards_and_ends_
     # Another seed cannot go on from these shards: refused before anything is played, and
     # the kept shards stay.
     other = Params(**{**PARAMS.__dict__, "seed": PARAMS.seed + 1})
-    with pytest.raises(ParamError, match="--resume: .*shard-0.json was played with other"):
+    with pytest.raises(ParamError, match=r"--resume: .*shard-0\.json was played with other"):
         await play_shards(other, out, resume=True, pg_dsn=pg_dsn, db_prefix="other_")
     assert sorted(p.name for p in kept.iterdir()) == ["shard-0.json", "shard-1.json"]
+
+    # A file there that is no kept shard (cut short, edited by hand) is named, not played over.
+    (kept / "shard-2.json").write_text('{"params": {"seed": 1}}')
+    with pytest.raises(ParamError, match=r"shard-2\.json is not a kept shard.*remove it"):
+        await play_shards(PARAMS, out, resume=True, pg_dsn=pg_dsn, db_prefix="bad_")
