@@ -84,6 +84,7 @@ class PlayedShards:
     def __init__(self, out: Path, params: Params, resume: bool) -> None:
         self.folder = out / "shards"
         self._same = _played_alike(params)
+        self._commit = _commit()  # the code this run plays, not what HEAD is when it ends
         if not resume:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,7 @@ class PlayedShards:
     def keep(self, params: Params, result: ShardResult) -> None:
         kept = {
             "params": params.as_dict(),
-            "commit": _commit(),
+            "commit": self._commit,
             "played_on": date.today().isoformat(),
             "result": result.to_json(),
         }
