@@ -5,8 +5,15 @@ cut, is below and in docs/tests.md."""
 
 from __future__ import annotations
 
+import fcntl
+import getpass
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -16,6 +23,50 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.web",
 ]
+
+# Each run keeps its temporary folders in a folder of its own, outside pytest's
+# /tmp/pytest-of-<user>: every pytest that starts on the machine resets that folder to mode
+# 0700 (and an xdist run there removes older runs' folders it takes for finished), and the
+# embedded PostgreSQL servers, running as an unprivileged user, would lose their data
+# directory under a running suite. A run holds a lock beside its folder while it lives; the
+# next run removes finished runs' folders but the newest RUNS_KEPT.
+RUNS_ROOT = Path(tempfile.gettempdir()) / f"odb-tests-of-{getpass.getuser()}"
+RUNS_KEPT = 3
+_run_lock: IO[str] | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    global _run_lock
+    if hasattr(config, "workerinput") or config.option.basetemp:
+        return  # an xdist worker (its controller chose), or a folder given by hand
+    RUNS_ROOT.mkdir(mode=0o755, exist_ok=True)
+    run = RUNS_ROOT / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    _run_lock = run.with_suffix(".lock").open("w")
+    fcntl.flock(_run_lock, fcntl.LOCK_EX)
+    _forget_old_runs()
+    config.option.basetemp = str(run)
+
+
+def _forget_old_runs() -> None:
+    finished = []
+    for lock in sorted(RUNS_ROOT.glob("run-*.lock")):
+        with lock.open() as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a run that still lives
+            finished.append(lock)
+    for lock in finished[:-RUNS_KEPT] if len(finished) > RUNS_KEPT else []:
+        shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+        lock.unlink(missing_ok=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if hasattr(config, "workerinput"):
+        return None
+    return f"temporary folders: {config.option.basetemp}"
+
 
 # Most of the suite's time is spent waiting on real clocks (a retry's backoff, a process
 # starting, a lease running out), not on the CPU: several workers overlap those waits. Each

@@ -4,12 +4,14 @@ on the time-skipping server, every legal promise checked each simulated day.
     .venv/bin/python -m bench.decade                          # 4,900 trainings, 2027-2036
     .venv/bin/python -m bench.decade --trainings 300 --shard-size 300
     .venv/bin/python -m bench.decade --seed 7 --negative 0.25 --out /tmp/decade
+    .venv/bin/python -m bench.decade --out /tmp/decade --resume   # goes on after a stop
 
 Starts one embedded PostgreSQL, then plays the register in shards (independent slices of
 trainings, each on its own time-skipping server and database, `--parallel` at a time),
 writes the report (an index in Markdown, an HTML page per year, results.json) to `--out`,
-and exits 1 when any promise was broken (the violations are listed there, with the dossier
-and the day), 2 on a parameter it cannot play.
+keeps each finished shard's result in `--out`/shards/ (so that `--resume` plays only the
+missing ones), and exits 1 when any promise was broken (the violations are listed there,
+with the dossier and the day), 2 on a parameter it cannot play.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path(".dev/decade"), help="report folder")
     p.add_argument("--keep", action="store_true",
                    help="keep the shards' databases, mail and logs in --out")  # fmt: skip
+    p.add_argument("--resume", action="store_true",
+                   help="play only the shards whose results --out/shards/ does not hold yet "
+                   "(same parameters); without it a run starts over")  # fmt: skip
     # A shard as a process of its own (started by the command itself).
     p.add_argument("--run-shard", type=int, help=argparse.SUPPRESS)
     p.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -89,8 +94,12 @@ def params_of(args: argparse.Namespace) -> Params:
     )
 
 
-async def play(params: Params, out: Path, keep: bool) -> int:
-    decade = await play_shards(params, out, keep=keep)
+async def play(params: Params, out: Path, keep: bool, resume: bool) -> int:
+    try:
+        decade = await play_shards(params, out, keep=keep, resume=resume)
+    except ParamError as exc:
+        print(f"python -m bench.decade: error: {exc}", file=sys.stderr)
+        return 2
     print(decade.index.read_text().split("## Per simulated year")[0].rstrip())
     print(f"\nreport: {decade.index}")
     return 1 if decade.violations else 0
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "or later"
         )
     configure_logging("WARNING")
-    return asyncio.run(play(params, args.out, args.keep))
+    return asyncio.run(play(params, args.out, args.keep, args.resume))
 
 
 if __name__ == "__main__":

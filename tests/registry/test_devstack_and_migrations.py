@@ -1,10 +1,13 @@
-"""The embedded server survives a crash; migrations are safe to run from two processes."""
+"""The embedded server survives a crash and a neighbour's pytest; migrations are safe to run
+from two processes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +36,32 @@ def test_embedded_restarts_after_a_crash_and_reports_a_taken_port(tmp_path: Path
         taken = EmbeddedPostgres(tmp_path / "data", busy.getsockname()[1])
         with pytest.raises(EmbeddedPostgresError, match="already in use"):
             taken.start()
+
+
+async def test_a_running_server_keeps_its_data_when_another_pytest_starts(tmp_path: Path) -> None:
+    # Another project's tests, started on the same machine while this suite runs: its
+    # pytest sets up its own temporary folders, and must not take ours away.
+    neighbour = tmp_path / "another-project"
+    neighbour.mkdir()
+    (neighbour / "pytest.ini").write_text("[pytest]\n")
+    (neighbour / "test_theirs.py").write_text("def test_theirs(tmp_path):\n    assert tmp_path\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    with EmbeddedPostgres(tmp_path / "data", free_port(), "neighbour") as pg:
+        theirs = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(neighbour)),
+            cwd=neighbour,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await theirs.communicate()
+        assert theirs.returncode == 0, output.decode()
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            await conn.execute("CHECKPOINT")  # writes to the data directory, as any day does
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
 
 
 async def test_two_processes_migrating_at_once(scratch_db: str) -> None:
