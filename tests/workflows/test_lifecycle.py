@@ -51,6 +51,11 @@ from tests.workflows.harness import (
 )
 from workflows.application import ApplicationWorkflow
 
+# A jump of months on the module's time-skipping server fires the timers of every case the
+# module made: on a shared machine (three workers, another tenant's steal) one outlasted
+# 120 s. The limit guards against a hang, not for speed.
+pytestmark = pytest.mark.timeout(300)
+
 REASON = "De opleiding sluit onvoldoende aan bij de arbeidsmarkt."
 # A refusal becomes final this long after its window closed (room for e-mailed appeals).
 FINAL_AFTER = timedelta(days=REFUSAL_FINAL_AFTER_DAYS, minutes=1)
