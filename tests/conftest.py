@@ -57,7 +57,7 @@ def _forget_old_runs() -> None:
             except BlockingIOError:
                 continue  # a run that still lives
             finished.append(lock)
-    for lock in finished[:-RUNS_KEPT] if len(finished) > RUNS_KEPT else []:
+    for lock in finished[:-RUNS_KEPT]:
         shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
         lock.unlink(missing_ok=True)
 

@@ -89,11 +89,12 @@ class PlayedShards:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.kept: dict[int, dict[str, Any]] = {}
+        self._results: dict[int, ShardResult] = {}
         for path in sorted(self.folder.glob("shard-*.json")):
             try:
                 kept = json.loads(path.read_text())
                 alike = _played_alike(Params.from_dict(dict(kept["params"]))) == self._same
-                ShardResult.from_json(kept["result"])
+                result = ShardResult.from_json(kept["result"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise ParamError(
                     f"--resume: {path} is not a kept shard ({exc!r}); remove it, and that "
@@ -104,10 +105,11 @@ class PlayedShards:
                     f"--resume: {path} was played with other parameters than these (its "
                     '"params" says which): give the same, or choose another --out'
                 )
-            self.kept[int(kept["result"]["shard"])] = kept
+            self.kept[result.shard] = kept
+            self._results[result.shard] = result
 
     def results(self) -> list[ShardResult]:
-        return [ShardResult.from_json(k["result"]) for k in self.kept.values()]
+        return list(self._results.values())
 
     def keep(self, params: Params, result: ShardResult) -> None:
         kept = {
@@ -120,6 +122,7 @@ class PlayedShards:
         path.with_suffix(".tmp").write_text(json.dumps(kept, default=str))
         path.with_suffix(".tmp").replace(path)
         self.kept[result.shard] = kept
+        self._results[result.shard] = result
 
     def notes(self, resumed: list[int]) -> list[str]:
         if not resumed:
